@@ -1,0 +1,141 @@
+package arena
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestAppendAndRead(t *testing.T) {
+	s := NewSegment(256, 7)
+	require.Equal(t, uint32(7), s.Gen())
+	require.Equal(t, 256, s.Size())
+
+	off1, ok := s.Append("alpha", []byte("one"), 42)
+	require.True(t, ok)
+	require.Equal(t, 0, off1)
+	off2, ok := s.Append("", nil, Never) // the empty key and value are data
+	require.True(t, ok)
+	require.Equal(t, EntrySize(5, 3), off2)
+	off3, ok := s.Append("k", []byte{}, -1)
+	require.True(t, ok)
+
+	exp, k, v := s.Entry(off1)
+	require.Equal(t, int64(42), exp)
+	require.Equal(t, "alpha", string(k))
+	require.Equal(t, "one", string(v))
+	exp, k, v = s.Entry(off2)
+	require.Equal(t, int64(Never), exp)
+	require.Empty(t, k)
+	require.Empty(t, v)
+	exp, _, _ = s.Entry(off3)
+	require.Equal(t, int64(-1), exp)
+
+	require.Equal(t, off2, s.Next(off1))
+	require.Equal(t, off3, s.Next(off2))
+	require.Equal(t, s.Used(), s.Next(off3))
+	require.Equal(t, 256-s.Used(), s.Free())
+
+	// Capped slices: appending to a returned value cannot scribble on the
+	// next entry.
+	_, _, v = s.Entry(off1)
+	require.Equal(t, len(v), cap(v))
+}
+
+func TestAppendFull(t *testing.T) {
+	s := NewSegment(64, 0)
+	_, ok := s.Append("k", make([]byte, 64-HeaderSize), 0)
+	require.False(t, ok, "one byte too many")
+	used := s.Used()
+	_, ok = s.Append("k", make([]byte, 64-HeaderSize-1), 0)
+	require.True(t, ok, "exactly full")
+	require.Equal(t, 0, used)
+	require.Equal(t, 0, s.Free())
+	_, ok = s.Append("", nil, 0)
+	require.False(t, ok)
+}
+
+func TestAppendKeyTooLong(t *testing.T) {
+	s := NewSegment(MaxSegmentBytes, 0)
+	_, ok := s.Append(strings.Repeat("k", MaxKeyLen+1), nil, 0)
+	require.False(t, ok)
+	require.Equal(t, 0, s.Used())
+	off, ok := s.Append(strings.Repeat("k", MaxKeyLen), nil, 0)
+	require.True(t, ok)
+	_, k, _ := s.Entry(off)
+	require.Len(t, k, MaxKeyLen)
+}
+
+func TestNewSegmentBadSize(t *testing.T) {
+	require.Panics(t, func() { NewSegment(0, 0) })
+	require.Panics(t, func() { NewSegment(MaxSegmentBytes+1, 0) })
+}
+
+func TestHotBits(t *testing.T) {
+	s := NewSegment(4096, 0)
+	var offs []int
+	for i := 0; i < 100; i++ {
+		off, ok := s.Append("", nil, 0) // smallest entries: one per block
+		require.True(t, ok)
+		offs = append(offs, off)
+	}
+	for i, off := range offs {
+		if i%3 == 0 {
+			s.Touch(off)
+			s.Touch(off)
+		}
+	}
+	for i, off := range offs {
+		require.Equal(t, i%3 == 0, s.Hot(off), "entry %d", i)
+	}
+	s.ClearHot(offs[0])
+	s.ClearHot(offs[1])
+	require.False(t, s.Hot(offs[0]))
+	require.False(t, s.Hot(offs[1]))
+	require.True(t, s.Hot(offs[3]))
+}
+
+// FuzzEntries appends entries made from the fuzzer's bytes and checks that
+// every one reads back intact, in order, after all the appends.
+func FuzzEntries(f *testing.F) {
+	f.Add([]byte("hello world"), uint16(5), int64(1))
+	f.Add([]byte{}, uint16(0), int64(Never))
+	f.Add(bytes.Repeat([]byte{0xff}, 300), uint16(17), int64(-5))
+	f.Fuzz(func(t *testing.T, data []byte, split uint16, exp int64) {
+		s := NewSegment(1024, 1)
+		type rec struct {
+			off        int
+			key, value string
+			exp        int64
+		}
+		var recs []rec
+		for i := 0; len(data) > 0; i++ {
+			n := int(split)%(len(data)+1) + 1
+			if n > len(data) {
+				n = len(data)
+			}
+			chunk := data[:n]
+			data = data[n:]
+			k := len(chunk) / 2
+			key, value := string(chunk[:k]), chunk[k:]
+			off, ok := s.Append(key, value, exp+int64(i))
+			if !ok {
+				require.Greater(t, EntrySize(len(key), len(value)), s.Free())
+				break
+			}
+			recs = append(recs, rec{off, key, string(value), exp + int64(i)})
+		}
+		off := 0
+		for _, r := range recs {
+			require.Equal(t, r.off, off)
+			e, k, v := s.Entry(r.off)
+			require.Equal(t, r.exp, e)
+			require.Equal(t, r.key, string(k))
+			require.Equal(t, r.value, string(v))
+			off = s.Next(off)
+		}
+		require.Equal(t, s.Used(), off)
+	})
+}

@@ -1,0 +1,215 @@
+// Package velo is an embedded, in-process cache of byte values with TTLs and
+// a memory budget, built for services where the cache sits on the hot path.
+//
+// A Get takes no lock: readers on many cores proceed in parallel while
+// writers work on other shards, or on the same one. Keys and values are
+// copied into large byte segments rather than kept as separate heap
+// objects, so the garbage collector has few pointers to walk however many
+// entries the cache holds. Time is read from a coarse clock (one atomic
+// load) instead of time.Now.
+//
+// Quick start:
+//
+//	c, err := velo.New(velo.Options{MaxBytes: 256 << 20, DefaultTTL: time.Minute})
+//	if err != nil { ... }
+//	defer c.Close()
+//	c.Set("session:42", token, 30*time.Minute)
+//	if v, ok := c.Get("session:42"); ok { ... }
+//
+// What the cache promises:
+//
+//   - Get returns a copy of the value most recently Set for the key, or a
+//     miss; never another key's value (keys are compared, not just their
+//     hashes) and never a partly written one.
+//   - An entry is not returned once its TTL has passed, measured on a clock
+//     that lags real time by about a millisecond. Expired entries leave the
+//     index within Options.ExpiryInterval (default one second).
+//   - Keys, values and their 16-byte headers are kept within
+//     Options.MaxBytes (see Options.MaxBytes for what else uses memory).
+//   - When the budget is full, entries not read since they were written are
+//     evicted first (FIFO with reinsertion, a CLOCK approximation of LRU).
+//
+// A Cache is safe for concurrent use by any number of goroutines. A Set
+// synchronizes before any Get that returns the value it stored.
+package velo
+
+import (
+	"time"
+
+	"github.com/velocache/velo/engine"
+)
+
+// Errors returned by the cache. Test for them with errors.Is; the returned
+// error says more (the sizes involved, the offending option).
+var (
+	// ErrTooLarge: the key is longer than 65535 bytes, or the entry (key,
+	// value and a 16-byte header) is larger than Options.SegmentBytes.
+	ErrTooLarge = engine.ErrTooLarge
+	// ErrClosed: the cache was closed.
+	ErrClosed = engine.ErrClosed
+	// ErrInvalidTTL: the TTL is negative.
+	ErrInvalidTTL = engine.ErrInvalidTTL
+	// ErrInvalidOptions: New was given a negative or impossible setting.
+	ErrInvalidOptions = engine.ErrInvalidOptions
+)
+
+// Options configure a Cache. The zero value is a 64 MiB cache whose entries
+// do not expire.
+type Options struct {
+	// MaxBytes is the memory budget for stored entries: keys, values and a
+	// 16-byte header each, packed into segments. 0 means 64 MiB; the
+	// minimum is 4 KiB.
+	//
+	// Not counted: the index (about 50 bytes per entry today) and
+	// segments that were retired but not yet freed by the garbage
+	// collector. After a garbage collection the live heap is about
+	// MaxBytes plus the index; between collections retired segments add
+	// garbage at the rate entries are written, as any allocation would
+	// (GOGC and GOMEMLIMIT bound it).
+	MaxBytes int64
+
+	// MaxEntries, if positive, also bounds the number of entries. It is
+	// enforced per shard (MaxEntries/Shards each, rounded up), so the
+	// cache may start evicting slightly before MaxEntries when keys are
+	// unevenly spread.
+	MaxEntries int
+
+	// DefaultTTL is the lifetime of an entry stored with ttl 0. 0 means
+	// such entries do not expire.
+	DefaultTTL time.Duration
+
+	// Shards is the number of independently locked parts (a power of two,
+	// at most 4096). Writers to different shards never wait for each
+	// other; readers never wait at all. 0 picks 4 x GOMAXPROCS, reduced
+	// so that each shard keeps at least 256 KiB (and 256 entries under
+	// MaxEntries).
+	Shards int
+
+	// SegmentBytes is the size of the segments entries are packed into,
+	// and so the largest entry the cache accepts (16 + len(key) +
+	// len(value)). Each shard needs at least two segments. 0 picks a
+	// sixteenth of a shard's budget, between 4 KiB and 1 MiB; set it
+	// when you store larger values (up to 16 MiB).
+	SegmentBytes int
+
+	// ExpiryInterval is how often a background goroutine removes expired
+	// entries. 0 means one second.
+	ExpiryInterval time.Duration
+}
+
+// Cache is an in-memory cache of byte values. Create one with New and stop
+// its background goroutine with Close.
+type Cache struct {
+	e *engine.Engine
+}
+
+// New returns a cache configured by opts, or an error wrapping
+// ErrInvalidOptions that names the offending setting.
+func New(opts Options) (*Cache, error) {
+	return newCache(opts, engine.Config{})
+}
+
+// newCache lets tests add a manual clock or a colliding hash.
+func newCache(opts Options, cfg engine.Config) (*Cache, error) {
+	cfg.MaxBytes = opts.MaxBytes
+	cfg.MaxEntries = opts.MaxEntries
+	cfg.DefaultTTL = opts.DefaultTTL
+	cfg.Shards = opts.Shards
+	cfg.SegmentBytes = opts.SegmentBytes
+	cfg.ExpiryInterval = opts.ExpiryInterval
+	e, err := engine.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Cache{e: e}, nil
+}
+
+// Set stores a copy of value under key; the caller may reuse value
+// afterwards. ttl 0 means Options.DefaultTTL; a TTL too large to represent
+// (centuries) means the entry does not expire.
+//
+// Set returns ErrInvalidTTL for a negative ttl, ErrTooLarge for an entry
+// that does not fit a segment and ErrClosed after Close; in each case the
+// value already stored under key, if any, is left as it was. The empty key
+// and the empty value are ordinary data.
+func (c *Cache) Set(key string, value []byte, ttl time.Duration) error {
+	return c.e.Set(key, value, ttl)
+}
+
+// Get returns a copy of the value stored under key, which the caller owns,
+// and whether it was found. An expired entry is a miss; after Close every
+// Get misses.
+func (c *Cache) Get(key string) ([]byte, bool) {
+	// Copy into a slice of exactly the value's size: one allocation.
+	v, ok := c.e.Get(nil, key)
+	if ok && v == nil {
+		v = []byte{} // a hit on an empty value is not a nil slice
+	}
+	return v, ok
+}
+
+// AppendValue appends the value stored under key to dst and returns the
+// extended slice, and whether the key was found (dst is returned unchanged
+// on a miss). It does not allocate when dst has room for the value.
+func (c *Cache) AppendValue(dst []byte, key string) ([]byte, bool) {
+	return c.e.Get(dst, key)
+}
+
+// Has reports whether key is stored and unexpired, without copying its
+// value or counting a hit or miss.
+func (c *Cache) Has(key string) bool { return c.e.Has(key) }
+
+// Delete removes key and reports whether it was present (an expired entry
+// was not).
+func (c *Cache) Delete(key string) bool { return c.e.Delete(key) }
+
+// Len returns the number of entries stored, including expired entries the
+// background sweep has not removed yet.
+func (c *Cache) Len() int { return c.e.Len() }
+
+// MaxEntryBytes returns the largest entry the cache accepts: 16 bytes of
+// header plus key plus value.
+func (c *Cache) MaxEntryBytes() int { return c.e.MaxEntryBytes() }
+
+// Stats is a snapshot of a cache's counters since New.
+type Stats struct {
+	Hits        uint64 // Get and AppendValue calls that found their key
+	Misses      uint64 // ... that did not
+	Sets        uint64 // successful Set calls
+	Deletes     uint64 // Delete calls that removed a present key
+	Evictions   uint64 // entries removed to stay within the budget
+	Expirations uint64 // expired entries removed
+	Entries     int    // entries stored now (as Len)
+	Bytes       int64  // bytes of segments held now, at most Options.MaxBytes
+	LiveBytes   int64  // bytes of live entries (header, key, value) within them
+}
+
+// HitRatio returns Hits / (Hits + Misses), or 0 before any lookup.
+func (s Stats) HitRatio() float64 {
+	if s.Hits+s.Misses == 0 {
+		return 0
+	}
+	return float64(s.Hits) / float64(s.Hits+s.Misses)
+}
+
+// Stats returns the cache's counters. It locks each shard briefly; call it
+// for monitoring, not on every request.
+func (c *Cache) Stats() Stats {
+	s := c.e.Stats()
+	return Stats{
+		Hits:        s.Hits,
+		Misses:      s.Misses,
+		Sets:        s.Sets,
+		Deletes:     s.Deletes,
+		Evictions:   s.Evictions,
+		Expirations: s.Expirations,
+		Entries:     s.Entries,
+		Bytes:       s.Bytes,
+		LiveBytes:   s.LiveBytes,
+	}
+}
+
+// Close stops the cache's background goroutine, releases the shared clock
+// and drops every entry. Afterwards Set returns ErrClosed and Get misses.
+// Close is safe to call more than once and always returns nil.
+func (c *Cache) Close() error { return c.e.Close() }

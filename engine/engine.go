@@ -1,0 +1,395 @@
+// Package engine is velo's concurrent core: a sharded, log-structured store
+// of entries in arena segments, indexed by key hash, with lock-free reads.
+//
+// Each shard owns a table of segments, a hash index and a mutex. Writers
+// (Set, Delete, eviction, expiry) take the shard's mutex; readers take
+// nothing. Every entry ever published is immutable and lives in a segment
+// that is never rewritten, so a reader that found a location can copy the
+// value with plain loads while writers carry on; docs/design.md gives the
+// whole argument.
+//
+// Memory: a shard holds at most MaxBytes/Shards bytes of segments. When the
+// newest segment (the head) is full, the shard allocates a new head and, if
+// that puts it over budget, retires its oldest segment: entries read since
+// they were written move to the new head (once; this is FIFO with
+// reinsertion, a CLOCK), the rest are evicted. Expired entries are removed
+// by a background sweep.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/puzpuzpuz/xsync/v3"
+	"github.com/velocache/velo/arena"
+	"github.com/velocache/velo/clock"
+)
+
+// Errors returned by the engine; the velo package re-exports them.
+var (
+	ErrTooLarge       = errors.New("velo: entry too large")
+	ErrClosed         = errors.New("velo: cache closed")
+	ErrInvalidTTL     = errors.New("velo: invalid TTL")
+	ErrInvalidOptions = errors.New("velo: invalid options")
+)
+
+// Defaults and limits of a Config.
+const (
+	DefaultMaxBytes       = 64 << 20
+	DefaultExpiryInterval = time.Second
+	MinMaxBytes           = 4 << 10
+	MaxShards             = 1 << 12
+
+	maxDefaultShards   = 256
+	minShardBytes      = 256 << 10 // default sharding keeps shards at least this big
+	minShardEntries    = 256       // ... and, with MaxEntries, this many entries each
+	segmentsPerShard   = 16        // default segment size is a shard's budget / this
+	maxDefaultSegBytes = 1 << 20
+	minDefaultSegBytes = 4 << 10
+)
+
+// Config says what an Engine holds. Zero fields take defaults; negative
+// ones are errors.
+type Config struct {
+	MaxBytes       int64
+	MaxEntries     int
+	DefaultTTL     time.Duration
+	Shards         int           // a power of two; 0 = from GOMAXPROCS and the budget
+	SegmentBytes   int           // 0 = the shard's budget / 16, between 4 KiB and 1 MiB
+	ExpiryInterval time.Duration // how often expired entries are swept; 0 = 1s
+
+	// Clock, if set, replaces the shared coarse clock (tests pass a manual
+	// one). The engine does not release it.
+	Clock *clock.Clock
+	// Hash, if set, replaces xxhash (tests force collisions with it).
+	Hash func(string) uint64
+}
+
+// An Engine is a concurrent cache of byte values. All methods are safe for
+// concurrent use.
+type Engine struct {
+	shards     []shard
+	shift      uint // a hash's shard is h >> shift
+	segBytes   int
+	defaultTTL time.Duration
+	clock      *clock.Clock
+	ownClock   bool
+	hash       func(string) uint64
+
+	// hits and misses are counted on the read path; striped counters keep
+	// goroutines on different cores off each other's cache lines.
+	hits, misses *xsync.Counter
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// New validates cfg, fills in defaults and starts the engine's background
+// sweep (and, unless cfg.Clock is set, takes the shared coarse clock).
+func New(cfg Config) (*Engine, error) {
+	if err := resolve(&cfg); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		shards:     make([]shard, cfg.Shards),
+		shift:      uint(64 - bits.TrailingZeros(uint(cfg.Shards))),
+		segBytes:   cfg.SegmentBytes,
+		defaultTTL: cfg.DefaultTTL,
+		clock:      cfg.Clock,
+		hash:       cfg.Hash,
+		hits:       xsync.NewCounter(),
+		misses:     xsync.NewCounter(),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	if e.hash == nil {
+		e.hash = xxhash.Sum64String
+	}
+	shardBytes := cfg.MaxBytes / int64(cfg.Shards)
+	maxSegs := int(shardBytes / int64(cfg.SegmentBytes))
+	maxEntries := 0
+	if cfg.MaxEntries > 0 {
+		maxEntries = (cfg.MaxEntries + cfg.Shards - 1) / cfg.Shards
+	}
+	for i := range e.shards {
+		e.shards[i].init(e, maxSegs, maxEntries)
+	}
+	if e.clock == nil {
+		e.clock = clock.Acquire()
+		e.ownClock = true
+	}
+	go e.sweepLoop(cfg.ExpiryInterval)
+	return e, nil
+}
+
+// resolve checks cfg and replaces zero fields with defaults.
+func resolve(cfg *Config) error {
+	switch {
+	case cfg.MaxBytes < 0:
+		return fmt.Errorf("%w: MaxBytes %d is negative", ErrInvalidOptions, cfg.MaxBytes)
+	case cfg.MaxEntries < 0:
+		return fmt.Errorf("%w: MaxEntries %d is negative", ErrInvalidOptions, cfg.MaxEntries)
+	case cfg.DefaultTTL < 0:
+		return fmt.Errorf("%w: DefaultTTL %v is negative", ErrInvalidOptions, cfg.DefaultTTL)
+	case cfg.Shards < 0 || cfg.Shards > MaxShards || cfg.Shards&(cfg.Shards-1) != 0:
+		return fmt.Errorf("%w: Shards %d is not a power of two between 1 and %d", ErrInvalidOptions, cfg.Shards, MaxShards)
+	case cfg.SegmentBytes < 0 || cfg.SegmentBytes > arena.MaxSegmentBytes:
+		return fmt.Errorf("%w: SegmentBytes %d is not between 0 and %d", ErrInvalidOptions, cfg.SegmentBytes, arena.MaxSegmentBytes)
+	case cfg.ExpiryInterval < 0:
+		return fmt.Errorf("%w: ExpiryInterval %v is negative", ErrInvalidOptions, cfg.ExpiryInterval)
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.MaxBytes < MinMaxBytes {
+		return fmt.Errorf("%w: MaxBytes %d is below the minimum of %d", ErrInvalidOptions, cfg.MaxBytes, MinMaxBytes)
+	}
+	if cfg.ExpiryInterval == 0 {
+		cfg.ExpiryInterval = DefaultExpiryInterval
+	}
+	if cfg.Shards == 0 {
+		n := 1
+		for n < 4*runtime.GOMAXPROCS(0) && n < maxDefaultShards {
+			n *= 2
+		}
+		for n > 1 && (cfg.MaxBytes/int64(n) < minShardBytes ||
+			cfg.MaxEntries > 0 && cfg.MaxEntries/n < minShardEntries) {
+			n /= 2
+		}
+		cfg.Shards = n
+	}
+	shardBytes := cfg.MaxBytes / int64(cfg.Shards)
+	if cfg.SegmentBytes == 0 {
+		s := shardBytes / segmentsPerShard
+		s = min(max(s, minDefaultSegBytes), maxDefaultSegBytes)
+		// A shard needs at least two segments: one filling, one to retire.
+		s = min(s, shardBytes/2)
+		// Large budgets need larger segments to stay within the slot count.
+		for shardBytes/s >= maxSlots-1 && s < arena.MaxSegmentBytes {
+			s *= 2
+		}
+		cfg.SegmentBytes = int(s)
+	}
+	if n := shardBytes / int64(cfg.SegmentBytes); n < 2 || n >= maxSlots-1 {
+		return fmt.Errorf("%w: MaxBytes %d over %d shards gives %d segments of %d bytes each; need 2 to %d",
+			ErrInvalidOptions, cfg.MaxBytes, cfg.Shards, n, cfg.SegmentBytes, maxSlots-2)
+	}
+	if cfg.SegmentBytes < arena.HeaderSize {
+		return fmt.Errorf("%w: SegmentBytes %d cannot hold an entry", ErrInvalidOptions, cfg.SegmentBytes)
+	}
+	return nil
+}
+
+// MaxEntryBytes is the largest entry (arena.EntrySize of key and value) the
+// engine accepts.
+func (e *Engine) MaxEntryBytes() int { return e.segBytes }
+
+func (e *Engine) shardOf(h uint64) *shard { return &e.shards[h>>e.shift] }
+
+// Get appends the value stored for key to dst. ok is false on a miss: the
+// key is absent, expired, or the engine is closed.
+//
+// The read path takes no lock and writes shared memory only to count the
+// hit or miss and, the first time an entry is read, to set its hot bit.
+func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
+	if e.closed.Load() {
+		return dst, false
+	}
+	h := e.hash(key)
+	sh := e.shardOf(h)
+	var prev loc
+	// A location can go stale between the index load and the slot load
+	// when a writer moves the entry (reinsertion, compaction) or frees its
+	// segment. Then the index already holds the new location or none:
+	// look again, and give up when the index has not changed.
+	for try := 0; try < 4; try++ {
+		l, ok := sh.index.load(h)
+		if !ok || (try > 0 && l == prev) {
+			break
+		}
+		prev = l
+		// Acquire: the slot store happened before the index store that
+		// published l, so this load sees that segment or a later one.
+		seg := sh.slots[l.slot()].Load()
+		if seg == nil || seg.Gen()&genMask != l.gen() {
+			continue
+		}
+		// The entry's bytes were written before l was published and are
+		// never written again: plain loads cannot see them torn.
+		exp, k, v := seg.Entry(l.off())
+		if string(k) != key || exp <= e.clock.Now() {
+			break // another key with the same hash, or expired
+		}
+		seg.Touch(l.off())
+		e.hits.Inc()
+		return append(dst, v...), true
+	}
+	e.misses.Inc()
+	return dst, false
+}
+
+// Has reports whether key is present, without copying its value or
+// counting a hit.
+func (e *Engine) Has(key string) bool {
+	if e.closed.Load() {
+		return false
+	}
+	h := e.hash(key)
+	sh := e.shardOf(h)
+	l, ok := sh.index.load(h)
+	if !ok {
+		return false
+	}
+	seg := sh.slots[l.slot()].Load()
+	if seg == nil || seg.Gen()&genMask != l.gen() {
+		return false
+	}
+	exp, k, _ := seg.Entry(l.off())
+	return string(k) == key && exp > e.clock.Now()
+}
+
+// Set stores a copy of value under key. ttl 0 means the default TTL; a
+// default of 0 means the entry does not expire.
+func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
+	if ttl < 0 {
+		return fmt.Errorf("%w: %v is negative", ErrInvalidTTL, ttl)
+	}
+	if len(key) > arena.MaxKeyLen {
+		return fmt.Errorf("%w: key of %d bytes, the limit is %d", ErrTooLarge, len(key), arena.MaxKeyLen)
+	}
+	if n := arena.EntrySize(len(key), len(value)); n > e.segBytes {
+		return fmt.Errorf("%w: entry of %d bytes (key, value and %d-byte header), the limit is %d (Options.SegmentBytes)",
+			ErrTooLarge, n, arena.HeaderSize, e.segBytes)
+	}
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	if ttl == 0 {
+		ttl = e.defaultTTL
+	}
+	h := e.hash(key)
+	sh := e.shardOf(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return ErrClosed
+	}
+	now := e.clock.Now()
+	sh.set(h, key, value, expiry(now, ttl), now)
+	return nil
+}
+
+// expiry returns the clock time at which an entry written at now with ttl
+// dies, saturating instead of overflowing: a TTL of centuries never expires.
+func expiry(now int64, ttl time.Duration) int64 {
+	if ttl == 0 || int64(ttl) > math.MaxInt64-now {
+		return arena.Never
+	}
+	return now + int64(ttl)
+}
+
+// Delete removes key and reports whether it was present (an expired entry
+// is removed too, but does not count as present).
+func (e *Engine) Delete(key string) bool {
+	if e.closed.Load() {
+		return false
+	}
+	h := e.hash(key)
+	sh := e.shardOf(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return false
+	}
+	return sh.delete(h, key, e.clock.Now())
+}
+
+// Len returns the number of entries stored, counting expired entries the
+// sweep has not reached yet.
+func (e *Engine) Len() int {
+	n := int64(0)
+	for i := range e.shards {
+		n += e.shards[i].count.Load()
+	}
+	return int(n)
+}
+
+// Stats is a snapshot of the engine's counters.
+type Stats struct {
+	Hits, Misses, Sets, Deletes, Evictions, Expirations uint64
+	Entries                                             int
+	Bytes                                               int64 // bytes of segments held (the budget counts these)
+	LiveBytes                                           int64 // bytes of live entries in them
+}
+
+// Stats returns the counters. Each shard is read under its lock, so the
+// figures of one shard are consistent with each other; the whole is not a
+// single instant.
+func (e *Engine) Stats() Stats {
+	s := Stats{
+		Hits:   uint64(e.hits.Value()),
+		Misses: uint64(e.misses.Value()),
+	}
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.Lock()
+		s.Sets += sh.sets
+		s.Deletes += sh.deletes
+		s.Evictions += sh.evictions
+		s.Expirations += sh.expirations
+		s.Entries += int(sh.count.Load())
+		s.Bytes += int64(sh.allocated) * int64(e.segBytes)
+		s.LiveBytes += sh.liveBytes
+		sh.mu.Unlock()
+	}
+	return s
+}
+
+// Close stops the sweep, releases the clock and drops every segment. Later
+// writes return ErrClosed and reads miss. Close is idempotent.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		e.closed.Store(true)
+		close(e.stop)
+		<-e.done
+		if e.ownClock {
+			clock.Release(e.clock)
+		}
+		for i := range e.shards {
+			e.shards[i].close()
+		}
+	})
+	return nil
+}
+
+// SweepExpired removes every expired entry now, as the background sweep
+// does each ExpiryInterval. Tests with a manual clock call it directly.
+func (e *Engine) SweepExpired() {
+	now := e.clock.Now()
+	for i := range e.shards {
+		e.shards[i].sweep(now)
+	}
+}
+
+func (e *Engine) sweepLoop(every time.Duration) {
+	defer close(e.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			e.SweepExpired()
+		}
+	}
+}
