@@ -43,8 +43,8 @@ type shard struct {
 	allocated int // segments held (len(fifo))
 	maxSegs   int // the budget, in segments
 
-	maxEntries int         // 0: no entry bound
-	hand       hand        // the CLOCK hand for entry-bound eviction
+	maxEntries int          // 0: no entry bound
+	hand       hand         // the CLOCK hand for entry-bound eviction
 	count      atomic.Int64 // live entries; written under mu, read by Len
 	liveBytes  int64
 	closed     bool
