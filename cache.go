@@ -43,7 +43,8 @@ import (
 // error says more (the sizes involved, the offending option).
 var (
 	// ErrTooLarge: the key is longer than 65535 bytes, or the entry (key,
-	// value and a 16-byte header) is larger than Options.SegmentBytes.
+	// value and a 16-byte header, rounded up to 8 bytes) is larger than
+	// Options.SegmentBytes.
 	ErrTooLarge = engine.ErrTooLarge
 	// ErrClosed: the cache was closed.
 	ErrClosed = engine.ErrClosed
@@ -57,7 +58,7 @@ var (
 // do not expire.
 type Options struct {
 	// MaxBytes is the memory budget for stored entries: keys, values and a
-	// 16-byte header each, packed into segments. 0 means 64 MiB; the
+	// 16-byte header each (padded to 8 bytes), packed into segments. 0 means 64 MiB; the
 	// minimum is 4 KiB.
 	//
 	// Not counted: the index (about 50 bytes per entry today) and
@@ -87,7 +88,7 @@ type Options struct {
 
 	// SegmentBytes is the size of the segments entries are packed into,
 	// and so the largest entry the cache accepts (16 + len(key) +
-	// len(value)). Each shard needs at least two segments. 0 picks a
+	// len(value), rounded up to a multiple of 8). Each shard needs at least two segments. 0 picks a
 	// sixteenth of a shard's budget, between 4 KiB and 1 MiB; set it
 	// when you store larger values (up to 16 MiB).
 	SegmentBytes int
@@ -168,7 +169,7 @@ func (c *Cache) Delete(key string) bool { return c.e.Delete(key) }
 func (c *Cache) Len() int { return c.e.Len() }
 
 // MaxEntryBytes returns the largest entry the cache accepts: 16 bytes of
-// header plus key plus value.
+// header plus key plus value, rounded up to a multiple of 8.
 func (c *Cache) MaxEntryBytes() int { return c.e.MaxEntryBytes() }
 
 // Stats is a snapshot of a cache's counters since New.

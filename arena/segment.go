@@ -15,34 +15,41 @@
 // recycled read impossible without reader-side synchronization; the cost is
 // allocation proportional to bytes written (see docs/design.md).
 //
-// The only mutable state a reader touches is the hot bitmap: one bit per 16
-// bytes of segment, set atomically by the first read of an entry and cleared
-// by the owner's eviction policy.
+// The only mutable state in a published entry is its hot flag, set by the
+// first read of the entry and cleared by the owner's eviction policy. It
+// shares a 32-bit word with the key length, and that word is only ever
+// accessed atomically.
 package arena
 
 import (
 	"encoding/binary"
 	"math"
 	"sync/atomic"
+	"unsafe"
 )
 
-// Entry layout, little-endian, packed with no alignment:
+// Entry layout, little-endian, each entry starting at a multiple of 8:
 //
 //	offset  size  field
-//	     0     8  expireAt: int64 clock time after which the entry is dead;
-//	              math.MaxInt64 means never
-//	     8     2  key length (uint16)
-//	    10     4  value length (uint32)
-//	    14     2  reserved, zero
+//	     0     8  expireAt: int64 clock time at which the entry dies;
+//	              math.MaxInt64 means never. Plain loads.
+//	     8     4  value length (uint32). Plain loads.
+//	    12     4  meta (uint32), atomic loads and stores only:
+//	              bits 0..15 key length, bit 16 hot
 //	    16     k  key bytes
 //	  16+k     v  value bytes
+//	              padding to the next multiple of 8
 //
-// Every entry is at least HeaderSize bytes long, so two entries never start
-// in the same 16-byte block: offset/16 names an entry uniquely, which is how
-// the hot bitmap is indexed.
+// The hot flag lives in the entry rather than in a side bitmap so that a
+// Get touches one place in memory, not two. Plain reads of bytes 0..11 and
+// 16.. never overlap the atomically accessed meta word, so they do not race
+// with a concurrent Touch (the race detector tracks accesses by byte).
 const (
 	HeaderSize = 16
-	hotBlock   = 16
+	align      = 8
+	metaOff    = 12
+	hotFlag    = 1 << 16
+	keyLenMask = 1<<16 - 1
 
 	// MaxKeyLen is the longest key an entry can hold.
 	MaxKeyLen = math.MaxUint16
@@ -53,7 +60,9 @@ const (
 )
 
 // EntrySize returns the bytes an entry with this key and value occupies.
-func EntrySize(keyLen, valueLen int) int { return HeaderSize + keyLen + valueLen }
+func EntrySize(keyLen, valueLen int) int {
+	return (HeaderSize + keyLen + valueLen + align - 1) &^ (align - 1)
+}
 
 // A Segment is a fixed-size, append-only run of entries.
 type Segment struct {
@@ -63,11 +72,6 @@ type Segment struct {
 	// gen tells this segment apart from earlier and later segments that
 	// occupied the same slot of the owner's table. Immutable.
 	gen uint32
-	// hot holds one bit per 16-byte block; the bit of an entry's first
-	// block is its "read since inserted" mark. Readers set bits with an
-	// atomic Or (only when unset, so a hot entry costs readers no write);
-	// the owner reads and clears them.
-	hot []atomic.Uint32
 	// used is the append position. Only the owner reads or writes it.
 	used int
 }
@@ -77,12 +81,10 @@ func NewSegment(size int, gen uint32) *Segment {
 	if size <= 0 || size > MaxSegmentBytes {
 		panic("arena: bad segment size")
 	}
-	blocks := (size + hotBlock - 1) / hotBlock
-	return &Segment{
-		data: make([]byte, size),
-		gen:  gen,
-		hot:  make([]atomic.Uint32, (blocks+31)/32),
-	}
+	// A large allocation is page-aligned and a small one is aligned to
+	// its size class, at least 8 bytes: every entry's meta word is 4-byte
+	// aligned, as atomic operations need.
+	return &Segment{data: make([]byte, size), gen: gen}
 }
 
 // Gen returns the generation the segment was created with.
@@ -108,9 +110,10 @@ func (s *Segment) Append(key string, value []byte, expireAt int64) (off int, ok 
 	off = s.used
 	b := s.data[off : off+n]
 	binary.LittleEndian.PutUint64(b[0:8], uint64(expireAt))
-	binary.LittleEndian.PutUint16(b[8:10], uint16(len(key)))
-	binary.LittleEndian.PutUint32(b[10:14], uint32(len(value)))
-	// b[14:16] are still zero: the segment is fresh and never rewritten.
+	binary.LittleEndian.PutUint32(b[8:12], uint32(len(value)))
+	// A plain store is enough: no reader can see the entry before the
+	// owner publishes off, which happens after this.
+	binary.LittleEndian.PutUint32(b[12:16], uint32(len(key)))
 	copy(b[HeaderSize:], key)
 	copy(b[HeaderSize+len(key):], value)
 	s.used += n
@@ -123,8 +126,8 @@ func (s *Segment) Append(key string, value []byte, expireAt int64) (off int, ok 
 func (s *Segment) Entry(off int) (expireAt int64, key, value []byte) {
 	h := s.data[off : off+HeaderSize]
 	expireAt = int64(binary.LittleEndian.Uint64(h[0:8]))
-	k := int(binary.LittleEndian.Uint16(h[8:10]))
-	v := int(binary.LittleEndian.Uint32(h[10:14]))
+	v := int(binary.LittleEndian.Uint32(h[8:12]))
+	k := int(s.meta(off).Load() & keyLenMask)
 	start := off + HeaderSize
 	return expireAt, s.data[start : start+k : start+k], s.data[start+k : start+k+v : start+k+v]
 }
@@ -132,37 +135,37 @@ func (s *Segment) Entry(off int) (expireAt int64, key, value []byte) {
 // Next returns the offset of the entry after the one at off. Owner only
 // (it is meant for walks over [0, Used())).
 func (s *Segment) Next(off int) int {
-	h := s.data[off : off+HeaderSize]
-	k := int(binary.LittleEndian.Uint16(h[8:10]))
-	v := int(binary.LittleEndian.Uint32(h[10:14]))
+	v := int(binary.LittleEndian.Uint32(s.data[off+8 : off+12]))
+	k := int(s.meta(off).Load() & keyLenMask)
 	return off + EntrySize(k, v)
 }
 
-// Touch marks the entry at off as read. It writes shared memory only the
-// first time, so repeated hits on a hot entry are read-only.
+// meta returns the atomic word of the entry at off.
+func (s *Segment) meta(off int) *atomic.Uint32 {
+	w := s.data[off+metaOff : off+metaOff+4] // bounds check
+	// Safe: w is 4 bytes inside a live allocation, 4-byte aligned (see
+	// NewSegment and EntrySize), and only ever accessed through this
+	// pointer's atomic methods.
+	return (*atomic.Uint32)(unsafe.Pointer(&w[0]))
+}
+
+// Touch marks the entry at off as read. It writes memory only the first
+// time, so repeated hits on a hot entry stay read-only.
 func (s *Segment) Touch(off int) {
-	w, bit := hotBit(off)
-	if s.hot[w].Load()&bit == 0 {
-		s.hot[w].Or(bit)
+	m := s.meta(off)
+	if m.Load()&hotFlag == 0 {
+		m.Or(hotFlag)
 	}
 }
 
 // Hot reports whether the entry at off was read since it was appended or
 // since ClearHot.
-func (s *Segment) Hot(off int) bool {
-	w, bit := hotBit(off)
-	return s.hot[w].Load()&bit != 0
-}
+func (s *Segment) Hot(off int) bool { return s.meta(off).Load()&hotFlag != 0 }
 
 // ClearHot forgets that the entry at off was read.
 func (s *Segment) ClearHot(off int) {
-	w, bit := hotBit(off)
-	if s.hot[w].Load()&bit != 0 {
-		s.hot[w].And(^bit)
+	m := s.meta(off)
+	if m.Load()&hotFlag != 0 {
+		m.And(^uint32(hotFlag))
 	}
-}
-
-func hotBit(off int) (word int, bit uint32) {
-	b := off / hotBlock
-	return b / 32, 1 << (b % 32)
 }

@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/puzpuzpuz/xsync/v3"
 	"github.com/velocache/velo/arena"
 	"github.com/velocache/velo/clock"
 )
@@ -85,7 +84,7 @@ type Engine struct {
 
 	// hits and misses are counted on the read path; striped counters keep
 	// goroutines on different cores off each other's cache lines.
-	hits, misses *xsync.Counter
+	hits, misses counter
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -106,8 +105,8 @@ func New(cfg Config) (*Engine, error) {
 		defaultTTL: cfg.DefaultTTL,
 		clock:      cfg.Clock,
 		hash:       cfg.Hash,
-		hits:       xsync.NewCounter(),
-		misses:     xsync.NewCounter(),
+		hits:       newCounter(4 * runtime.GOMAXPROCS(0)),
+		misses:     newCounter(4 * runtime.GOMAXPROCS(0)),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -162,6 +161,7 @@ func resolve(cfg *Config) error {
 			n *= 2
 		}
 		for n > 1 && (cfg.MaxBytes/int64(n) < minShardBytes ||
+			cfg.MaxBytes/int64(n) < 2*int64(cfg.SegmentBytes) ||
 			cfg.MaxEntries > 0 && cfg.MaxEntries/n < minShardEntries) {
 			n /= 2
 		}
@@ -173,6 +173,10 @@ func resolve(cfg *Config) error {
 		s = min(max(s, minDefaultSegBytes), maxDefaultSegBytes)
 		// A shard needs at least two segments: one filling, one to retire.
 		s = min(s, shardBytes/2)
+		if s < arena.HeaderSize {
+			return fmt.Errorf("%w: MaxBytes %d over %d shards leaves %d bytes a shard, too few for two segments",
+				ErrInvalidOptions, cfg.MaxBytes, cfg.Shards, shardBytes)
+		}
 		// Large budgets need larger segments to stay within the slot count.
 		for shardBytes/s >= maxSlots-1 && s < arena.MaxSegmentBytes {
 			s *= 2
@@ -230,10 +234,10 @@ func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
 			break // another key with the same hash, or expired
 		}
 		seg.Touch(l.off())
-		e.hits.Inc()
+		e.hits.inc()
 		return append(dst, v...), true
 	}
-	e.misses.Inc()
+	e.misses.inc()
 	return dst, false
 }
 
@@ -267,7 +271,7 @@ func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
 		return fmt.Errorf("%w: key of %d bytes, the limit is %d", ErrTooLarge, len(key), arena.MaxKeyLen)
 	}
 	if n := arena.EntrySize(len(key), len(value)); n > e.segBytes {
-		return fmt.Errorf("%w: entry of %d bytes (key, value and %d-byte header), the limit is %d (Options.SegmentBytes)",
+		return fmt.Errorf("%w: entry of %d bytes (key, value, %d-byte header, padding), the limit is %d (Options.SegmentBytes)",
 			ErrTooLarge, n, arena.HeaderSize, e.segBytes)
 	}
 	if e.closed.Load() {
@@ -336,8 +340,8 @@ type Stats struct {
 // single instant.
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		Hits:   uint64(e.hits.Value()),
-		Misses: uint64(e.misses.Value()),
+		Hits:   e.hits.load(),
+		Misses: e.misses.load(),
 	}
 	for i := range e.shards {
 		sh := &e.shards[i]

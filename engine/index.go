@@ -1,49 +1,205 @@
 package engine
 
-import "github.com/puzpuzpuz/xsync/v3"
+import (
+	"math/bits"
+	"math/rand/v2"
+	"sync/atomic"
+)
 
 // index maps a key's 64-bit hash to the packed location of its entry. It is
-// a thin wrapper so that the table behind it can be replaced (the GC work
-// measures xsync's per-entry allocations against a pointer-free table).
+// an open-addressing hash table with linear probing whose slots are pairs
+// of atomic words, so it holds no pointers: the garbage collector never
+// scans it, and a Store allocates nothing (xsync's MapOf, measured against
+// it in index_test.go, allocates an entry object per Store and costs a
+// pointer chase per Load).
 //
-// Loads are lock-free and may run concurrently with anything. Stores and
-// deletes for one hash are serialized by the caller (the shard mutex), so a
-// Load followed by a Store under that mutex is atomic with respect to other
-// writers of that hash.
+// Concurrency: loads are lock-free and may run concurrently with anything.
+// Every change happens under the owning shard's mutex, so writers never
+// race each other. A reader may see a slot mid-change; the cases are:
+//
+//   - insert: the writer stores loc, then hash. A reader that sees the new
+//     hash sees the loc stored before it (Go's atomics are sequentially
+//     consistent).
+//   - overwrite of a hash: only loc changes; the reader gets the old or the
+//     new location, both of which were right at some instant.
+//   - delete: hash becomes a tombstone; loc is left behind.
+//   - a tombstone reused for another hash: a reader that had matched the
+//     old hash may load the new loc. It then finds another key at that
+//     location and misses, because readers always compare the stored key.
+//   - growth: the writer builds a new table and publishes it with one
+//     atomic store; readers that loaded the old table finish on it. The
+//     old table is never written again, so it answers as the index did at
+//     the moment of the swap.
+//
+// So a reader never gets a location that was not, at some point during its
+// load, the index's answer for its hash, or one that its key check rejects.
 type index struct {
-	m *xsync.MapOf[uint64, uint64]
+	t atomic.Pointer[table]
 }
 
-func newIndex() index {
-	return index{m: xsync.NewMapOfWithHasher[uint64, uint64](mixHash)}
+type table struct {
+	slots []slot
+	mask  uint64
+	shift uint   // 64 - log2(len(slots))
+	seed  uint64 // random per table: see start
+	live  int    // hashes present; writer only
+	used  int    // slots not empty (live + tombstones); writer only
 }
 
-// mixHash spreads the already well-mixed key hash with the table's random
-// seed, so that bucket placement cannot be predicted from the key alone (an
-// attacker who can choose keys cannot aim them all at one bucket).
-func mixHash(h, seed uint64) uint64 {
-	h ^= seed
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
+type slot struct {
+	hash atomic.Uint64 // emptyHash, tombstone or a stored hash
+	loc  atomic.Uint64
+}
+
+const (
+	emptyHash = 0
+	tombstone = 1
+	// minTable is the smallest table; tables grow when more than 3/4 of
+	// their slots are used and are rebuilt at twice the live count.
+	minTable = 16
+)
+
+// fixHash keeps real hashes off the two reserved values. Keys whose hashes
+// become equal this way are told apart by the key compare, like any
+// collision.
+func fixHash(h uint64) uint64 {
+	if h < 2 {
+		h += 2
+	}
 	return h
 }
 
-func (x index) load(h uint64) (loc, bool) {
-	v, ok := x.m.Load(h)
-	return loc(v), ok
+func (x *index) init() { x.t.Store(newTable(minTable)) }
+
+func newTable(n int) *table {
+	return &table{
+		slots: make([]slot, n),
+		mask:  uint64(n - 1),
+		shift: uint(64 - bits.TrailingZeros(uint(n))),
+		seed:  rand.Uint64(),
+	}
 }
 
-func (x index) store(h uint64, l loc) (old loc, replaced bool) {
-	v, ok := x.m.LoadAndStore(h, uint64(l))
-	return loc(v), ok
+// start returns the slot where probing for h begins. Key hashes come from
+// an unseeded xxhash, so a client that picks the keys could pick hashes
+// that all share their low bits; starting from a seeded multiplicative
+// hash keeps such keys from piling into one probe run.
+func (t *table) start(h uint64) uint64 {
+	return (h ^ t.seed) * 0x9e3779b97f4a7c15 >> t.shift
 }
 
-func (x index) delete(h uint64) { x.m.Delete(h) }
+func (x *index) load(h uint64) (loc, bool) {
+	h = fixHash(h)
+	t := x.t.Load()
+	for i := t.start(h); ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		switch s.hash.Load() {
+		case h:
+			return loc(s.loc.Load()), true
+		case emptyHash:
+			return 0, false
+		}
+	}
+}
 
-func (x index) size() int { return x.m.Size() }
+// store sets the location of h and returns the previous one. Writer only.
+func (x *index) store(h uint64, l loc) (old loc, replaced bool) {
+	h = fixHash(h)
+	t := x.t.Load()
+	free := -1
+	i := t.start(h)
+	for ; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		switch s.hash.Load() {
+		case h:
+			old = loc(s.loc.Load())
+			s.loc.Store(uint64(l))
+			return old, true
+		case tombstone:
+			if free < 0 {
+				free = int(i)
+			}
+			continue
+		case emptyHash:
+		default:
+			continue
+		}
+		break
+	}
+	if free < 0 {
+		free = int(i)
+		t.used++
+	}
+	t.live++
+	s := &t.slots[free]
+	s.loc.Store(uint64(l)) // loc first: a reader matching hash must find it
+	s.hash.Store(h)
+	if t.used > len(t.slots)/4*3 {
+		x.rebuild(t)
+	}
+	return 0, false
+}
+
+// delete removes h if present. Writer only.
+func (x *index) delete(h uint64) {
+	h = fixHash(h)
+	t := x.t.Load()
+	for i := t.start(h); ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		switch s.hash.Load() {
+		case h:
+			s.hash.Store(tombstone)
+			t.live--
+			if t.live < len(t.slots)/16 && len(t.slots) > minTable {
+				x.rebuild(t)
+			}
+			return
+		case emptyHash:
+			return
+		}
+	}
+}
+
+// rebuild copies the live slots of t into a table twice their number
+// (rounded up to a power of two) and publishes it. Writer only.
+func (x *index) rebuild(t *table) {
+	n := minTable
+	for n < 2*t.live+2 {
+		n *= 2
+	}
+	nt := newTable(n)
+	for i := range t.slots {
+		s := &t.slots[i]
+		h := s.hash.Load()
+		if h == emptyHash || h == tombstone {
+			continue
+		}
+		j := nt.start(h)
+		for nt.slots[j].hash.Load() != emptyHash {
+			j = (j + 1) & nt.mask
+		}
+		nt.slots[j].loc.Store(s.loc.Load())
+		nt.slots[j].hash.Store(h)
+	}
+	nt.live, nt.used = t.live, t.live
+	x.t.Store(nt) // publishes every slot stored above
+}
+
+func (x *index) size() int { return x.t.Load().live }
+
+// clear drops every entry. Writer only.
+func (x *index) clear() { x.t.Store(newTable(minTable)) }
+
+// each calls f for every stored hash (after fixHash) and location. Writer
+// only; for walks under the shard's mutex and for tests.
+func (x *index) each(f func(h uint64, l loc)) {
+	t := x.t.Load()
+	for i := range t.slots {
+		if h := t.slots[i].hash.Load(); h != emptyHash && h != tombstone {
+			f(h, loc(t.slots[i].loc.Load()))
+		}
+	}
+}
 
 // A loc is where an entry lives, packed in 64 bits:
 //

@@ -73,7 +73,7 @@ func (sh *shard) init(e *Engine, maxSegs, maxEntries int) {
 	// it retires the oldest segment.
 	n := maxSegs + 1
 	sh.e = e
-	sh.index = newIndex()
+	sh.index.init()
 	sh.slots = make([]atomic.Pointer[arena.Segment], n)
 	sh.meta = make([]segMeta, n)
 	sh.gens = make([]uint32, n)
@@ -252,8 +252,9 @@ func (sh *shard) retire(slot, budget int, now int64) {
 // read is evicted. After a full turn of the hand, readers could still keep
 // every entry hot; then the next live entry goes regardless.
 func (sh *shard) evictOne(now int64) {
+	// limit counts live entries looked at: two turns of the hand.
 	limit := 2*int(sh.count.Load()) + 2
-	for step := 0; ; step++ {
+	for step := 0; ; {
 		if sh.hand.slot < 0 || sh.slots[sh.hand.slot].Load() == nil || sh.gens[sh.hand.slot] != sh.hand.gen {
 			sh.hand = hand{slot: sh.fifo[0], gen: sh.gens[sh.fifo[0]]}
 		}
@@ -274,6 +275,7 @@ func (sh *shard) evictOne(now int64) {
 		if cur, ok := sh.index.load(h); !ok || cur != l {
 			continue
 		}
+		step++
 		if exp > now && seg.Hot(off) && step < limit {
 			seg.ClearHot(off)
 			continue
@@ -332,7 +334,15 @@ func (sh *shard) sweepSegment(slot int, now int64) {
 		return
 	}
 	m.minExpire = minExpire
-	if sh.sparse(slot) && m.liveBytes <= sh.head.Free() {
+	if !sh.sparse(slot) {
+		return
+	}
+	if m.liveBytes > sh.head.Free() && sh.allocated < sh.maxSegs {
+		// Under budget, a fresh head to compact into costs nothing:
+		// rotate retires no segment.
+		sh.rotate(0, now)
+	}
+	if sh.slots[slot].Load() == seg && m.liveBytes <= sh.head.Free() {
 		sh.compact(slot, seg)
 	}
 }
@@ -377,7 +387,7 @@ func (sh *shard) close() {
 	for i := range sh.slots {
 		sh.slots[i].Store(nil)
 	}
-	sh.index = newIndex()
+	sh.index.clear()
 	sh.head = nil
 	sh.fifo, sh.free = nil, nil
 	sh.allocated = 0

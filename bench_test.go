@@ -1,0 +1,217 @@
+package velo
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The benchmarks run each workload over velo and over the design velo
+// replaces: the blog's map behind one sync.RWMutex, whose Get reads
+// time.Now to check expiry and whose cleanup goroutine sweeps expired
+// entries. Compare the two in one run:
+//
+//	go test -run '^$' -bench . -benchmem -cpu 1,2 .
+
+// mutexMap is the blog's cache, as it described it.
+type mutexMap struct {
+	mu    sync.RWMutex
+	items map[string]mutexItem
+	stop  chan struct{}
+}
+
+type mutexItem struct {
+	value   []byte
+	expires time.Time
+}
+
+func newMutexMap() *mutexMap {
+	m := &mutexMap{items: make(map[string]mutexItem), stop: make(chan struct{})}
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stop:
+				return
+			case now := <-t.C:
+				m.mu.Lock()
+				for k, it := range m.items {
+					if now.After(it.expires) {
+						delete(m.items, k)
+					}
+				}
+				m.mu.Unlock()
+			}
+		}
+	}()
+	return m
+}
+
+func (m *mutexMap) Set(key string, value []byte, ttl time.Duration) {
+	m.mu.Lock()
+	m.items[key] = mutexItem{value: value, expires: time.Now().Add(ttl)}
+	m.mu.Unlock()
+}
+
+func (m *mutexMap) Get(key string) ([]byte, bool) {
+	m.mu.RLock()
+	it, ok := m.items[key]
+	m.mu.RUnlock()
+	if !ok || time.Now().After(it.expires) {
+		return nil, false
+	}
+	return it.value, true
+}
+
+func (m *mutexMap) Close() { close(m.stop) }
+
+// benchCache is what every workload runs against.
+type benchCache interface {
+	Set(key string, value []byte, ttl time.Duration)
+	Get(key string) ([]byte, bool)
+	Close()
+}
+
+type veloBench struct{ c *Cache }
+
+func (v veloBench) Set(key string, value []byte, ttl time.Duration) { _ = v.c.Set(key, value, ttl) }
+func (v veloBench) Get(key string) ([]byte, bool)                   { return v.c.Get(key) }
+func (v veloBench) Close()                                          { v.c.Close() }
+
+// veloAppend reads with AppendValue into a per-call stack buffer: the
+// zero-allocation read path.
+type veloAppend struct{ veloBench }
+
+func (v veloAppend) Get(key string) ([]byte, bool) {
+	var buf [128]byte
+	b, ok := v.c.AppendValue(buf[:0], key)
+	return b[:0:0], ok // do not let the stack buffer escape
+}
+
+var targets = []struct {
+	name string
+	new  func(b *testing.B) benchCache
+}{
+	{"velo", func(b *testing.B) benchCache { return veloBench{newBenchVelo(b)} }},
+	{"velo-append", func(b *testing.B) benchCache { return veloAppend{veloBench{newBenchVelo(b)}} }},
+	{"mutexmap", func(*testing.B) benchCache { return newMutexMap() }},
+}
+
+func newBenchVelo(b *testing.B) *Cache {
+	c, err := New(Options{MaxBytes: 256 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkGet is the blog's benchmark: one key, 60 s TTL, read in a loop.
+func BenchmarkGet(b *testing.B) {
+	value := []byte("a typical small cached value, 48 bytes of it...")
+	for _, tg := range targets {
+		b.Run(tg.name, func(b *testing.B) {
+			c := tg.new(b)
+			defer c.Close()
+			c.Set("key", value, time.Minute)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, ok := c.Get("key"); !ok {
+					b.Fatal("miss")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSet is the blog's other benchmark: one key overwritten.
+func BenchmarkSet(b *testing.B) {
+	value := []byte("a typical small cached value, 48 bytes of it...")
+	for _, tg := range targets {
+		if tg.name == "velo-append" {
+			continue
+		}
+		b.Run(tg.name, func(b *testing.B) {
+			c := tg.new(b)
+			defer c.Close()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				c.Set("key", value, time.Minute)
+			}
+		})
+	}
+}
+
+// A Zipf-distributed key stream over a pre-filled cache, generated before
+// the timer starts, in the manner of Caffeine's and otter's throughput
+// benchmarks: each goroutine starts at its own point of one shared array of
+// key indices and steps through it.
+const (
+	zipfKeys   = 1 << 16
+	zipfStream = 1 << 20
+)
+
+var zipfOnce = sync.OnceValues(func() ([]string, []int32) {
+	keys := make([]string, zipfKeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("user:%08d", i)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	z := rand.NewZipf(rng, 1.01, 1, zipfKeys-1)
+	stream := make([]int32, zipfStream)
+	for i := range stream {
+		stream[i] = int32(z.Uint64())
+	}
+	return keys, stream
+})
+
+func runMix(b *testing.B, readPercent int) {
+	keys, stream := zipfOnce()
+	value := make([]byte, 64)
+	for _, tg := range targets {
+		b.Run(tg.name, func(b *testing.B) {
+			c := tg.new(b)
+			defer c.Close()
+			for _, k := range keys {
+				c.Set(k, value, time.Hour)
+			}
+			var seed atomic.Uint32
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(seed.Add(1)) * 7919 * 64
+				for pb.Next() {
+					i++
+					k := keys[stream[i&(zipfStream-1)]]
+					if i%100 < readPercent {
+						c.Get(k)
+					} else {
+						c.Set(k, value, time.Hour)
+					}
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkZipfRead(b *testing.B)  { runMix(b, 100) }
+func BenchmarkZipfMix75(b *testing.B) { runMix(b, 75) }
+func BenchmarkZipfWrite(b *testing.B) { runMix(b, 0) }
+
+// BenchmarkAppendValue shows the zero-allocation read: the buffer is reused.
+func BenchmarkAppendValue(b *testing.B) {
+	c := newBenchVelo(b)
+	defer c.Close()
+	_ = c.Set("key", make([]byte, 256), time.Minute)
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf, _ = c.AppendValue(buf[:0], "key")
+	}
+}

@@ -1,0 +1,228 @@
+package velo
+
+import (
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/stretchr/testify/require"
+	"github.com/velocache/velo/engine"
+)
+
+var soak = flag.Bool("soak", false, "run the stress tests for minutes instead of seconds")
+
+// Stress values carry their own proof of integrity:
+//
+//	[0:8)   xxhash of the key the value was written for
+//	[8:16)  version: per key, increasing with every write
+//	[16:n-8) payload: bytes derived from (key hash, version)
+//	[n-8:n) xxhash of bytes [0:n-8)
+//
+// A torn read fails the checksum, a read of another key's entry fails the
+// key hash, a read from a recycled or stale segment fails one of those or
+// the version order (each key has one writer, whose versions only grow, so
+// one reader must never see a key's version go backwards).
+func stressValue(key string, version uint64, size int) []byte {
+	size = max(size, 24)
+	v := make([]byte, size)
+	kh := xxhash.Sum64String(key)
+	binary.LittleEndian.PutUint64(v[0:8], kh)
+	binary.LittleEndian.PutUint64(v[8:16], version)
+	for i := 16; i < size-8; i++ {
+		v[i] = byte(kh>>(i%8*8)) ^ byte(version) ^ byte(i)
+	}
+	binary.LittleEndian.PutUint64(v[size-8:], xxhash.Sum64(v[:size-8]))
+	return v
+}
+
+func checkStressValue(key string, v []byte) (version uint64, err error) {
+	if len(v) < 24 {
+		return 0, fmt.Errorf("key %q: value of %d bytes is too short", key, len(v))
+	}
+	n := len(v)
+	if got, want := binary.LittleEndian.Uint64(v[n-8:]), xxhash.Sum64(v[:n-8]); got != want {
+		return 0, fmt.Errorf("key %q: checksum %x, want %x (torn value)", key, got, want)
+	}
+	if got, want := binary.LittleEndian.Uint64(v[0:8]), xxhash.Sum64String(key); got != want {
+		return 0, fmt.Errorf("key %q: value belongs to key hash %x, want %x", key, got, want)
+	}
+	return binary.LittleEndian.Uint64(v[8:16]), nil
+}
+
+type stressConfig struct {
+	name    string
+	opts    Options
+	hash    func(string) uint64 // nil: xxhash
+	keys    int
+	maxSize int
+}
+
+func TestStress(t *testing.T) {
+	d := 1500 * time.Millisecond
+	if *soak {
+		d = 2 * time.Minute
+	} else if testing.Short() {
+		d = 300 * time.Millisecond
+	}
+	configs := []stressConfig{
+		// A budget far below the working set: segments rotate constantly.
+		{name: "bytes", opts: Options{MaxBytes: 256 << 10, Shards: 4, SegmentBytes: 8 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 4000, maxSize: 600},
+		// The CLOCK hand evicts entry by entry.
+		{name: "entries", opts: Options{MaxBytes: 4 << 20, MaxEntries: 500, Shards: 2, ExpiryInterval: 2 * time.Millisecond}, keys: 3000, maxSize: 200},
+		// Every key shares one of 64 hashes: entries of other keys are
+		// everywhere a reader looks.
+		{name: "collisions", opts: Options{MaxBytes: 1 << 20, Shards: 4, SegmentBytes: 16 << 10, ExpiryInterval: 2 * time.Millisecond},
+			hash: func(k string) uint64 { return xxhash.Sum64String(k) & (63 << 58) }, keys: 2000, maxSize: 300},
+	}
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) { runStress(t, cfg, d) })
+	}
+}
+
+func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
+	c, err := newCache(cfg.opts, engine.Config{Hash: cfg.hash})
+	require.NoError(t, err)
+	defer c.Close()
+
+	const writers, readers = 4, 4
+	keys := make([]string, cfg.keys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("stress-%d", i)
+	}
+	var (
+		stop     atomic.Bool
+		failures atomic.Int64
+		hits     atomic.Int64
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		if failures.Add(1) <= 10 {
+			t.Error(err)
+		}
+	}
+	// Writer w owns the keys i with i%writers == w, so each key's versions
+	// come from one goroutine and only grow.
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			versions := make([]uint64, len(keys))
+			for !stop.Load() {
+				i := rng.IntN(len(keys)/writers)*writers + w
+				key := keys[i]
+				switch r := rng.IntN(100); {
+				case r < 10:
+					c.Delete(key)
+				default:
+					versions[i]++
+					ttl := time.Duration(0)
+					if r < 40 {
+						ttl = time.Duration(1+rng.IntN(20)) * time.Millisecond
+					}
+					v := stressValue(key, versions[i], 24+rng.IntN(cfg.maxSize))
+					if err := c.Set(key, v, ttl); err != nil {
+						fail(err)
+					}
+					v[20] ^= 0xff // Set copied: scribbling now must not show
+				}
+			}
+		}(w)
+	}
+	for r := 0; r < readers; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(r), 2))
+			seen := make([]uint64, len(keys))
+			buf := make([]byte, 0, 64)
+			for !stop.Load() {
+				i := rng.IntN(len(keys))
+				var v []byte
+				var ok bool
+				if rng.IntN(2) == 0 {
+					v, ok = c.Get(keys[i])
+				} else {
+					buf, ok = c.AppendValue(buf[:0], keys[i])
+					v = buf
+				}
+				if !ok {
+					continue
+				}
+				hits.Add(1)
+				ver, err := checkStressValue(keys[i], v)
+				if err != nil {
+					fail(err)
+					continue
+				}
+				if ver < seen[i] {
+					fail(fmt.Errorf("key %q: version %d after %d (stale read)", keys[i], ver, seen[i]))
+				}
+				seen[i] = ver
+			}
+		}(r)
+	}
+	// Observers: Len, Stats and Has race with everything else.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			s := c.Stats()
+			if s.Bytes > cfg.opts.MaxBytes {
+				fail(fmt.Errorf("segments hold %d bytes, over the %d budget", s.Bytes, cfg.opts.MaxBytes))
+			}
+			if n := cfg.opts.MaxEntries; n > 0 && c.Len() > n+cfg.opts.Shards {
+				fail(fmt.Errorf("%d entries, over the bound of %d", c.Len(), n))
+			}
+			c.Has(keys[0])
+			time.Sleep(time.Millisecond)
+		}
+	}()
+
+	time.Sleep(d)
+	stop.Store(true)
+	wg.Wait()
+	s := c.Stats()
+	t.Logf("%v: %d verified hits; %+v", d, hits.Load(), s)
+	require.Positive(t, hits.Load(), "the test must actually read values")
+	require.Positive(t, s.Evictions, "the cache must be under eviction pressure")
+}
+
+// TestStressClose closes the cache while goroutines use it: nothing may
+// panic, and every operation after Close fails cleanly.
+func TestStressClose(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		c, err := New(Options{MaxBytes: 64 << 10, ExpiryInterval: time.Millisecond})
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for i := 0; i < 2000; i++ {
+					key := fmt.Sprint(g, "-", i%100)
+					err := c.Set(key, stressValue(key, uint64(i), 100), time.Millisecond)
+					if err != nil && !errors.Is(err, ErrClosed) {
+						t.Error(err)
+					}
+					if v, ok := c.Get(key); ok {
+						if _, err := checkStressValue(key, v); err != nil {
+							t.Error(err)
+						}
+					}
+					c.Delete(key)
+				}
+			}(g)
+		}
+		time.Sleep(time.Duration(round) * 100 * time.Microsecond)
+		require.NoError(t, c.Close())
+		wg.Wait()
+	}
+}
