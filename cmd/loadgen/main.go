@@ -1,0 +1,717 @@
+// Command loadgen measures velo's throughput and latency under concurrent
+// load, next to the design velo replaces: the blog's map behind one
+// sync.RWMutex (mutexmap.go).
+//
+// The workload follows the throughput benchmarks of Caffeine and otter.
+// Before anything is timed, loadgen builds the key strings ("user:%08d")
+// and a stream of 1<<20 key indices drawn from a Zipf (or uniform)
+// distribution. A cell is one read/write mix at one GOMAXPROCS setting. For
+// each cell and each target, loadgen fills a fresh cache with every key,
+// then runs GOMAXPROCS goroutines: each starts at its own offset of the
+// shared stream and steps through it, and for each key does a read or a
+// write as the mix says (velo reads with AppendValue into the goroutine's
+// own buffer, mutexmap with Get; both write with Set). The goroutines run
+// for a warmup, then for the measured duration; throughput is the ops they
+// counted over the measured wall time. Every 64th op is timed with
+// time.Now, and the merged samples give p50/p99/p99.9 latencies. Each
+// sample includes the cost of reading the clock, which the header reports.
+//
+// Within a cell the targets run one after another (in an order that
+// rotates from cell to cell), so drift in the machine affects them alike.
+//
+// Usage:
+//
+//	go run ./cmd/loadgen                     # every mix at 1..NumCPU procs
+//	go run ./cmd/loadgen -mix 75 -procs 1,2 -duration 3s -json out.json
+//
+// This first version uses only the standard library and compares velo
+// with mutexmap. A later version moves to its own module and adds peer
+// caches, Redis, HDR histograms and plots.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/velocache/velo"
+)
+
+const (
+	streamLen   = 1 << 20 // key indices in the pre-generated stream (a power of two)
+	sampleEvery = 64      // one op in this many is timed
+	batchOps    = 256     // ops between two looks at the phase flag
+)
+
+// knownTargets are the caches loadgen can drive, in their default order.
+var knownTargets = []string{"velo", "mutexmap"}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		printUsage(os.Stderr)
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: %v (see -h)\n", err)
+		os.Exit(2)
+	}
+	rep, err := run(cfg, progressWriter())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+		os.Exit(1)
+	}
+	printReport(os.Stdout, cfg, rep)
+	if cfg.JSONPath != "" {
+		if err := writeJSON(cfg.JSONPath, rep); err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// ---- Flags ----
+
+// config is the parsed and validated command line.
+type config struct {
+	Targets   []string
+	Mixes     []int // read percentages, one table row each
+	Procs     []int // GOMAXPROCS settings, one table column each
+	Dist      string
+	ZipfS     float64
+	Keys      int
+	ValueSize int
+	Capacity  int64
+	TTL       time.Duration
+	Duration  time.Duration
+	Warmup    time.Duration
+	Seed      uint64
+	JSONPath  string
+
+	flags map[string]string // every flag's value as given, for the JSON report
+}
+
+// lists holds the comma-separated flags until they are parsed.
+type lists struct{ targets, mixes, procs string }
+
+func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.StringVar(&l.targets, "target", strings.Join(knownTargets, ","), "caches to measure, comma-separated: "+strings.Join(knownTargets, ", "))
+	fs.StringVar(&l.mixes, "mix", "100,75,50,25,0", "read percentages to measure, comma-separated (0..100)")
+	fs.StringVar(&l.procs, "procs", defaultProcs(), "GOMAXPROCS settings (= goroutines) to measure, comma-separated")
+	fs.StringVar(&cfg.Dist, "dist", "zipf", "key distribution: zipf or uniform")
+	fs.Float64Var(&cfg.ZipfS, "zipf-s", 1.01, "Zipf exponent s (> 1)")
+	fs.IntVar(&cfg.Keys, "keys", 1<<16, "number of distinct keys")
+	fs.IntVar(&cfg.ValueSize, "value-size", 64, "value size in bytes")
+	fs.Int64Var(&cfg.Capacity, "capacity", 256<<20, "velo's MaxBytes")
+	fs.DurationVar(&cfg.TTL, "ttl", time.Hour, "TTL of every Set")
+	fs.DurationVar(&cfg.Duration, "duration", time.Second, "measured time per cell and target")
+	fs.DurationVar(&cfg.Warmup, "warmup", 200*time.Millisecond, "unmeasured run before each measurement")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the key stream and the op mix")
+	fs.StringVar(&cfg.JSONPath, "json", "", "also write every cell and the machine metadata to this JSON file")
+	return fs
+}
+
+// defaultProcs is "1,2,...,NumCPU".
+func defaultProcs() string {
+	ps := make([]string, runtime.NumCPU())
+	for i := range ps {
+		ps[i] = strconv.Itoa(i + 1)
+	}
+	return strings.Join(ps, ",")
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: loadgen [flags]\n\nMeasures velo against a sync.RWMutex map under a concurrent Zipf workload.\n\nFlags:")
+	fs := newFlagSet(new(config), new(lists))
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// parseFlags parses and validates args. It returns flag.ErrHelp for -h and
+// otherwise a one-line error for any bad flag.
+func parseFlags(args []string) (config, error) {
+	var cfg config
+	var l lists
+	fs := newFlagSet(&cfg, &l)
+	fs.SetOutput(io.Discard) // the caller reports errors in one line
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if cfg.Targets, err = parseTargets(l.targets); err != nil {
+		return config{}, err
+	}
+	if cfg.Mixes, err = parseInts("-mix", l.mixes, 0, 100); err != nil {
+		return config{}, err
+	}
+	if cfg.Procs, err = parseInts("-procs", l.procs, 1, 1<<16); err != nil {
+		return config{}, err
+	}
+	if err := cfg.check(); err != nil {
+		return config{}, err
+	}
+	if err := cfg.checkVelo(); err != nil {
+		return config{}, err
+	}
+	cfg.flags = make(map[string]string)
+	fs.VisitAll(func(f *flag.Flag) { cfg.flags[f.Name] = f.Value.String() })
+	return cfg, nil
+}
+
+// check validates the scalar flags.
+func (cfg *config) check() error {
+	switch {
+	case cfg.Dist != "zipf" && cfg.Dist != "uniform":
+		return fmt.Errorf("-dist %q: want zipf or uniform", cfg.Dist)
+	case cfg.Dist == "zipf" && !(cfg.ZipfS > 1 && cfg.ZipfS < math.Inf(1)):
+		return fmt.Errorf("-zipf-s %v: want a number above 1", cfg.ZipfS)
+	case cfg.Keys < 1 || cfg.Keys > math.MaxInt32:
+		return fmt.Errorf("-keys %d: want 1..%d", cfg.Keys, math.MaxInt32)
+	case cfg.ValueSize < 0:
+		return fmt.Errorf("-value-size %d: want 0 or more", cfg.ValueSize)
+	case cfg.Capacity <= 0:
+		return fmt.Errorf("-capacity %d: want a positive number of bytes", cfg.Capacity)
+	case cfg.TTL <= 0:
+		return fmt.Errorf("-ttl %v: want a positive duration", cfg.TTL)
+	case cfg.Duration <= 0:
+		return fmt.Errorf("-duration %v: want a positive duration", cfg.Duration)
+	case cfg.Warmup < 0:
+		return fmt.Errorf("-warmup %v: want 0 or a positive duration", cfg.Warmup)
+	}
+	return nil
+}
+
+// checkVelo opens velo as the largest -procs will, so that a -capacity
+// velo refuses or a -value-size too large for its segments is a flag error
+// rather than a failure midway through the run. (More procs mean more
+// shards, so smaller segments.)
+func (cfg *config) checkVelo() error {
+	if !slices.Contains(cfg.Targets, "velo") {
+		return nil
+	}
+	prev := runtime.GOMAXPROCS(slices.Max(cfg.Procs))
+	defer runtime.GOMAXPROCS(prev)
+	c, err := velo.New(velo.Options{MaxBytes: cfg.Capacity})
+	if err != nil {
+		return fmt.Errorf("-capacity %d: %w", cfg.Capacity, err)
+	}
+	defer c.Close()
+	longest := len(fmt.Sprintf("user:%08d", cfg.Keys-1))
+	if need := 16 + longest + cfg.ValueSize; need > c.MaxEntryBytes() {
+		return fmt.Errorf("-value-size %d: velo's largest entry at -capacity %d is %d bytes, %d with header and key",
+			cfg.ValueSize, cfg.Capacity, c.MaxEntryBytes(), need)
+	}
+	return nil
+}
+
+func parseTargets(s string) ([]string, error) {
+	var out []string
+	for _, t := range strings.Split(s, ",") {
+		t = strings.TrimSpace(t)
+		switch {
+		case !slices.Contains(knownTargets, t):
+			return nil, fmt.Errorf("-target: unknown target %q (known: %s)", t, strings.Join(knownTargets, ", "))
+		case slices.Contains(out, t):
+			return nil, fmt.Errorf("-target: %q given twice", t)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// parseInts parses a comma-separated list of distinct integers in lo..hi.
+func parseInts(name, s string, lo, hi int) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%s: %q is not an integer", name, strings.TrimSpace(f))
+		case n < lo || n > hi:
+			return nil, fmt.Errorf("%s: %d is outside %d..%d", name, n, lo, hi)
+		case slices.Contains(out, n):
+			return nil, fmt.Errorf("%s: %d given twice", name, n)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// ---- Workload ----
+
+// workload is everything generated before timing starts.
+type workload struct {
+	keys   []string
+	stream []int32 // indices into keys, streamLen of them
+	value  []byte
+}
+
+func newWorkload(cfg config) *workload {
+	keys := make([]string, cfg.Keys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("user:%08d", i)
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15))
+	next := func() int32 { return int32(rng.IntN(cfg.Keys)) }
+	if cfg.Dist == "zipf" {
+		z := rand.NewZipf(rng, cfg.ZipfS, 1, uint64(cfg.Keys-1))
+		next = func() int32 { return int32(z.Uint64()) }
+	}
+	stream := make([]int32, streamLen)
+	for i := range stream {
+		stream[i] = next()
+	}
+	value := make([]byte, cfg.ValueSize)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	return &workload{keys: keys, stream: stream, value: value}
+}
+
+// mixTable spreads readPercent reads over 100 op slots in a shuffled
+// order, so that writes do not come in one burst per hundred ops.
+func mixTable(readPercent int, seed uint64) *[100]bool {
+	var t [100]bool
+	for i := range readPercent {
+		t[i] = true
+	}
+	rng := rand.New(rand.NewPCG(seed, uint64(readPercent)))
+	rng.Shuffle(len(t), func(i, j int) { t[i], t[j] = t[j], t[i] })
+	return &t
+}
+
+// ---- Targets ----
+
+// cache is what a worker drives: one implementation per target.
+type cache interface {
+	// read looks key up, copying the value into dst's array if the
+	// target copies at all.
+	read(dst []byte, key string) ([]byte, bool)
+	write(key string, value []byte, ttl time.Duration) error
+	close()
+}
+
+type veloCache struct{ c *velo.Cache }
+
+func (v veloCache) read(dst []byte, key string) ([]byte, bool) { return v.c.AppendValue(dst, key) }
+func (v veloCache) write(key string, value []byte, ttl time.Duration) error {
+	return v.c.Set(key, value, ttl)
+}
+func (v veloCache) close() { v.c.Close() }
+
+type mutexCache struct{ m *mutexMap }
+
+func (m mutexCache) read(_ []byte, key string) ([]byte, bool) { return m.m.Get(key) }
+func (m mutexCache) write(key string, value []byte, ttl time.Duration) error {
+	m.m.Set(key, value, ttl)
+	return nil
+}
+func (m mutexCache) close() { m.m.Close() }
+
+// openTarget returns an empty cache of the named target. Call it after
+// setting GOMAXPROCS: velo picks its shard count from it.
+func openTarget(name string, cfg config) (cache, error) {
+	switch name {
+	case "velo":
+		c, err := velo.New(velo.Options{MaxBytes: cfg.Capacity})
+		if err != nil {
+			return nil, err
+		}
+		return veloCache{c}, nil
+	case "mutexmap":
+		return mutexCache{newMutexMap()}, nil
+	}
+	return nil, fmt.Errorf("unknown target %q", name)
+}
+
+// fill stores every key.
+func fill(c cache, wl *workload, ttl time.Duration) error {
+	for _, k := range wl.keys {
+		if err := c.write(k, wl.value, ttl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- Measurement ----
+
+// Phases of a run, set by the driver and polled by the workers.
+const (
+	phaseWarmup int32 = iota
+	phaseMeasure
+	phaseStop
+)
+
+// worker is one goroutine's state: where it starts, and what it counted
+// while measuring.
+type worker struct {
+	pos, slot int      // start offsets in the stream and the mix table
+	buf       []byte   // read buffer, cap >= value size
+	samples   []uint32 // latencies of timed ops, ns
+	ops       uint64
+	reads     uint64
+	hits      uint64
+}
+
+// loop runs ops until phase is phaseStop, counting and sampling only while
+// it is phaseMeasure. Counts live in local variables until the end.
+func (w *worker) loop(phase *atomic.Int32, c cache, wl *workload, mix *[100]bool, ttl time.Duration) {
+	keys, stream, value, buf := wl.keys, wl.stream, wl.value, w.buf
+	samples := w.samples[:0]
+	pos, slot := w.pos, w.slot
+	var ops, reads, hits uint64
+	var base [3]uint64 // ops, reads, hits when measuring began
+	measuring := false
+	for {
+		switch phase.Load() {
+		case phaseStop:
+			if measuring {
+				w.ops, w.reads, w.hits = ops-base[0], reads-base[1], hits-base[2]
+			}
+			w.samples = samples
+			return
+		case phaseMeasure:
+			if !measuring {
+				measuring, base = true, [3]uint64{ops, reads, hits}
+			}
+		}
+		for range batchOps {
+			key := keys[stream[pos&(streamLen-1)]]
+			pos++
+			isRead := mix[slot]
+			if slot++; slot == len(mix) {
+				slot = 0
+			}
+			timed := measuring && ops%sampleEvery == 0
+			var t0 time.Time
+			if timed {
+				t0 = time.Now()
+			}
+			if isRead {
+				reads++
+				if _, ok := c.read(buf[:0], key); ok {
+					hits++
+				}
+			} else {
+				_ = c.write(key, value, ttl)
+			}
+			if timed {
+				samples = append(samples, clampNs(time.Since(t0)))
+			}
+			ops++
+		}
+	}
+}
+
+func clampNs(d time.Duration) uint32 {
+	if d > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(max(d, 0))
+}
+
+// cell is one measurement: one target at one mix and one GOMAXPROCS.
+type cell struct {
+	ReadPercent int     `json:"read_percent"`
+	Procs       int     `json:"procs"`
+	Target      string  `json:"target"`
+	Goroutines  int     `json:"goroutines"`
+	Ops         uint64  `json:"ops"`
+	Seconds     float64 `json:"seconds"`
+	MopsPerSec  float64 `json:"mops_per_sec"`
+	Reads       uint64  `json:"reads"`
+	ReadHits    uint64  `json:"read_hits"`
+	Samples     int     `json:"latency_samples"`
+	P50ns       uint32  `json:"p50_ns"`
+	P99ns       uint32  `json:"p99_ns"`
+	P999ns      uint32  `json:"p999_ns"`
+}
+
+// runner measures cells, reusing sample buffers between them so that
+// their growth does not land inside a measurement.
+type runner struct {
+	cfg     config
+	wl      *workload
+	samples [][]uint32 // per goroutine
+	merged  []uint32
+}
+
+// runCell measures target at one mix and GOMAXPROCS setting, on a fresh,
+// filled cache.
+func (r *runner) runCell(target string, readPercent, procs int) (cell, error) {
+	prev := runtime.GOMAXPROCS(procs)
+	defer runtime.GOMAXPROCS(prev)
+
+	c, err := openTarget(target, r.cfg)
+	if err != nil {
+		return cell{}, err
+	}
+	defer c.close()
+	if err := fill(c, r.wl, r.cfg.TTL); err != nil {
+		return cell{}, fmt.Errorf("filling %s: %w", target, err)
+	}
+	runtime.GC() // start each measurement from the same heap
+
+	ws := r.workers(procs)
+	elapsed := r.drive(c, ws, mixTable(readPercent, r.cfg.Seed))
+
+	out := cell{ReadPercent: readPercent, Procs: procs, Target: target, Goroutines: len(ws), Seconds: elapsed.Seconds()}
+	r.merged = r.merged[:0]
+	for i, w := range ws {
+		out.Ops += w.ops
+		out.Reads += w.reads
+		out.ReadHits += w.hits
+		r.merged = append(r.merged, w.samples...)
+		r.samples[i] = w.samples
+	}
+	out.MopsPerSec = float64(out.Ops) / elapsed.Seconds() / 1e6
+	out.Samples = len(r.merged)
+	out.P50ns, out.P99ns, out.P999ns = percentiles(r.merged)
+	return out, nil
+}
+
+// workers sets up n workers, spread evenly over the stream.
+func (r *runner) workers(n int) []worker {
+	// Room for ~40M timed-or-not ops/s per goroutine, so that appending
+	// samples rarely allocates while measuring.
+	want := min(int(r.cfg.Duration.Seconds()*40e6/sampleEvery)+1024, 1<<22)
+	for len(r.samples) < n {
+		r.samples = append(r.samples, nil)
+	}
+	ws := make([]worker, n)
+	for i := range ws {
+		if cap(r.samples[i]) < want {
+			r.samples[i] = make([]uint32, 0, want)
+		}
+		ws[i] = worker{
+			pos:     i * (streamLen / n),
+			slot:    i * 37 % 100,
+			buf:     make([]byte, 0, r.cfg.ValueSize),
+			samples: r.samples[i],
+		}
+	}
+	return ws
+}
+
+// drive runs the workers through warmup and measurement and returns the
+// measured wall time.
+func (r *runner) drive(c cache, ws []worker, mix *[100]bool) time.Duration {
+	var phase atomic.Int32
+	var wg sync.WaitGroup
+	for i := range ws {
+		w := &ws[i]
+		wg.Go(func() { w.loop(&phase, c, r.wl, mix, r.cfg.TTL) })
+	}
+	time.Sleep(r.cfg.Warmup)
+	phase.Store(phaseMeasure)
+	start := time.Now()
+	time.Sleep(r.cfg.Duration)
+	elapsed := time.Since(start)
+	phase.Store(phaseStop)
+	wg.Wait()
+	return elapsed
+}
+
+// percentiles sorts samples and returns their p50, p99 and p99.9 (nearest
+// rank), or zeros when there are none.
+func percentiles(samples []uint32) (p50, p99, p999 uint32) {
+	if len(samples) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(samples)
+	at := func(q float64) uint32 {
+		i := int(math.Ceil(q*float64(len(samples)))) - 1
+		return samples[min(max(i, 0), len(samples)-1)]
+	}
+	return at(0.50), at(0.99), at(0.999)
+}
+
+// ---- Running everything ----
+
+// report is what a run produces, and the JSON file's content.
+type report struct {
+	Meta   meta              `json:"meta"`
+	Config map[string]string `json:"config"`
+	Cells  []cell            `json:"cells"`
+}
+
+type meta struct {
+	GoVersion   string `json:"go_version"`
+	GOOS        string `json:"goos"`
+	GOARCH      string `json:"goarch"`
+	NumCPU      int    `json:"num_cpu"`
+	GOMAXPROCS  int    `json:"gomaxprocs"` // at start
+	CPUModel    string `json:"cpu_model"`
+	Date        string `json:"date"`
+	ClockReadNs int64  `json:"clock_read_ns"` // included in every latency sample
+}
+
+// run generates the workload and measures every cell, targets interleaved
+// within each cell. Progress lines go to progress.
+func run(cfg config, progress io.Writer) (*report, error) {
+	rep := &report{Meta: collectMeta(), Config: cfg.flags}
+	fmt.Fprintf(progress, "loadgen: generating %d keys and a %s stream of %d\n", cfg.Keys, cfg.Dist, streamLen)
+	r := &runner{cfg: cfg, wl: newWorkload(cfg)}
+	total := len(cfg.Mixes) * len(cfg.Procs) * len(cfg.Targets)
+	for _, mix := range cfg.Mixes {
+		for _, procs := range cfg.Procs {
+			for _, target := range rotate(cfg.Targets, len(rep.Cells)/len(cfg.Targets)) {
+				c, err := r.runCell(target, mix, procs)
+				if err != nil {
+					return nil, err
+				}
+				rep.Cells = append(rep.Cells, c)
+				fmt.Fprintf(progress, "loadgen: [%d/%d] read %3d%%  procs %d  %-8s %7.2f Mops/s\n",
+					len(rep.Cells), total, mix, procs, target, c.MopsPerSec)
+			}
+		}
+	}
+	return rep, nil
+}
+
+// rotate returns s rotated left by k, so that no target always runs first.
+func rotate(s []string, k int) []string {
+	k %= len(s)
+	return append(slices.Clone(s[k:]), s[:k]...)
+}
+
+// progressWriter is stderr when stderr is a terminal, else io.Discard.
+func progressWriter() io.Writer {
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		return os.Stderr
+	}
+	return io.Discard
+}
+
+func collectMeta() meta {
+	return meta{
+		GoVersion:   runtime.Version(),
+		GOOS:        runtime.GOOS,
+		GOARCH:      runtime.GOARCH,
+		NumCPU:      runtime.NumCPU(),
+		GOMAXPROCS:  runtime.GOMAXPROCS(0),
+		CPUModel:    cpuModel(),
+		Date:        time.Now().UTC().Format(time.RFC3339),
+		ClockReadNs: clockReadNs(),
+	}
+}
+
+// cpuModel returns the first "model name" in /proc/cpuinfo, or "unknown".
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(name) == "model name" {
+			return strings.TrimSpace(value)
+		}
+	}
+	return "unknown"
+}
+
+// clockReadNs is the median time a timed op spends reading the clock: what
+// each latency sample carries beyond the op itself.
+func clockReadNs() int64 {
+	d := make([]time.Duration, 10001)
+	for i := range d {
+		t0 := time.Now()
+		d[i] = time.Since(t0)
+	}
+	slices.Sort(d)
+	return int64(d[len(d)/2])
+}
+
+// ---- Output ----
+
+// printReport writes the metadata and one row per (mix, target), one
+// column per procs, plus a velo/mutexmap ratio row per mix.
+func printReport(w io.Writer, cfg config, rep *report) {
+	m := rep.Meta
+	dist := "uniform"
+	if cfg.Dist == "zipf" {
+		dist = fmt.Sprintf("zipf s=%g", cfg.ZipfS)
+	}
+	fmt.Fprintf(w, "loadgen: %s over %d keys, %d-byte values, ttl %v; %v warmup + %v measured per cell; every %dth op timed\n",
+		dist, cfg.Keys, cfg.ValueSize, cfg.TTL, cfg.Warmup, cfg.Duration, sampleEvery)
+	fmt.Fprintf(w, "%s %s/%s, NumCPU %d, CPU %s, %s; clock read %d ns (included in latencies)\n\n",
+		m.GoVersion, m.GOOS, m.GOARCH, m.NumCPU, m.CPUModel, m.Date, m.ClockReadNs)
+
+	byKey := make(map[string]cell, len(rep.Cells))
+	for _, c := range rep.Cells {
+		byKey[cellKey(c.ReadPercent, c.Procs, c.Target)] = c
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "read%\ttarget")
+	for _, p := range cfg.Procs {
+		fmt.Fprintf(tw, "\tprocs=%d", p)
+	}
+	fmt.Fprintln(tw, "\t")
+	ratio := slices.Contains(cfg.Targets, "velo") && slices.Contains(cfg.Targets, "mutexmap")
+	for _, mix := range cfg.Mixes {
+		for _, t := range cfg.Targets {
+			fmt.Fprintf(tw, "%d\t%s", mix, t)
+			for _, p := range cfg.Procs {
+				c := byKey[cellKey(mix, p, t)]
+				fmt.Fprintf(tw, "\t%.2f (%d/%d/%d)", c.MopsPerSec, c.P50ns, c.P99ns, c.P999ns)
+			}
+			fmt.Fprintln(tw, "\t")
+		}
+		if ratio {
+			fmt.Fprintf(tw, "%d\tvelo/mutexmap", mix)
+			for _, p := range cfg.Procs {
+				v, mm := byKey[cellKey(mix, p, "velo")], byKey[cellKey(mix, p, "mutexmap")]
+				fmt.Fprintf(tw, "\t%.2fx", v.MopsPerSec/mm.MopsPerSec)
+			}
+			fmt.Fprintln(tw, "\t")
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\ncells: Mops/s (p50/p99/p99.9 latency in ns); procs = GOMAXPROCS = goroutines")
+	printMissWarnings(w, rep.Cells)
+}
+
+func cellKey(mix, procs int, target string) string {
+	return fmt.Sprintf("%d/%d/%s", mix, procs, target)
+}
+
+// printMissWarnings flags cells whose reads missed: the capacity was too
+// small for the keys, and misses make reads cheaper than hits.
+func printMissWarnings(w io.Writer, cells []cell) {
+	for _, c := range cells {
+		if c.Reads > 0 && c.ReadHits < c.Reads {
+			fmt.Fprintf(w, "warning: %s at read %d%% procs %d: %.2f%% of reads missed (is -capacity too small for -keys?)\n",
+				c.Target, c.ReadPercent, c.Procs, 100*float64(c.Reads-c.ReadHits)/float64(c.Reads))
+		}
+	}
+}
+
+func writeJSON(path string, rep *report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
