@@ -89,7 +89,7 @@ type Options struct {
 	// SegmentBytes is the size of the segments entries are packed into,
 	// and so the largest entry the cache accepts (16 + len(key) +
 	// len(value), rounded up to a multiple of 8). Each shard needs at least two segments. 0 picks a
-	// sixteenth of a shard's budget, between 4 KiB and 1 MiB; set it
+	// sixteenth of a shard's budget, between 4 KiB and 256 KiB; set it
 	// when you store larger values (up to 16 MiB).
 	SegmentBytes int
 
@@ -141,12 +141,7 @@ func (c *Cache) Set(key string, value []byte, ttl time.Duration) error {
 // and whether it was found. An expired entry is a miss; after Close every
 // Get misses.
 func (c *Cache) Get(key string) ([]byte, bool) {
-	// Copy into a slice of exactly the value's size: one allocation.
-	v, ok := c.e.Get(nil, key)
-	if ok && v == nil {
-		v = []byte{} // a hit on an empty value is not a nil slice
-	}
-	return v, ok
+	return c.e.Copy(key)
 }
 
 // AppendValue appends the value stored under key to dst and returns the
@@ -182,7 +177,6 @@ type Stats struct {
 	Expirations uint64 // expired entries removed
 	Entries     int    // entries stored now (as Len)
 	Bytes       int64  // bytes of segments held now, at most Options.MaxBytes
-	LiveBytes   int64  // bytes of live entries (header, key, value) within them
 }
 
 // HitRatio returns Hits / (Hits + Misses), or 0 before any lookup.
@@ -206,7 +200,6 @@ func (c *Cache) Stats() Stats {
 		Expirations: s.Expirations,
 		Entries:     s.Entries,
 		Bytes:       s.Bytes,
-		LiveBytes:   s.LiveBytes,
 	}
 }
 

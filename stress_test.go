@@ -76,10 +76,10 @@ func TestStress(t *testing.T) {
 		{name: "bytes", opts: Options{MaxBytes: 256 << 10, Shards: 4, SegmentBytes: 8 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 4000, maxSize: 600},
 		// The CLOCK hand evicts entry by entry.
 		{name: "entries", opts: Options{MaxBytes: 4 << 20, MaxEntries: 500, Shards: 2, ExpiryInterval: 2 * time.Millisecond}, keys: 3000, maxSize: 200},
-		// Every key shares one of 64 hashes: entries of other keys are
-		// everywhere a reader looks.
-		{name: "collisions", opts: Options{MaxBytes: 1 << 20, Shards: 4, SegmentBytes: 16 << 10, ExpiryInterval: 2 * time.Millisecond},
-			hash: func(k string) uint64 { return xxhash.Sum64String(k) & (63 << 58) }, keys: 2000, maxSize: 300},
+		// Every key shares one of 1024 hashes with three others: entries
+		// of other keys are everywhere a reader looks.
+		{name: "collisions", opts: Options{MaxBytes: 128 << 10, Shards: 4, SegmentBytes: 8 << 10, ExpiryInterval: 2 * time.Millisecond},
+			hash: func(k string) uint64 { return xxhash.Sum64String(k) & (1023 << 54) }, keys: 4096, maxSize: 300},
 	}
 	for _, cfg := range configs {
 		t.Run(cfg.name, func(t *testing.T) { runStress(t, cfg, d) })

@@ -50,7 +50,7 @@ const (
 	minShardBytes      = 256 << 10 // default sharding keeps shards at least this big
 	minShardEntries    = 256       // ... and, with MaxEntries, this many entries each
 	segmentsPerShard   = 16        // default segment size is a shard's budget / this
-	maxDefaultSegBytes = 1 << 20
+	maxDefaultSegBytes = 256 << 10 // bounds the stall of a write that retires a segment
 	minDefaultSegBytes = 4 << 10
 )
 
@@ -61,7 +61,7 @@ type Config struct {
 	MaxEntries     int
 	DefaultTTL     time.Duration
 	Shards         int           // a power of two; 0 = from GOMAXPROCS and the budget
-	SegmentBytes   int           // 0 = the shard's budget / 16, between 4 KiB and 1 MiB
+	SegmentBytes   int           // 0 = the shard's budget / 16, between 4 KiB and 256 KiB
 	ExpiryInterval time.Duration // how often expired entries are swept; 0 = 1s
 
 	// Clock, if set, replaces the shared coarse clock (tests pass a manual
@@ -201,12 +201,24 @@ func (e *Engine) shardOf(h uint64) *shard { return &e.shards[h>>e.shift] }
 
 // Get appends the value stored for key to dst. ok is false on a miss: the
 // key is absent, expired, or the engine is closed.
+func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
+	v, ok := e.lookup(key)
+	if !ok {
+		return dst, false
+	}
+	return append(dst, v...), true
+}
+
+// lookup finds key's value and counts the hit or miss. The returned slice
+// aliases segment memory: it must be copied, never modified or kept. (It
+// keeps the segment alive while it exists, so it never changes under the
+// caller.)
 //
 // The read path takes no lock and writes shared memory only to count the
-// hit or miss and, the first time an entry is read, to set its hot bit.
-func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
+// hit or miss and, the first time an entry is read, to set its hot flag.
+func (e *Engine) lookup(key string) ([]byte, bool) {
 	if e.closed.Load() {
-		return dst, false
+		return nil, false
 	}
 	h := e.hash(key)
 	sh := e.shardOf(h)
@@ -235,10 +247,23 @@ func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
 		}
 		seg.Touch(l.off())
 		e.hits.inc()
-		return append(dst, v...), true
+		return v, true
 	}
 	e.misses.inc()
-	return dst, false
+	return nil, false
+}
+
+// Copy returns a copy of the value stored for key in a new slice of
+// exactly its length (cheaper than Get with a nil dst, which rounds the
+// allocation up through append's growth).
+func (e *Engine) Copy(key string) ([]byte, bool) {
+	v, ok := e.lookup(key)
+	if !ok {
+		return nil, false
+	}
+	b := make([]byte, len(v))
+	copy(b, v)
+	return b, true
 }
 
 // Has reports whether key is present, without copying its value or
@@ -332,7 +357,6 @@ type Stats struct {
 	Hits, Misses, Sets, Deletes, Evictions, Expirations uint64
 	Entries                                             int
 	Bytes                                               int64 // bytes of segments held (the budget counts these)
-	LiveBytes                                           int64 // bytes of live entries in them
 }
 
 // Stats returns the counters. Each shard is read under its lock, so the
@@ -352,7 +376,6 @@ func (e *Engine) Stats() Stats {
 		s.Expirations += sh.expirations
 		s.Entries += int(sh.count.Load())
 		s.Bytes += int64(sh.allocated) * int64(e.segBytes)
-		s.LiveBytes += sh.liveBytes
 		sh.mu.Unlock()
 	}
 	return s

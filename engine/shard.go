@@ -46,7 +46,6 @@ type shard struct {
 	maxEntries int          // 0: no entry bound
 	hand       hand         // the CLOCK hand for entry-bound eviction
 	count      atomic.Int64 // live entries; written under mu, read by Len
-	liveBytes  int64
 	closed     bool
 
 	sets, deletes, evictions, expirations uint64
@@ -55,10 +54,12 @@ type shard struct {
 	_ [64]byte
 }
 
-// segMeta is the writer's bookkeeping for one segment.
+// segMeta is the writer's bookkeeping for one segment. It counts entries,
+// not bytes: knowing an old entry's size would mean reading it, a cache
+// miss on every overwrite.
 type segMeta struct {
 	live      int   // entries whose location is in the index
-	liveBytes int   // their bytes
+	appended  int   // entries ever appended
 	minExpire int64 // no live entry in the segment expires before this
 }
 
@@ -103,47 +104,34 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt, now int64) {
 		sh.rotate(n, now)
 	}
 	off, _ := sh.head.Append(key, value, expireAt)
-	sh.noteAppend(sh.headSlot, n, expireAt)
-	l := makeLoc(sh.headSlot, sh.head.Gen(), off)
+	sh.noteAppend(sh.headSlot, expireAt)
 	sh.sets++
-	old, replaced := sh.index.store(h, l)
-	if !replaced {
-		sh.count.Add(1)
+	// The old entry, if any, is not read: an overwrite costs no cache miss
+	// on the old bytes. (With a 64-bit hash collision the old entry was
+	// another key's, which this silently evicts.)
+	if old, replaced := sh.index.store(h, makeLoc(sh.headSlot, sh.head.Gen(), off)); replaced {
+		sh.unlink(old)
 	} else {
-		seg := sh.slots[old.slot()].Load()
-		_, k, _ := seg.Entry(old.off())
-		if string(k) == key && seg.Hot(old.off()) {
-			sh.head.Touch(off) // an update counts as a use
-		}
-		if string(k) != key {
-			// Another key with the same 64-bit hash: the index holds
-			// one entry per hash, so the older key is evicted.
-			sh.evictions++
-		}
-		sh.unlink(old, seg)
+		sh.count.Add(1)
 	}
 	if sh.maxEntries > 0 && int(sh.count.Load()) > sh.maxEntries {
 		sh.evictOne(now)
 	}
 }
 
-func (sh *shard) noteAppend(slot, n int, expireAt int64) {
+func (sh *shard) noteAppend(slot int, expireAt int64) {
 	m := &sh.meta[slot]
 	m.live++
-	m.liveBytes += n
+	m.appended++
 	m.minExpire = min(m.minExpire, expireAt)
-	sh.liveBytes += int64(n)
 }
 
 // unlink accounts for the entry at l leaving the index (the caller has
 // already removed or replaced its location). A segment left without live
 // entries is released at once, unless it is the head.
-func (sh *shard) unlink(l loc, seg *arena.Segment) {
-	n := seg.Next(l.off()) - l.off()
+func (sh *shard) unlink(l loc) {
 	m := &sh.meta[l.slot()]
 	m.live--
-	m.liveBytes -= n
-	sh.liveBytes -= int64(n)
 	if m.live == 0 && l.slot() != sh.headSlot {
 		sh.release(l.slot())
 	}
@@ -172,7 +160,7 @@ func (sh *shard) delete(h uint64, key string, now int64) bool {
 	}
 	sh.index.delete(h)
 	sh.count.Add(-1)
-	sh.unlink(l, seg)
+	sh.unlink(l)
 	if exp <= now {
 		sh.expirations++
 		return false
@@ -215,35 +203,55 @@ func (sh *shard) rotate(need int, now int64) {
 func (sh *shard) retire(slot, budget int, now int64) {
 	seg := sh.slots[slot].Load()
 	for off := 0; off < seg.Used(); off = seg.Next(off) {
-		exp, k, v := seg.Entry(off)
-		key := keyString(k)
-		h := sh.e.hash(key)
-		l := makeLoc(slot, seg.Gen(), off)
-		if cur, ok := sh.index.load(h); !ok || cur != l {
-			continue // overwritten or deleted already
+		h, _, live := sh.liveAt(slot, seg, off)
+		if !live {
+			continue
 		}
+		exp, k, v := seg.Entry(off)
 		n := arena.EntrySize(len(k), len(v))
 		switch {
 		case exp <= now:
-			sh.index.delete(h)
-			sh.count.Add(-1)
-			sh.expirations++
+			sh.drop(h, &sh.expirations)
 		case seg.Hot(off) && n <= budget:
 			// Second chance: the entry starts again at the head, cold.
-			noff, _ := sh.head.Append(key, v, exp)
-			sh.noteAppend(sh.headSlot, n, exp)
-			sh.index.store(h, makeLoc(sh.headSlot, sh.head.Gen(), noff))
+			sh.moveToHead(h, seg, off, false)
 			budget -= n
 		default:
-			sh.index.delete(h)
-			sh.count.Add(-1)
-			sh.evictions++
+			sh.drop(h, &sh.evictions)
 		}
-		sh.meta[slot].live--
-		sh.meta[slot].liveBytes -= n
-		sh.liveBytes -= int64(n)
 	}
 	sh.release(slot)
+}
+
+// liveAt reads the key of the entry at off and reports whether the index
+// still points at it.
+func (sh *shard) liveAt(slot int, seg *arena.Segment, off int) (h uint64, l loc, live bool) {
+	_, k, _ := seg.Entry(off)
+	h = sh.e.hash(keyString(k))
+	l = makeLoc(slot, seg.Gen(), off)
+	cur, ok := sh.index.load(h)
+	return h, l, ok && cur == l
+}
+
+// drop removes h from the index and counts why in *reason. The caller does
+// the segment's bookkeeping.
+func (sh *shard) drop(h uint64, reason *uint64) {
+	sh.index.delete(h)
+	sh.count.Add(-1)
+	*reason++
+}
+
+// moveToHead copies the live entry at off to the head, which the caller
+// checked has room, and points the index at the copy. keepHot carries the
+// hot flag along; otherwise the copy starts cold.
+func (sh *shard) moveToHead(h uint64, seg *arena.Segment, off int, keepHot bool) {
+	exp, k, v := seg.Entry(off)
+	noff, _ := sh.head.Append(keyString(k), v, exp)
+	if keepHot && seg.Hot(off) {
+		sh.head.Touch(noff)
+	}
+	sh.noteAppend(sh.headSlot, exp)
+	sh.index.store(h, makeLoc(sh.headSlot, sh.head.Gen(), noff))
 }
 
 // evictOne removes one entry to honour MaxEntries, choosing it with a CLOCK
@@ -269,113 +277,121 @@ func (sh *shard) evictOne(now int64) {
 		}
 		off := sh.hand.off
 		sh.hand.off = seg.Next(off)
-		exp, k, _ := seg.Entry(off)
-		h := sh.e.hash(keyString(k))
-		l := makeLoc(sh.hand.slot, seg.Gen(), off)
-		if cur, ok := sh.index.load(h); !ok || cur != l {
+		h, l, live := sh.liveAt(sh.hand.slot, seg, off)
+		if !live {
 			continue
 		}
+		exp, _, _ := seg.Entry(off)
 		step++
 		if exp > now && seg.Hot(off) && step < limit {
 			seg.ClearHot(off)
 			continue
 		}
-		sh.index.delete(h)
-		sh.count.Add(-1)
 		if exp <= now {
-			sh.expirations++
+			sh.drop(h, &sh.expirations)
 		} else {
-			sh.evictions++
+			sh.drop(h, &sh.evictions)
 		}
-		sh.unlink(l, seg)
+		sh.unlink(l)
 		return
 	}
 }
 
-// sweep removes expired entries, one segment per lock hold so that writers
-// wait at most one segment's walk, and compacts segments left mostly empty.
+// sweepChunk is how many entries the sweep walks per hold of the shard
+// lock, so that a writer waits for at most that many, not a whole segment.
+const sweepChunk = 256
+
+// sweep removes expired entries and compacts sparse segments, one segment
+// and at most sweepChunk entries per lock hold. Walking in chunks is safe
+// because a segment's entries never change: between chunks, writers may
+// append to it (the walk goes on to those too), or release it (the walk
+// stops).
 func (sh *shard) sweep(now int64) {
 	sh.mu.Lock()
 	slots := slices.Clone(sh.fifo)
 	sh.mu.Unlock()
 	for _, slot := range slots {
-		sh.mu.Lock()
-		if !sh.closed && sh.slots[slot].Load() != nil {
-			sh.sweepSegment(slot, now)
+		var seg *arena.Segment
+		off, minExpire := 0, int64(arena.Never)
+		compact := false
+		for done := false; !done; {
+			sh.mu.Lock()
+			cur := sh.slots[slot].Load()
+			switch {
+			case sh.closed || cur == nil || seg != nil && cur != seg:
+				done = true
+			case seg == nil && !sh.needsSweep(slot, now):
+				done = true
+			default:
+				if seg == nil {
+					seg, compact = cur, sh.sparse(slot)
+				}
+				off, done = sh.sweepSegment(slot, seg, off, now, compact, &minExpire)
+				if done && sh.slots[slot].Load() == seg {
+					sh.meta[slot].minExpire = minExpire
+				}
+			}
+			sh.mu.Unlock()
 		}
-		sh.mu.Unlock()
 	}
 }
 
-func (sh *shard) sweepSegment(slot int, now int64) {
-	seg := sh.slots[slot].Load()
-	m := &sh.meta[slot]
-	if m.minExpire > now && !sh.sparse(slot) {
-		return
-	}
-	minExpire := int64(arena.Never)
-	for off := 0; off < seg.Used() && sh.slots[slot].Load() == seg; off = seg.Next(off) {
-		exp, k, _ := seg.Entry(off)
-		h := sh.e.hash(keyString(k))
-		l := makeLoc(slot, seg.Gen(), off)
-		if cur, ok := sh.index.load(h); !ok || cur != l {
-			continue
-		}
-		if exp <= now {
-			sh.index.delete(h)
-			sh.count.Add(-1)
-			sh.expirations++
-			sh.unlink(l, seg) // may release the slot, which ends the walk
-			continue
-		}
-		minExpire = min(minExpire, exp)
-	}
-	if sh.slots[slot].Load() != seg {
-		return
-	}
-	m.minExpire = minExpire
-	if !sh.sparse(slot) {
-		return
-	}
-	if m.liveBytes > sh.head.Free() && sh.allocated < sh.maxSegs {
-		// Under budget, a fresh head to compact into costs nothing:
-		// rotate retires no segment.
-		sh.rotate(0, now)
-	}
-	if sh.slots[slot].Load() == seg && m.liveBytes <= sh.head.Free() {
-		sh.compact(slot, seg)
-	}
+// needsSweep reports whether the segment in slot may hold an expired entry
+// or is worth compacting.
+func (sh *shard) needsSweep(slot int, now int64) bool {
+	return sh.meta[slot].minExpire <= now || sh.sparse(slot)
 }
 
-// sparse reports whether a full segment holds so little live data that
-// moving it to the head is worth its memory.
+// sparse reports whether the segment in slot is worth compacting: it is
+// not the head, fewer than a quarter of the entries written to it are
+// live, and the shard holds more than half its budget (below that, the
+// memory is not needed and moving entries would only cost CPU).
 func (sh *shard) sparse(slot int) bool {
-	return slot != sh.headSlot && sh.meta[slot].liveBytes*4 < sh.e.segBytes
+	m := &sh.meta[slot]
+	return slot != sh.headSlot && m.live*4 < m.appended && sh.allocated*2 > sh.maxSegs
 }
 
-// compact moves every live entry of the segment in slot to the head (which
-// the caller checked has room) and releases the slot. Hot bits move along.
-func (sh *shard) compact(slot int, seg *arena.Segment) {
-	for off := 0; off < seg.Used(); off = seg.Next(off) {
-		exp, k, v := seg.Entry(off)
-		key := keyString(k)
-		h := sh.e.hash(key)
-		l := makeLoc(slot, seg.Gen(), off)
-		if cur, ok := sh.index.load(h); !ok || cur != l {
+// sweepSegment walks up to sweepChunk entries from off: expired live
+// entries leave the index, and with compact set the others move to the
+// head. It returns where to go on and whether the walk is over.
+func (sh *shard) sweepSegment(slot int, seg *arena.Segment, off int, now int64, compact bool, minExpire *int64) (int, bool) {
+	for n := 0; n < sweepChunk && off < seg.Used(); n++ {
+		cur := off
+		off = seg.Next(off)
+		h, l, live := sh.liveAt(slot, seg, cur)
+		if !live {
 			continue
 		}
-		n := arena.EntrySize(len(k), len(v))
-		noff, _ := sh.head.Append(key, v, exp)
-		if seg.Hot(off) {
-			sh.head.Touch(noff)
+		exp, k, v := seg.Entry(cur)
+		switch {
+		case exp <= now:
+			sh.drop(h, &sh.expirations)
+		case compact && sh.makeRoom(arena.EntrySize(len(k), len(v)), now):
+			sh.moveToHead(h, seg, cur, true)
+		default:
+			*minExpire = min(*minExpire, exp)
+			continue
 		}
-		sh.noteAppend(sh.headSlot, n, exp)
-		sh.index.store(h, makeLoc(sh.headSlot, sh.head.Gen(), noff))
-		sh.meta[slot].live--
-		sh.meta[slot].liveBytes -= n
-		sh.liveBytes -= int64(n)
+		sh.unlink(l)
+		if sh.slots[slot].Load() != seg {
+			return off, true // the last live entry went: released
+		}
 	}
-	sh.release(slot)
+	return off, off >= seg.Used()
+}
+
+// makeRoom reports whether the head has n bytes free, rotating to a fresh
+// head if it has not and the shard is under budget (so that no segment is
+// retired to make the room).
+func (sh *shard) makeRoom(n int, now int64) bool {
+	if sh.head.Free() >= n {
+		return true
+	}
+	if sh.allocated >= sh.maxSegs {
+		return false
+	}
+	sh.rotate(n, now)
+	return true
 }
 
 // close drops every segment and the index; the engine is closed already, so
@@ -392,5 +408,4 @@ func (sh *shard) close() {
 	sh.fifo, sh.free = nil, nil
 	sh.allocated = 0
 	sh.count.Store(0)
-	sh.liveBytes = 0
 }
