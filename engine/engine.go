@@ -320,7 +320,7 @@ func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
 // expiry returns the clock time at which an entry written at now with ttl
 // dies, saturating instead of overflowing: a TTL of centuries never expires.
 func expiry(now int64, ttl time.Duration) int64 {
-	if ttl == 0 || int64(ttl) > math.MaxInt64-now {
+	if ttl == 0 || now >= 0 && int64(ttl) > math.MaxInt64-now {
 		return arena.Never
 	}
 	return now + int64(ttl)

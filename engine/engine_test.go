@@ -38,21 +38,21 @@ func newTestEngine(t testing.TB, cfg Config) (*Engine, *clock.Clock) {
 	return e, cfg.Clock
 }
 
-func get(e *Engine, key string) (string, bool) {
+func getString(e *Engine, key string) (string, bool) {
 	v, ok := e.Get(nil, key)
 	return string(v), ok
 }
 
 func requireHit(t testing.TB, e *Engine, key, want string) {
 	t.Helper()
-	v, ok := get(e, key)
+	v, ok := getString(e, key)
 	require.True(t, ok, "Get(%q) missed", key)
 	require.Equal(t, want, v, "Get(%q)", key)
 }
 
 func requireMiss(t testing.TB, e *Engine, key string) {
 	t.Helper()
-	v, ok := get(e, key)
+	v, ok := getString(e, key)
 	require.False(t, ok, "Get(%q) hit with %q", key, v)
 	require.False(t, e.Has(key), "Has(%q)", key)
 }
@@ -396,8 +396,8 @@ func TestNewDerivedSizes(t *testing.T) {
 	checkInvariants(t, e)
 }
 
-// fill writes n keys prefix%05d with values of size bytes.
-func fill(t testing.TB, e *Engine, prefix string, n, size int) {
+// fillKeys writes n keys prefix%05d with values of size bytes.
+func fillKeys(t testing.TB, e *Engine, prefix string, n, size int) {
 	t.Helper()
 	for i := range n {
 		k := fmt.Sprintf("%s%05d", prefix, i)
@@ -440,7 +440,7 @@ func TestRotationStaysWithinBudget(t *testing.T) {
 			requireHit(t, e, k, string(valueFor(k, 20+(n-1)%300)))
 			for i := range n {
 				k := fmt.Sprintf("key%05d", i)
-				if v, ok := get(e, k); ok {
+				if v, ok := getString(e, k); ok {
 					require.Equal(t, string(valueFor(k, 20+i%300)), v)
 				}
 			}
@@ -453,7 +453,7 @@ func TestReinsertionKeepsHotEntries(t *testing.T) {
 	// 16 segments of 4 KiB; entries are 16+6+40 = 62 bytes.
 	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 1, SegmentBytes: 4096})
 	const n, size = 800, 40
-	fill(t, e, "k", n, size)
+	fillKeys(t, e, "k", n, size)
 	require.Zero(t, e.Stats().Evictions, "the initial fill fits")
 	checkInvariants(t, e)
 
@@ -479,7 +479,7 @@ func TestReinsertionKeepsHotEntries(t *testing.T) {
 	hot, cold := 0, 0
 	for i := range n {
 		k := fmt.Sprintf("k%05d", i)
-		v, ok := get(e, k)
+		v, ok := getString(e, k)
 		if !ok {
 			continue
 		}
@@ -519,14 +519,14 @@ func TestMaxEntriesBound(t *testing.T) {
 func TestMaxEntriesClockPrefersUnread(t *testing.T) {
 	// Plenty of bytes: only the entry bound evicts.
 	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1, MaxEntries: 100})
-	fill(t, e, "k", 100, 10)
+	fillKeys(t, e, "k", 100, 10)
 	for i := range 50 {
 		_, ok := e.Get(nil, fmt.Sprintf("k%05d", i))
 		require.True(t, ok)
 	}
 	// Each new key evicts one: the hand passes over the read half (clearing
 	// their bits) and takes the unread half in order.
-	fill(t, e, "n", 50, 10)
+	fillKeys(t, e, "n", 50, 10)
 	require.Equal(t, 100, e.Len())
 	require.Equal(t, uint64(50), e.Stats().Evictions)
 	for i := range 100 {
@@ -593,7 +593,7 @@ func TestHashCollisionSmallSet(t *testing.T) {
 		default:
 			for j := range 40 {
 				k := fmt.Sprintf("key%d", j)
-				if v, ok := get(e, k); ok {
+				if v, ok := getString(e, k); ok {
 					require.Equal(t, last[k], v, "Get(%q) returned another value", k)
 				}
 			}

@@ -192,15 +192,40 @@ func BenchmarkIndex(b *testing.B) {
 			m.Store(hashes[j], uint64(i))
 		}
 	})
-	for _, name := range []string{"table", "mapof"} {
-		b.Run("gc/"+name, func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				runtime.GC()
-			}
-		})
-	}
 	runtime.KeepAlive(m)
 	runtime.KeepAlive(&x)
+}
+
+// BenchmarkIndexGC measures a forced garbage collection with 1M entries in
+// one index or the other (only one is alive at a time).
+func BenchmarkIndexGC(b *testing.B) {
+	const n = 1 << 20
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.Run("table", func(b *testing.B) {
+		var x index
+		x.init()
+		for i := 0; i < n; i++ {
+			x.store(rng.Uint64(), loc(i))
+		}
+		runtime.GC()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			runtime.GC()
+		}
+		runtime.KeepAlive(&x)
+	})
+	b.Run("mapof", func(b *testing.B) {
+		m := xsync.NewMapOfWithHasher[uint64, uint64](mixHash)
+		for i := 0; i < n; i++ {
+			m.Store(rng.Uint64(), uint64(i))
+		}
+		runtime.GC()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			runtime.GC()
+		}
+		runtime.KeepAlive(m)
+	})
 }
 
 // mixHash was the seeded mixer the MapOf index used; kept for the
