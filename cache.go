@@ -57,15 +57,17 @@ var (
 // Options configure a Cache. The zero value is a 64 MiB cache whose entries
 // do not expire.
 type Options struct {
-	// MaxBytes is the memory budget for stored entries: keys, values and a
-	// 16-byte header each (padded to 8 bytes), packed into segments. 0 means 64 MiB; the
-	// minimum is 4 KiB.
+	// MaxBytes is the memory budget for stored entries: keys, values and
+	// a 16-byte header each, padded to 8 bytes, packed into segments.
+	// Stats().Bytes, the segments held, never exceeds it. 0 means 64 MiB;
+	// the minimum is 4 KiB.
 	//
-	// Not counted: the index (about 50 bytes per entry today) and
-	// segments that were retired but not yet freed by the garbage
-	// collector. After a garbage collection the live heap is about
-	// MaxBytes plus the index; between collections retired segments add
-	// garbage at the rate entries are written, as any allocation would
+	// Not counted: the index (16-byte slots kept between 1/4 and 3/4
+	// full: 21 to 64 bytes per entry) and segments that were retired but
+	// not yet freed by the garbage collector. Segments are never reused,
+	// so writing allocates about as many bytes as it stores; after a
+	// collection the live heap is about MaxBytes plus the index, and
+	// between collections the garbage grows as with any allocation
 	// (GOGC and GOMEMLIMIT bound it).
 	MaxBytes int64
 

@@ -80,7 +80,7 @@ type Engine struct {
 	defaultTTL time.Duration
 	clock      *clock.Clock
 	ownClock   bool
-	hash       func(string) uint64
+	testHash   func(string) uint64 // Config.Hash; nil for xxhash
 
 	// hits and misses are counted on the read path; striped counters keep
 	// goroutines on different cores off each other's cache lines.
@@ -104,14 +104,11 @@ func New(cfg Config) (*Engine, error) {
 		segBytes:   cfg.SegmentBytes,
 		defaultTTL: cfg.DefaultTTL,
 		clock:      cfg.Clock,
-		hash:       cfg.Hash,
+		testHash:   cfg.Hash,
 		hits:       newCounter(4 * runtime.GOMAXPROCS(0)),
 		misses:     newCounter(4 * runtime.GOMAXPROCS(0)),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
-	}
-	if e.hash == nil {
-		e.hash = xxhash.Sum64String
 	}
 	shardBytes := cfg.MaxBytes / int64(cfg.Shards)
 	maxSegs := int(shardBytes / int64(cfg.SegmentBytes))
@@ -199,6 +196,15 @@ func (e *Engine) MaxEntryBytes() int { return e.segBytes }
 
 func (e *Engine) shardOf(h uint64) *shard { return &e.shards[h>>e.shift] }
 
+// hashOf hashes a key: a direct call to xxhash unless a test replaced it
+// (an indirect call through e.hash costs a few ns on every operation).
+func (e *Engine) hashOf(key string) uint64 {
+	if e.testHash != nil {
+		return e.testHash(key)
+	}
+	return xxhash.Sum64String(key)
+}
+
 // Get appends the value stored for key to dst. ok is false on a miss: the
 // key is absent, expired, or the engine is closed.
 func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
@@ -220,7 +226,7 @@ func (e *Engine) lookup(key string) ([]byte, bool) {
 	if e.closed.Load() {
 		return nil, false
 	}
-	h := e.hash(key)
+	h := e.hashOf(key)
 	sh := e.shardOf(h)
 	var prev loc
 	// A location can go stale between the index load and the slot load
@@ -272,7 +278,7 @@ func (e *Engine) Has(key string) bool {
 	if e.closed.Load() {
 		return false
 	}
-	h := e.hash(key)
+	h := e.hashOf(key)
 	sh := e.shardOf(h)
 	l, ok := sh.index.load(h)
 	if !ok {
@@ -305,7 +311,7 @@ func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
 	if ttl == 0 {
 		ttl = e.defaultTTL
 	}
-	h := e.hash(key)
+	h := e.hashOf(key)
 	sh := e.shardOf(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -332,7 +338,7 @@ func (e *Engine) Delete(key string) bool {
 	if e.closed.Load() {
 		return false
 	}
-	h := e.hash(key)
+	h := e.hashOf(key)
 	sh := e.shardOf(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -60,7 +60,7 @@ func requireMiss(t testing.TB, e *Engine, key string) {
 // expiryOf returns the expireAt stored in key's entry.
 func expiryOf(t testing.TB, e *Engine, key string) int64 {
 	t.Helper()
-	h := e.hash(key)
+	h := e.hashOf(key)
 	sh := e.shardOf(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -107,7 +107,7 @@ func checkShard(e *Engine, i int) error {
 		for off < seg.Used() {
 			entries[s]++
 			exp, k, _ := seg.Entry(off)
-			h := e.hash(string(k))
+			h := e.hashOf(string(k))
 			if l, ok := sh.index.load(h); ok && l == makeLoc(s, seg.Gen(), off) {
 				if e.shardOf(h) != sh {
 					return fmt.Errorf("key %q (hash %#x) is indexed in the wrong shard", k, h)

@@ -227,7 +227,7 @@ func (sh *shard) retire(slot, budget int, now int64) {
 // still points at it.
 func (sh *shard) liveAt(slot int, seg *arena.Segment, off int) (h uint64, l loc, live bool) {
 	_, k, _ := seg.Entry(off)
-	h = sh.e.hash(keyString(k))
+	h = sh.e.hashOf(keyString(k))
 	l = makeLoc(slot, seg.Gen(), off)
 	cur, ok := sh.index.load(h)
 	return h, l, ok && cur == l
