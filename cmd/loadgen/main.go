@@ -57,9 +57,6 @@ const (
 	batchOps    = 256     // ops between two looks at the phase flag
 )
 
-// knownTargets are the caches loadgen can drive, in their default order.
-var knownTargets = []string{"velo", "mutexmap"}
-
 func main() {
 	cfg, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -110,7 +107,7 @@ type lists struct{ targets, mixes, procs string }
 
 func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.StringVar(&l.targets, "target", strings.Join(knownTargets, ","), "caches to measure, comma-separated: "+strings.Join(knownTargets, ", "))
+	fs.StringVar(&l.targets, "target", "velo,mutexmap", "caches to measure, comma-separated: "+strings.Join(targetNames(), ", "))
 	fs.StringVar(&l.mixes, "mix", "100,75,50,25,0", "read percentages to measure, comma-separated (0..100)")
 	fs.StringVar(&l.procs, "procs", defaultProcs(), "GOMAXPROCS settings (= goroutines) to measure, comma-separated")
 	fs.StringVar(&cfg.Dist, "dist", "zipf", "key distribution: zipf or uniform")
@@ -227,8 +224,8 @@ func parseTargets(s string) ([]string, error) {
 	for _, t := range strings.Split(s, ",") {
 		t = strings.TrimSpace(t)
 		switch {
-		case !slices.Contains(knownTargets, t):
-			return nil, fmt.Errorf("-target: unknown target %q (known: %s)", t, strings.Join(knownTargets, ", "))
+		case findTarget(t) == nil:
+			return nil, fmt.Errorf("-target: unknown target %q (known: %s)", t, strings.Join(targetNames(), ", "))
 		case slices.Contains(out, t):
 			return nil, fmt.Errorf("-target: %q given twice", t)
 		}
@@ -296,50 +293,6 @@ func mixTable(readPercent int, seed uint64) *[100]bool {
 	rng := rand.New(rand.NewPCG(seed, uint64(readPercent)))
 	rng.Shuffle(len(t), func(i, j int) { t[i], t[j] = t[j], t[i] })
 	return &t
-}
-
-// ---- Targets ----
-
-// cache is what a worker drives: one implementation per target.
-type cache interface {
-	// read looks key up, copying the value into dst's array if the
-	// target copies at all.
-	read(dst []byte, key string) ([]byte, bool)
-	write(key string, value []byte, ttl time.Duration) error
-	close()
-}
-
-type veloCache struct{ c *velo.Cache }
-
-func (v veloCache) read(dst []byte, key string) ([]byte, bool) { return v.c.AppendValue(dst, key) }
-func (v veloCache) write(key string, value []byte, ttl time.Duration) error {
-	return v.c.Set(key, value, ttl)
-}
-func (v veloCache) close() { v.c.Close() }
-
-type mutexCache struct{ m *mutexMap }
-
-func (m mutexCache) read(_ []byte, key string) ([]byte, bool) { return m.m.Get(key) }
-func (m mutexCache) write(key string, value []byte, ttl time.Duration) error {
-	m.m.Set(key, value, ttl)
-	return nil
-}
-func (m mutexCache) close() { m.m.Close() }
-
-// openTarget returns an empty cache of the named target. Call it after
-// setting GOMAXPROCS: velo picks its shard count from it.
-func openTarget(name string, cfg config) (cache, error) {
-	switch name {
-	case "velo":
-		c, err := velo.New(velo.Options{MaxBytes: cfg.Capacity})
-		if err != nil {
-			return nil, err
-		}
-		return veloCache{c}, nil
-	case "mutexmap":
-		return mutexCache{newMutexMap()}, nil
-	}
-	return nil, fmt.Errorf("unknown target %q", name)
 }
 
 // fill stores every key.
