@@ -72,6 +72,10 @@ type Segment struct {
 	// gen tells this segment apart from earlier and later segments that
 	// occupied the same slot of the owner's table. Immutable.
 	gen uint32
+	// Readers load data and gen on every Get; the owner writes used on
+	// every append. The padding keeps them on different cache lines, so
+	// appends do not evict the line readers need.
+	_ [64]byte
 	// used is the append position. Only the owner reads or writes it.
 	used int
 }

@@ -23,9 +23,13 @@ import (
 // to an entry whose key hashes to the index key. Retire and release remove
 // or move those locations before emptying the slot.
 type shard struct {
-	mu sync.Mutex
+	// The padding around the readers' fields keeps them off the cache
+	// lines that writers change on every Set (mu, the counters), in this
+	// shard and its neighbours, so that a write does not cost every core
+	// that reads this shard a cache miss.
+	_ [64]byte
 
-	e     *Engine
+	// Read by every Get; changed only when the index table is rebuilt.
 	index index
 	// slots holds the shard's segments. A reader's Load pairs with the
 	// Store that installed the segment (before any location into it was
@@ -33,6 +37,11 @@ type shard struct {
 	// left to the garbage collector, which frees it once no reader holds
 	// it.
 	slots []atomic.Pointer[arena.Segment]
+
+	_ [64]byte
+
+	mu sync.Mutex
+	e  *Engine
 
 	meta      []segMeta // per slot
 	gens      []uint32  // per slot: the generation of its latest segment
@@ -49,9 +58,6 @@ type shard struct {
 	closed     bool
 
 	sets, deletes, evictions, expirations uint64
-
-	// Pad so that neighbouring shards' mutexes are not on one cache line.
-	_ [64]byte
 }
 
 // segMeta is the writer's bookkeeping for one segment. It counts entries,

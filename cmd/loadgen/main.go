@@ -40,6 +40,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +49,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/velocache/velo"
 )
 
@@ -67,18 +69,30 @@ func main() {
 		fmt.Fprintf(os.Stderr, "loadgen: %v (see -h)\n", err)
 		os.Exit(2)
 	}
-	rep, err := run(cfg, progressWriter())
-	if err != nil {
+	if err := mainRun(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
 		os.Exit(1)
 	}
-	printReport(os.Stdout, cfg, rep)
-	if cfg.JSONPath != "" {
-		if err := writeJSON(cfg.JSONPath, rep); err != nil {
-			fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
-			os.Exit(1)
+}
+
+func mainRun(cfg config) error {
+	if cfg.CPUProf != "" {
+		f, err := os.Create(cfg.CPUProf)
+		if err != nil {
+			return fmt.Errorf("cannot create %s: %w", cfg.CPUProf, err)
 		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
+	rep, err := run(cfg, progressWriter())
+	if err != nil {
+		return err
+	}
+	printReport(os.Stdout, cfg, rep)
+	return writeFiles(cfg, rep, os.Stderr)
 }
 
 // ---- Flags ----
@@ -98,6 +112,9 @@ type config struct {
 	Warmup    time.Duration
 	Seed      uint64
 	JSONPath  string
+	CSVPath   string
+	PlotPath  string
+	CPUProf   string
 
 	flags map[string]string // every flag's value as given, for the JSON report
 }
@@ -120,6 +137,9 @@ func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs.DurationVar(&cfg.Warmup, "warmup", 200*time.Millisecond, "unmeasured run before each measurement")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the key stream and the op mix")
 	fs.StringVar(&cfg.JSONPath, "json", "", "also write every cell and the machine metadata to this JSON file")
+	fs.StringVar(&cfg.CSVPath, "csv", "", "also write every cell, with the metadata, to this CSV file")
+	fs.StringVar(&cfg.PlotPath, "plot", "", "also draw throughput against GOMAXPROCS to this .png or .svg file")
+	fs.StringVar(&cfg.CPUProf, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return fs
 }
 
@@ -317,19 +337,22 @@ const (
 // worker is one goroutine's state: where it starts, and what it counted
 // while measuring.
 type worker struct {
-	pos, slot int      // start offsets in the stream and the mix table
-	buf       []byte   // read buffer, cap >= value size
-	samples   []uint32 // latencies of timed ops, ns
-	ops       uint64
-	reads     uint64
-	hits      uint64
+	pos, slot int    // start offsets in the stream and the mix table
+	buf       []byte // read buffer, cap >= value size
+	// hist records the latencies of timed ops in ns. An HDR histogram
+	// records in constant time and memory, without allocating, so timing
+	// does not disturb the measurement.
+	hist  *hdrhistogram.Histogram
+	ops   uint64
+	reads uint64
+	hits  uint64
 }
 
 // loop runs ops until phase is phaseStop, counting and sampling only while
 // it is phaseMeasure. Counts live in local variables until the end.
 func (w *worker) loop(phase *atomic.Int32, c cache, wl *workload, mix *[100]bool, ttl time.Duration) {
 	keys, stream, value, buf := wl.keys, wl.stream, wl.value, w.buf
-	samples := w.samples[:0]
+	hist := w.hist
 	pos, slot := w.pos, w.slot
 	var ops, reads, hits uint64
 	var base [3]uint64 // ops, reads, hits when measuring began
@@ -340,7 +363,6 @@ func (w *worker) loop(phase *atomic.Int32, c cache, wl *workload, mix *[100]bool
 			if measuring {
 				w.ops, w.reads, w.hits = ops-base[0], reads-base[1], hits-base[2]
 			}
-			w.samples = samples
 			return
 		case phaseMeasure:
 			if !measuring {
@@ -368,18 +390,19 @@ func (w *worker) loop(phase *atomic.Int32, c cache, wl *workload, mix *[100]bool
 				_ = c.write(key, value, ttl)
 			}
 			if timed {
-				samples = append(samples, clampNs(time.Since(t0)))
+				_ = hist.RecordValue(min(int64(time.Since(t0)), maxLatencyNs))
 			}
 			ops++
 		}
 	}
 }
 
-func clampNs(d time.Duration) uint32 {
-	if d > math.MaxUint32 {
-		return math.MaxUint32
-	}
-	return uint32(max(d, 0))
+// maxLatencyNs is the largest latency the histograms hold; longer ones
+// are recorded as this.
+const maxLatencyNs = int64(10 * time.Second)
+
+func newHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, maxLatencyNs, 3) // 3 significant digits
 }
 
 // cell is one measurement: one target at one mix and one GOMAXPROCS.
@@ -393,19 +416,18 @@ type cell struct {
 	MopsPerSec  float64 `json:"mops_per_sec"`
 	Reads       uint64  `json:"reads"`
 	ReadHits    uint64  `json:"read_hits"`
-	Samples     int     `json:"latency_samples"`
-	P50ns       uint32  `json:"p50_ns"`
-	P99ns       uint32  `json:"p99_ns"`
-	P999ns      uint32  `json:"p999_ns"`
+	Samples     int64   `json:"latency_samples"`
+	P50ns       int64   `json:"p50_ns"`
+	P99ns       int64   `json:"p99_ns"`
+	P999ns      int64   `json:"p999_ns"`
 }
 
-// runner measures cells, reusing sample buffers between them so that
-// their growth does not land inside a measurement.
+// runner measures cells, reusing histograms between them.
 type runner struct {
-	cfg     config
-	wl      *workload
-	samples [][]uint32 // per goroutine
-	merged  []uint32
+	cfg    config
+	wl     *workload
+	hists  []*hdrhistogram.Histogram // per goroutine
+	merged *hdrhistogram.Histogram
 }
 
 // runCell measures target at one mix and GOMAXPROCS setting, on a fresh,
@@ -428,38 +450,35 @@ func (r *runner) runCell(target string, readPercent, procs int) (cell, error) {
 	elapsed := r.drive(c, ws, mixTable(readPercent, r.cfg.Seed))
 
 	out := cell{ReadPercent: readPercent, Procs: procs, Target: target, Goroutines: len(ws), Seconds: elapsed.Seconds()}
-	r.merged = r.merged[:0]
-	for i, w := range ws {
+	if r.merged == nil {
+		r.merged = newHist()
+	}
+	r.merged.Reset()
+	for _, w := range ws {
 		out.Ops += w.ops
 		out.Reads += w.reads
 		out.ReadHits += w.hits
-		r.merged = append(r.merged, w.samples...)
-		r.samples[i] = w.samples
+		r.merged.Merge(w.hist)
 	}
 	out.MopsPerSec = float64(out.Ops) / elapsed.Seconds() / 1e6
-	out.Samples = len(r.merged)
+	out.Samples = r.merged.TotalCount()
 	out.P50ns, out.P99ns, out.P999ns = percentiles(r.merged)
 	return out, nil
 }
 
 // workers sets up n workers, spread evenly over the stream.
 func (r *runner) workers(n int) []worker {
-	// Room for ~40M timed-or-not ops/s per goroutine, so that appending
-	// samples rarely allocates while measuring.
-	want := min(int(r.cfg.Duration.Seconds()*40e6/sampleEvery)+1024, 1<<22)
-	for len(r.samples) < n {
-		r.samples = append(r.samples, nil)
+	for len(r.hists) < n {
+		r.hists = append(r.hists, newHist())
 	}
 	ws := make([]worker, n)
 	for i := range ws {
-		if cap(r.samples[i]) < want {
-			r.samples[i] = make([]uint32, 0, want)
-		}
+		r.hists[i].Reset()
 		ws[i] = worker{
-			pos:     i * (streamLen / n),
-			slot:    i * 37 % 100,
-			buf:     make([]byte, 0, r.cfg.ValueSize),
-			samples: r.samples[i],
+			pos:  i * (streamLen / n),
+			slot: i * 37 % 100,
+			buf:  make([]byte, 0, r.cfg.ValueSize),
+			hist: r.hists[i],
 		}
 	}
 	return ws
@@ -484,18 +503,12 @@ func (r *runner) drive(c cache, ws []worker, mix *[100]bool) time.Duration {
 	return elapsed
 }
 
-// percentiles sorts samples and returns their p50, p99 and p99.9 (nearest
-// rank), or zeros when there are none.
-func percentiles(samples []uint32) (p50, p99, p999 uint32) {
-	if len(samples) == 0 {
+// percentiles returns h's p50, p99 and p99.9 (zeros when it is empty).
+func percentiles(h *hdrhistogram.Histogram) (p50, p99, p999 int64) {
+	if h.TotalCount() == 0 {
 		return 0, 0, 0
 	}
-	slices.Sort(samples)
-	at := func(q float64) uint32 {
-		i := int(math.Ceil(q*float64(len(samples)))) - 1
-		return samples[min(max(i, 0), len(samples)-1)]
-	}
-	return at(0.50), at(0.99), at(0.999)
+	return h.ValueAtQuantile(50), h.ValueAtQuantile(99), h.ValueAtQuantile(99.9)
 }
 
 // ---- Running everything ----
@@ -622,7 +635,7 @@ func printReport(w io.Writer, cfg config, rep *report) {
 		fmt.Fprintf(tw, "\tprocs=%d", p)
 	}
 	fmt.Fprintln(tw, "\t")
-	ratio := slices.Contains(cfg.Targets, "velo") && slices.Contains(cfg.Targets, "mutexmap")
+	hasVelo := slices.Contains(cfg.Targets, "velo")
 	for _, mix := range cfg.Mixes {
 		for _, t := range cfg.Targets {
 			fmt.Fprintf(tw, "%d\t%s", mix, t)
@@ -632,11 +645,15 @@ func printReport(w io.Writer, cfg config, rep *report) {
 			}
 			fmt.Fprintln(tw, "\t")
 		}
-		if ratio {
-			fmt.Fprintf(tw, "%d\tvelo/mutexmap", mix)
+		// One ratio row per other target: velo's throughput over its.
+		for _, t := range cfg.Targets {
+			if !hasVelo || t == "velo" {
+				continue
+			}
+			fmt.Fprintf(tw, "%d\tvelo/%s", mix, t)
 			for _, p := range cfg.Procs {
-				v, mm := byKey[cellKey(mix, p, "velo")], byKey[cellKey(mix, p, "mutexmap")]
-				fmt.Fprintf(tw, "\t%.2fx", v.MopsPerSec/mm.MopsPerSec)
+				v, o := byKey[cellKey(mix, p, "velo")], byKey[cellKey(mix, p, t)]
+				fmt.Fprintf(tw, "\t%.2fx", v.MopsPerSec/o.MopsPerSec)
 			}
 			fmt.Fprintln(tw, "\t")
 		}
