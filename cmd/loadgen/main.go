@@ -124,7 +124,7 @@ type lists struct{ targets, mixes, procs string }
 
 func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.StringVar(&l.targets, "target", "velo,mutexmap", "caches to measure, comma-separated: "+strings.Join(targetNames(), ", "))
+	fs.StringVar(&l.targets, "target", "velo,mutexmap", "caches to measure, comma-separated; all = every one but redis: "+strings.Join(targetNames(), ", "))
 	fs.StringVar(&l.mixes, "mix", "100,75,50,25,0", "read percentages to measure, comma-separated (0..100)")
 	fs.StringVar(&l.procs, "procs", defaultProcs(), "GOMAXPROCS settings (= goroutines) to measure, comma-separated")
 	fs.StringVar(&cfg.Dist, "dist", "zipf", "key distribution: zipf or uniform")
@@ -239,13 +239,25 @@ func (cfg *config) checkVelo() error {
 	return nil
 }
 
+// parseTargets parses -target. "all" stands for every in-process target
+// (everything but redis, which needs a server).
 func parseTargets(s string) ([]string, error) {
 	var out []string
 	for _, t := range strings.Split(s, ",") {
 		t = strings.TrimSpace(t)
+		if t == "all" {
+			// velo and the baseline first, then the peers in -h order.
+			names := append([]string{"velo", "mutexmap"}, targetNames()...)
+			for _, name := range names {
+				if name != "redis" && !slices.Contains(out, name) {
+					out = append(out, name)
+				}
+			}
+			continue
+		}
 		switch {
 		case findTarget(t) == nil:
-			return nil, fmt.Errorf("-target: unknown target %q (known: %s)", t, strings.Join(targetNames(), ", "))
+			return nil, fmt.Errorf("-target: unknown target %q (known: all, %s)", t, strings.Join(targetNames(), ", "))
 		case slices.Contains(out, t):
 			return nil, fmt.Errorf("-target: %q given twice", t)
 		}
@@ -316,11 +328,22 @@ func mixTable(readPercent int, seed uint64) *[100]bool {
 }
 
 // fill stores every key.
+//
+// A target whose writes are applied asynchronously (ristretto) drops writes
+// when its buffer is full, so the fill waits for it every 1024 writes and
+// at the end: the measurement starts from a full cache for every target.
 func fill(c cache, wl *workload, ttl time.Duration) error {
-	for _, k := range wl.keys {
+	w, async := c.(waiter)
+	for i, k := range wl.keys {
 		if err := c.write(k, wl.value, ttl); err != nil {
 			return err
 		}
+		if async && i%1024 == 1023 {
+			w.wait()
+		}
+	}
+	if async {
+		w.wait()
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		args []string
 		want string // in the error
 	}{
-		{[]string{"-target", "redis"}, "unknown target"},
+		{[]string{"-target", "memcached"}, "unknown target"},
 		{[]string{"-target", ""}, "unknown target"},
 		{[]string{"-target", "velo,velo"}, "twice"},
 		{[]string{"-duration", "0s"}, "-duration"},

@@ -43,7 +43,7 @@ var peerTargets = []target{
 		open: openRistretto,
 	},
 	{
-		name: "theine",
+		name:  "theine",
 		about: "theine, 2x -keys entries (cost 1 each, no byte bound), SetWithTTL; Get returns the stored slice (no copy)",
 		open:  openTheine,
 	},

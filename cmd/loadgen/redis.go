@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -61,24 +60,22 @@ func newRedisClient(addr string, poolSize int) *redis.Client {
 }
 
 // pingRedis checks that a Redis answers at addr through client, and
-// otherwise returns an error that says how to start one.
+// otherwise returns an error that says how to start one. It dials once by
+// hand first: if nothing listens, that fails at once with a clear reason,
+// where go-redis would retry the dial and log each failure.
 func pingRedis(ctx context.Context, client *redis.Client, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
 	defer cancel()
-	err := client.Ping(ctx).Err()
-	if err == nil {
-		return nil
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return redisUnreachable(addr, err)
 	}
-	// A context error says little; a plain dial says why (refused, no route).
-	if errors.Is(err, context.DeadlineExceeded) {
-		if conn, derr := net.DialTimeout("tcp", addr, redisPingTimeout); derr != nil {
-			err = derr
-		} else {
-			conn.Close()
-			err = fmt.Errorf("no reply to PING within %v", redisPingTimeout)
-		}
+	conn.Close()
+	if err := client.Ping(ctx).Err(); err != nil {
+		return redisUnreachable(addr, err)
 	}
-	return redisUnreachable(addr, err)
+	return nil
 }
 
 // redisUnreachable is the error open returns when no Redis answers at addr.

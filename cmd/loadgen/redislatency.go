@@ -259,8 +259,8 @@ func formatLatency(w io.Writer, r latencyReport) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
 	p("Per-operation latency, one goroutine, one op at a time: velo in process vs Redis at %s over loopback (go-redis, 1 connection).\n", r.Addr)
 	p("%d ops per row on %d keys, %d-byte values; each sample includes a time.Now pair (~%d ns).\n\n", r.Ops, r.Keys, r.ValueSize, r.ClockNs)
-	p("| op  | target | median | p99 | mean | hits | median vs velo |\n")
-	p("|-----|--------|-------:|----:|-----:|-----:|---------------:|\n")
+	p("| op  | target |    median |       p99 |      mean |   hits | median vs velo |\n")
+	p("|-----|--------|----------:|----------:|----------:|-------:|---------------:|\n")
 	for _, s := range r.Series {
 		hits, vs := "", ""
 		if s.Op == "get" {
@@ -279,7 +279,7 @@ func formatLatency(w io.Writer, r latencyReport) {
 				}
 			}
 		}
-		p("| %-3s | %-6s | %s | %s | %s | %s | %s |\n", s.Op, s.Target,
+		p("| %-3s | %-6s | %9s | %9s | %9s | %6s | %14s |\n", s.Op, s.Target,
 			fmtNs(float64(s.MedianNs)), fmtNs(float64(s.P99Ns)), fmtNs(s.MeanNs), hits, vs)
 	}
 }
