@@ -31,6 +31,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -87,6 +88,21 @@ func mainRun(cfg config) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if cfg.RedisCompare {
+		r, err := redisLatency(context.Background(), redisAddr, cfg.Keys, cfg.ValueSize, cfg.RedisOps)
+		if err != nil {
+			return err
+		}
+		formatLatency(os.Stdout, r)
+		if cfg.JSONPath != "" {
+			b, err := json.MarshalIndent(r, "", "  ")
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(cfg.JSONPath, append(b, '\n'), 0o644)
+		}
+		return nil
+	}
 	rep, err := run(cfg, progressWriter())
 	if err != nil {
 		return err
@@ -115,6 +131,10 @@ type config struct {
 	CSVPath   string
 	PlotPath  string
 	CPUProf   string
+	// RedisCompare replaces the throughput table with the per-operation
+	// latency of velo in process against Redis over loopback.
+	RedisCompare bool
+	RedisOps     int
 
 	flags map[string]string // every flag's value as given, for the JSON report
 }
@@ -140,6 +160,9 @@ func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs.StringVar(&cfg.CSVPath, "csv", "", "also write every cell, with the metadata, to this CSV file")
 	fs.StringVar(&cfg.PlotPath, "plot", "", "also draw throughput against GOMAXPROCS to this .png or .svg file")
 	fs.StringVar(&cfg.CPUProf, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.StringVar(&redisAddr, "redis-addr", redisAddr, "Redis server for -target redis and -redis-compare")
+	fs.BoolVar(&cfg.RedisCompare, "redis-compare", false, "instead of the throughput table, measure Get and Set one at a time, velo in process vs Redis at -redis-addr")
+	fs.IntVar(&cfg.RedisOps, "redis-ops", 20000, "timed operations per row of -redis-compare")
 	return fs
 }
 
@@ -210,6 +233,8 @@ func (cfg *config) check() error {
 		return fmt.Errorf("-ttl %v: want a positive duration", cfg.TTL)
 	case cfg.Duration <= 0:
 		return fmt.Errorf("-duration %v: want a positive duration", cfg.Duration)
+	case cfg.RedisOps < 1:
+		return fmt.Errorf("-redis-ops %d: want 1 or more", cfg.RedisOps)
 	case cfg.Warmup < 0:
 		return fmt.Errorf("-warmup %v: want 0 or a positive duration", cfg.Warmup)
 	}
