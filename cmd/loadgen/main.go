@@ -121,8 +121,10 @@ type config struct {
 	Dist      string
 	ZipfS     float64
 	Keys      int
+	ValueMin  int // values are ValueMin..ValueSize bytes (equal: fixed)
 	ValueSize int
 	Capacity  int64
+	Entries   int // velo's MaxEntries and the entry bound of otter and theine; 0 = 2 x Keys for those, none for velo
 	TTL       time.Duration
 	Duration  time.Duration
 	Warmup    time.Duration
@@ -140,18 +142,19 @@ type config struct {
 }
 
 // lists holds the comma-separated flags until they are parsed.
-type lists struct{ targets, mixes, procs string }
+type lists struct{ targets, mixes, procs, valueSize string }
 
 func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.StringVar(&l.targets, "target", "velo,mutexmap", "caches to measure, comma-separated; all = every one but redis: "+strings.Join(targetNames(), ", "))
 	fs.StringVar(&l.mixes, "mix", "100,75,50,25,0", "read percentages to measure, comma-separated (0..100)")
 	fs.StringVar(&l.procs, "procs", defaultProcs(), "GOMAXPROCS settings (= goroutines) to measure, comma-separated")
-	fs.StringVar(&cfg.Dist, "dist", "zipf", "key distribution: zipf or uniform")
+	fs.StringVar(&cfg.Dist, "dist", "zipf", "key distribution: zipf, uniform or sequential (each goroutine walks the keys in order)")
 	fs.Float64Var(&cfg.ZipfS, "zipf-s", 1.01, "Zipf exponent s (> 1)")
 	fs.IntVar(&cfg.Keys, "keys", 1<<16, "number of distinct keys")
-	fs.IntVar(&cfg.ValueSize, "value-size", 64, "value size in bytes")
-	fs.Int64Var(&cfg.Capacity, "capacity", 256<<20, "velo's MaxBytes")
+	fs.StringVar(&l.valueSize, "value-size", "64", "value size in bytes, fixed (64) or a range (32-1024: each key gets a size drawn uniformly)")
+	fs.Int64Var(&cfg.Capacity, "capacity", 256<<20, "memory bound in bytes: velo's MaxBytes, and the byte bound of the peers that have one")
+	fs.IntVar(&cfg.Entries, "entries", 0, "entry bound: velo's MaxEntries (0: none), otter's and theine's size (0: 2 x -keys)")
 	fs.DurationVar(&cfg.TTL, "ttl", time.Hour, "TTL of every Set")
 	fs.DurationVar(&cfg.Duration, "duration", time.Second, "measured time per cell and target")
 	fs.DurationVar(&cfg.Warmup, "warmup", 200*time.Millisecond, "unmeasured run before each measurement")
@@ -205,6 +208,9 @@ func parseFlags(args []string) (config, error) {
 	if cfg.Procs, err = parseInts("-procs", l.procs, 1, 1<<16); err != nil {
 		return config{}, err
 	}
+	if cfg.ValueMin, cfg.ValueSize, err = parseRange("-value-size", l.valueSize); err != nil {
+		return config{}, err
+	}
 	if err := cfg.check(); err != nil {
 		return config{}, err
 	}
@@ -219,14 +225,14 @@ func parseFlags(args []string) (config, error) {
 // check validates the scalar flags.
 func (cfg *config) check() error {
 	switch {
-	case cfg.Dist != "zipf" && cfg.Dist != "uniform":
-		return fmt.Errorf("-dist %q: want zipf or uniform", cfg.Dist)
+	case cfg.Dist != "zipf" && cfg.Dist != "uniform" && cfg.Dist != "sequential":
+		return fmt.Errorf("-dist %q: want zipf, uniform or sequential", cfg.Dist)
+	case cfg.Entries < 0:
+		return fmt.Errorf("-entries %d: want 0 or more", cfg.Entries)
 	case cfg.Dist == "zipf" && !(cfg.ZipfS > 1 && cfg.ZipfS < math.Inf(1)):
 		return fmt.Errorf("-zipf-s %v: want a number above 1", cfg.ZipfS)
 	case cfg.Keys < 1 || cfg.Keys > math.MaxInt32:
 		return fmt.Errorf("-keys %d: want 1..%d", cfg.Keys, math.MaxInt32)
-	case cfg.ValueSize < 0:
-		return fmt.Errorf("-value-size %d: want 0 or more", cfg.ValueSize)
 	case cfg.Capacity <= 0:
 		return fmt.Errorf("-capacity %d: want a positive number of bytes", cfg.Capacity)
 	case cfg.TTL <= 0:
@@ -251,7 +257,7 @@ func (cfg *config) checkVelo() error {
 	}
 	prev := runtime.GOMAXPROCS(slices.Max(cfg.Procs))
 	defer runtime.GOMAXPROCS(prev)
-	c, err := velo.New(velo.Options{MaxBytes: cfg.Capacity})
+	c, err := velo.New(velo.Options{MaxBytes: cfg.Capacity, MaxEntries: cfg.Entries})
 	if err != nil {
 		return fmt.Errorf("-capacity %d: %w", cfg.Capacity, err)
 	}
@@ -291,6 +297,21 @@ func parseTargets(s string) ([]string, error) {
 	return out, nil
 }
 
+// parseRange parses "n" or "lo-hi" (sizes in bytes, 0 <= lo <= hi).
+func parseRange(name, s string) (lo, hi int, err error) {
+	a, b, isRange := strings.Cut(strings.TrimSpace(s), "-")
+	if lo, err = strconv.Atoi(strings.TrimSpace(a)); err != nil || lo < 0 {
+		return 0, 0, fmt.Errorf("%s %q: want a size in bytes or a range lo-hi", name, s)
+	}
+	hi = lo
+	if isRange {
+		if hi, err = strconv.Atoi(strings.TrimSpace(b)); err != nil || hi < lo {
+			return 0, 0, fmt.Errorf("%s %q: want a range lo-hi with lo <= hi", name, s)
+		}
+	}
+	return lo, hi, nil
+}
+
 // parseInts parses a comma-separated list of distinct integers in lo..hi.
 func parseInts(name, s string, lo, hi int) ([]int, error) {
 	var out []int
@@ -315,8 +336,14 @@ func parseInts(name, s string, lo, hi int) ([]int, error) {
 type workload struct {
 	keys   []string
 	stream []int32 // indices into keys, streamLen of them
-	value  []byte
+	// values holds valueCount values; key i is always written with
+	// values[i%valueCount], so a key's size does not change between writes.
+	values [][]byte
 }
+
+const valueCount = 1024
+
+func (wl *workload) value(key int32) []byte { return wl.values[key%valueCount] }
 
 func newWorkload(cfg config) *workload {
 	keys := make([]string, cfg.Keys)
@@ -324,20 +351,29 @@ func newWorkload(cfg config) *workload {
 		keys[i] = fmt.Sprintf("user:%08d", i)
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15))
-	next := func() int32 { return int32(rng.IntN(cfg.Keys)) }
-	if cfg.Dist == "zipf" {
+	var next func(i int) int32
+	switch cfg.Dist {
+	case "zipf":
 		z := rand.NewZipf(rng, cfg.ZipfS, 1, uint64(cfg.Keys-1))
-		next = func() int32 { return int32(z.Uint64()) }
+		next = func(int) int32 { return int32(z.Uint64()) }
+	case "uniform":
+		next = func(int) int32 { return int32(rng.IntN(cfg.Keys)) }
+	default: // sequential
+		next = func(i int) int32 { return int32(i % cfg.Keys) }
 	}
 	stream := make([]int32, streamLen)
 	for i := range stream {
-		stream[i] = next()
+		stream[i] = next(i)
 	}
-	value := make([]byte, cfg.ValueSize)
-	for i := range value {
-		value[i] = byte('a' + i%26)
+	values := make([][]byte, valueCount)
+	for i := range values {
+		v := make([]byte, cfg.ValueMin+rng.IntN(cfg.ValueSize-cfg.ValueMin+1))
+		for j := range v {
+			v[j] = byte('a' + (i+j)%26)
+		}
+		values[i] = v
 	}
-	return &workload{keys: keys, stream: stream, value: value}
+	return &workload{keys: keys, stream: stream, values: values}
 }
 
 // mixTable spreads readPercent reads over 100 op slots in a shuffled
@@ -360,7 +396,7 @@ func mixTable(readPercent int, seed uint64) *[100]bool {
 func fill(c cache, wl *workload, ttl time.Duration) error {
 	w, async := c.(waiter)
 	for i, k := range wl.keys {
-		if err := c.write(k, wl.value, ttl); err != nil {
+		if err := c.write(k, wl.value(int32(i)), ttl); err != nil {
 			return err
 		}
 		if async && i%1024 == 1023 {
@@ -399,7 +435,7 @@ type worker struct {
 // loop runs ops until phase is phaseStop, counting and sampling only while
 // it is phaseMeasure. Counts live in local variables until the end.
 func (w *worker) loop(phase *atomic.Int32, c cache, wl *workload, mix *[100]bool, ttl time.Duration) {
-	keys, stream, value, buf := wl.keys, wl.stream, wl.value, w.buf
+	keys, stream, buf := wl.keys, wl.stream, w.buf
 	hist := w.hist
 	pos, slot := w.pos, w.slot
 	var ops, reads, hits uint64
@@ -418,7 +454,8 @@ func (w *worker) loop(phase *atomic.Int32, c cache, wl *workload, mix *[100]bool
 			}
 		}
 		for range batchOps {
-			key := keys[stream[pos&(streamLen-1)]]
+			ki := stream[pos&(streamLen-1)]
+			key := keys[ki]
 			pos++
 			isRead := mix[slot]
 			if slot++; slot == len(mix) {
@@ -435,7 +472,7 @@ func (w *worker) loop(phase *atomic.Int32, c cache, wl *workload, mix *[100]bool
 					hits++
 				}
 			} else {
-				_ = c.write(key, value, ttl)
+				_ = c.write(key, wl.value(ki), ttl)
 			}
 			if timed {
 				_ = hist.RecordValue(min(int64(time.Since(t0)), maxLatencyNs))

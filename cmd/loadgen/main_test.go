@@ -167,3 +167,46 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("JSON round trip lost data: %+v", back)
 	}
 }
+
+func TestParseRange(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		lo, hi int
+		ok     bool
+	}{
+		{"64", 64, 64, true}, {"0", 0, 0, true}, {"32-1024", 32, 1024, true}, {" 8 - 8 ", 8, 8, true},
+		{"-1", 0, 0, false}, {"10-5", 0, 0, false}, {"x", 0, 0, false}, {"1-", 0, 0, false}, {"", 0, 0, false},
+	} {
+		lo, hi, err := parseRange("-value-size", tc.in)
+		if (err == nil) != tc.ok || tc.ok && (lo != tc.lo || hi != tc.hi) {
+			t.Errorf("parseRange(%q) = %d, %d, %v", tc.in, lo, hi, err)
+		}
+	}
+}
+
+func TestWorkloadDistAndSizes(t *testing.T) {
+	cfg, err := parseFlags([]string{"-dist", "sequential", "-keys", "100", "-value-size", "10-20", "-target", "velo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := newWorkload(cfg)
+	for i := 0; i < 300; i++ {
+		if wl.stream[i] != int32(i%100) {
+			t.Fatalf("sequential stream[%d] = %d", i, wl.stream[i])
+		}
+	}
+	sizes := map[int]bool{}
+	for k := int32(0); k < 100; k++ {
+		n := len(wl.value(k))
+		if n < 10 || n > 20 {
+			t.Fatalf("value of key %d has %d bytes, want 10..20", k, n)
+		}
+		if len(wl.value(k)) != len(wl.value(k+valueCount)) {
+			t.Fatal("a key's value size must not change")
+		}
+		sizes[n] = true
+	}
+	if len(sizes) < 5 {
+		t.Errorf("only %d distinct sizes in 10..20", len(sizes))
+	}
+}

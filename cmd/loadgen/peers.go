@@ -102,8 +102,8 @@ type otterPeer struct {
 
 func openOtter(cfg config) (cache, error) {
 	c, err := otter.New(&otter.Options[string, []byte]{
-		MaximumSize:      2 * cfg.Keys, // room for every pre-filled key, so none is evicted
-		InitialCapacity:  cfg.Keys,     // no table resizes while filling
+		MaximumSize:      entryBound(cfg), // by default room for every pre-filled key, so none is evicted
+		InitialCapacity:  cfg.Keys,        // no table resizes while filling
 		ExpiryCalculator: otter.ExpiryWriting[string, []byte](cfg.TTL),
 	})
 	if err != nil {
@@ -178,7 +178,7 @@ type theinePeer struct {
 }
 
 func openTheine(cfg config) (cache, error) {
-	c, err := theine.NewBuilder[string, []byte](2 * int64(cfg.Keys)).Build()
+	c, err := theine.NewBuilder[string, []byte](int64(entryBound(cfg))).Build()
 	if err != nil {
 		return nil, err
 	}
@@ -350,4 +350,13 @@ func (g *gocachePeer) write(key string, value []byte, ttl time.Duration) error {
 func (g *gocachePeer) close() {
 	g.c.Flush()
 	g.c = nil
+}
+
+// entryBound is the size of the caches bounded by entry count: -entries, or
+// by default twice -keys, so that every pre-filled key fits.
+func entryBound(cfg config) int {
+	if cfg.Entries > 0 {
+		return cfg.Entries
+	}
+	return 2 * cfg.Keys
 }

@@ -64,9 +64,9 @@ func targetNames() []string {
 func init() {
 	register(target{
 		name:  "velo",
-		about: "velo, reading with AppendValue into the goroutine's buffer (MaxBytes = -capacity)",
+		about: "velo, reading with AppendValue into the goroutine's buffer (MaxBytes = -capacity, MaxEntries = -entries)",
 		open: func(cfg config) (cache, error) {
-			c, err := velo.New(velo.Options{MaxBytes: cfg.Capacity})
+			c, err := velo.New(velo.Options{MaxBytes: cfg.Capacity, MaxEntries: cfg.Entries})
 			if err != nil {
 				return nil, err
 			}
