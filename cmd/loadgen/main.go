@@ -88,6 +88,12 @@ func mainRun(cfg config) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if cfg.GC {
+		return runGC(cfg, os.Stdout)
+	}
+	if cfg.TracePath != "" {
+		return runTrace(cfg, os.Stdout)
+	}
 	if cfg.RedisCompare {
 		r, err := redisLatency(context.Background(), redisAddr, cfg.Keys, cfg.ValueSize, cfg.RedisOps)
 		if err != nil {
@@ -137,6 +143,14 @@ type config struct {
 	// latency of velo in process against Redis over loopback.
 	RedisCompare bool
 	RedisOps     int
+	// GC selects the memory/GC measurement (gc.go) instead of the
+	// throughput table; GCEntries lists the entry counts it loads.
+	GC        bool
+	GCEntries string
+	// TracePath selects trace replay (trace.go): hit ratio per capacity.
+	TracePath   string
+	TraceFormat string
+	Capacities  string
 
 	flags map[string]string // every flag's value as given, for the JSON report
 }
@@ -166,6 +180,11 @@ func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs.StringVar(&redisAddr, "redis-addr", redisAddr, "Redis server for -target redis and -redis-compare")
 	fs.BoolVar(&cfg.RedisCompare, "redis-compare", false, "instead of the throughput table, measure Get and Set one at a time, velo in process vs Redis at -redis-addr")
 	fs.IntVar(&cfg.RedisOps, "redis-ops", 20000, "timed operations per row of -redis-compare")
+	fs.BoolVar(&cfg.GC, "gc", false, "instead of the throughput table, measure memory and GC cost with many entries, each target in a fresh process")
+	fs.StringVar(&cfg.GCEntries, "gc-entries", "1000000,10000000", "entry counts for -gc, comma-separated")
+	fs.StringVar(&cfg.TracePath, "trace", "", "instead of the throughput table, replay this access trace and print hit ratios per capacity")
+	fs.StringVar(&cfg.TraceFormat, "format", "", "format of -trace: arc, lirs, cache2k, scarab, corda, cloudphysics, oracle")
+	fs.StringVar(&cfg.Capacities, "capacities", "", "cache sizes for -trace, in entries, comma-separated")
 	return fs
 }
 
