@@ -1,32 +1,38 @@
-// Command loadgen measures velo's throughput and latency under concurrent
-// load, next to the design velo replaces: the blog's map behind one
-// sync.RWMutex (mutexmap.go).
+// Command loadgen measures velo for capacity planning: throughput and
+// latency across core counts next to the design velo replaces (the blog's
+// map behind one sync.RWMutex, mutexmap.go), the peer caches (peers.go) and
+// Redis (redis.go).
 //
-// The workload follows the throughput benchmarks of Caffeine and otter.
+// The throughput workload follows the benchmarks of Caffeine and otter.
 // Before anything is timed, loadgen builds the key strings ("user:%08d")
-// and a stream of 1<<20 key indices drawn from a Zipf (or uniform)
-// distribution. A cell is one read/write mix at one GOMAXPROCS setting. For
-// each cell and each target, loadgen fills a fresh cache with every key,
-// then runs GOMAXPROCS goroutines: each starts at its own offset of the
-// shared stream and steps through it, and for each key does a read or a
-// write as the mix says (velo reads with AppendValue into the goroutine's
-// own buffer, mutexmap with Get; both write with Set). The goroutines run
-// for a warmup, then for the measured duration; throughput is the ops they
-// counted over the measured wall time. Every 64th op is timed with
-// time.Now, and the merged samples give p50/p99/p99.9 latencies. Each
-// sample includes the cost of reading the clock, which the header reports.
+// and a stream of 1<<20 key indices drawn from a Zipf, uniform or
+// sequential distribution. A cell is one read/write mix at one GOMAXPROCS
+// setting. For each cell and each target, loadgen fills a fresh cache with
+// every key, then runs GOMAXPROCS goroutines: each starts at its own offset
+// of the shared stream and steps through it, and for each key does a read
+// or a write as the mix says. The goroutines run for a warmup, then for the
+// measured duration; throughput is the ops they counted over the measured
+// wall time. Every 64th op is timed with time.Now into an HDR histogram
+// (p50/p99/p99.9); each sample includes the cost of reading the clock,
+// which the header reports. Within a cell the targets run one after
+// another, in an order that rotates from cell to cell, so drift in the
+// machine affects them alike.
 //
-// Within a cell the targets run one after another (in an order that
-// rotates from cell to cell), so drift in the machine affects them alike.
+// Other modes replace the table:
+//
+//	-redis-compare  Get and Set one at a time, velo in process vs Redis (redislatency.go)
+//	-gc             memory and GC cost with millions of entries, a process per target (gc.go)
+//	-trace FILE     replay an access trace and print hit ratios per capacity (trace.go)
 //
 // Usage:
 //
-//	go run ./cmd/loadgen                     # every mix at 1..NumCPU procs
-//	go run ./cmd/loadgen -mix 75 -procs 1,2 -duration 3s -json out.json
+//	go run ./cmd/loadgen                                  # velo vs mutexmap, every mix, 1..NumCPU procs
+//	go run ./cmd/loadgen -target all -procs 1,2 -plot out.svg
+//	go run ./cmd/loadgen -mix 75 -value-size 32-1024 -json out.json
+//	go run ./cmd/loadgen -gc -gc-entries 1000000
 //
-// This first version uses only the standard library and compares velo
-// with mutexmap. A later version moves to its own module and adds peer
-// caches, Redis, HDR histograms and plots.
+// loadgen is its own module, so that the peers, the Redis client, the
+// histograms and the plotting never become requirements of velo.
 package main
 
 import (
@@ -147,6 +153,7 @@ type config struct {
 	// throughput table; GCEntries lists the entry counts it loads.
 	GC        bool
 	GCEntries string
+	GCLoad    time.Duration // the loaded phase of -gc; 0 = 10s
 	// TracePath selects trace replay (trace.go): hit ratio per capacity.
 	TracePath   string
 	TraceFormat string
@@ -182,6 +189,7 @@ func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs.IntVar(&cfg.RedisOps, "redis-ops", 20000, "timed operations per row of -redis-compare")
 	fs.BoolVar(&cfg.GC, "gc", false, "instead of the throughput table, measure memory and GC cost with many entries, each target in a fresh process")
 	fs.StringVar(&cfg.GCEntries, "gc-entries", "1000000,10000000", "entry counts for -gc, comma-separated")
+	fs.DurationVar(&cfg.GCLoad, "gc-load", 0, "how long -gc runs the 75/25 load with garbage behind it (0: 10s)")
 	fs.StringVar(&cfg.TracePath, "trace", "", "instead of the throughput table, replay this access trace and print hit ratios per capacity")
 	fs.StringVar(&cfg.TraceFormat, "format", "", "format of -trace: arc, lirs, cache2k, scarab, corda, cloudphysics, oracle")
 	fs.StringVar(&cfg.Capacities, "capacities", "", "cache sizes for -trace, in entries, comma-separated")
@@ -236,6 +244,11 @@ func parseFlags(args []string) (config, error) {
 	if err := cfg.checkVelo(); err != nil {
 		return config{}, err
 	}
+	if cfg.GC && !flagGiven(fs, "target") {
+		// -gc compares the caches that keep entries off the Go heap with
+		// those that do not.
+		cfg.Targets = []string{"velo", "bigcache", "freecache", "fastcache", "otter", "mutexmap"}
+	}
 	cfg.flags = make(map[string]string)
 	fs.VisitAll(func(f *flag.Flag) { cfg.flags[f.Name] = f.Value.String() })
 	return cfg, nil
@@ -258,6 +271,8 @@ func (cfg *config) check() error {
 		return fmt.Errorf("-ttl %v: want a positive duration", cfg.TTL)
 	case cfg.Duration <= 0:
 		return fmt.Errorf("-duration %v: want a positive duration", cfg.Duration)
+	case cfg.GCLoad < 0:
+		return fmt.Errorf("-gc-load %v: want a positive duration", cfg.GCLoad)
 	case cfg.RedisOps < 1:
 		return fmt.Errorf("-redis-ops %d: want 1 or more", cfg.RedisOps)
 	case cfg.Warmup < 0:
@@ -314,6 +329,13 @@ func parseTargets(s string) ([]string, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// flagGiven reports whether the command line set the named flag.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // parseRange parses "n" or "lo-hi" (sizes in bytes, 0 <= lo <= hi).
