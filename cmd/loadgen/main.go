@@ -241,7 +241,11 @@ func parseFlags(args []string) (config, error) {
 	if err := cfg.check(); err != nil {
 		return config{}, err
 	}
-	if err := cfg.checkVelo(); err != nil {
+	if cfg.TracePath != "" {
+		if err := cfg.checkTrace(fs); err != nil {
+			return config{}, err
+		}
+	} else if err := cfg.checkVelo(); err != nil {
 		return config{}, err
 	}
 	if cfg.GC && !flagGiven(fs, "target") {
@@ -329,6 +333,28 @@ func parseTargets(s string) ([]string, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// checkTrace validates the -trace mode's flags, so that a bad one is a
+// usage error, and picks its default targets: the caches with an entry
+// bound to compare velo's policy with.
+func (cfg *config) checkTrace(fs *flag.FlagSet) error {
+	if cfg.TraceFormat == "" {
+		if _, err := inferTraceFormat(cfg.TracePath); err != nil {
+			return err
+		}
+	} else if !slices.Contains(traceFormats, cfg.TraceFormat) {
+		return fmt.Errorf("-format %q: want one of %s", cfg.TraceFormat, strings.Join(traceFormats, ", "))
+	}
+	if strings.TrimSpace(cfg.Capacities) != "" {
+		if _, err := parseInts("-capacities", cfg.Capacities, 1, traceMaxCapacity); err != nil {
+			return err
+		}
+	}
+	if !flagGiven(fs, "target") {
+		cfg.Targets = []string{"velo", "otter", "theine", "ristretto"}
+	}
+	return nil
 }
 
 // flagGiven reports whether the command line set the named flag.
