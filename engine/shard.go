@@ -69,10 +69,28 @@ type segMeta struct {
 	minExpire int64 // no live entry in the segment expires before this
 }
 
+// A hand is the position of the CLOCK hand, and where its current turn
+// ends: the end of the log when the turn began. Entries appended since are
+// left for the next turn, so a new entry is looked at only after every
+// older one, as in a textbook CLOCK, where an entry enters just behind the
+// hand.
 type hand struct {
 	slot int
 	gen  uint32
 	off  int
+
+	endSlot int
+	endGen  uint32
+	endOff  int
+}
+
+// restartHand starts a turn at the oldest entry.
+func (sh *shard) restartHand() {
+	first := sh.fifo[0]
+	sh.hand = hand{
+		slot: first, gen: sh.gens[first],
+		endSlot: sh.headSlot, endGen: sh.gens[sh.headSlot], endOff: sh.head.Used(),
+	}
 }
 
 func (sh *shard) init(e *Engine, maxSegs, maxEntries int) {
@@ -147,6 +165,17 @@ func (sh *shard) unlink(l loc) {
 func (sh *shard) release(slot int) {
 	sh.slots[slot].Store(nil)
 	i := slices.Index(sh.fifo, slot)
+	// The CLOCK hand, or the end of its turn, moves on to the start of
+	// the next segment, so that the turn goes on where it was.
+	if i+1 < len(sh.fifo) {
+		next := sh.fifo[i+1]
+		if sh.hand.slot == slot {
+			sh.hand.slot, sh.hand.gen, sh.hand.off = next, sh.gens[next], 0
+		}
+		if sh.hand.endSlot == slot {
+			sh.hand.endSlot, sh.hand.endGen, sh.hand.endOff = next, sh.gens[next], 0
+		}
+	}
 	sh.fifo = slices.Delete(sh.fifo, i, i+1)
 	sh.free = append(sh.free, slot)
 	sh.allocated--
@@ -270,15 +299,20 @@ func (sh *shard) evictOne(now int64) {
 	limit := 2*int(sh.count.Load()) + 2
 	for step := 0; ; {
 		if sh.hand.slot < 0 || sh.slots[sh.hand.slot].Load() == nil || sh.gens[sh.hand.slot] != sh.hand.gen {
-			sh.hand = hand{slot: sh.fifo[0], gen: sh.gens[sh.fifo[0]]}
+			sh.restartHand() // the hand's segment was retired or released
 		}
 		seg := sh.slots[sh.hand.slot].Load()
+		if sh.hand.slot == sh.hand.endSlot && sh.hand.gen == sh.hand.endGen && sh.hand.off >= sh.hand.endOff {
+			sh.restartHand() // the turn is over
+			continue
+		}
 		if sh.hand.off >= seg.Used() {
 			i := slices.Index(sh.fifo, sh.hand.slot) + 1
 			if i == len(sh.fifo) {
-				i = 0 // past the head: wrap to the oldest
+				sh.restartHand() // past the head (the turn's end was released)
+				continue
 			}
-			sh.hand = hand{slot: sh.fifo[i], gen: sh.gens[sh.fifo[i]]}
+			sh.hand.slot, sh.hand.gen, sh.hand.off = sh.fifo[i], sh.gens[sh.fifo[i]], 0
 			continue
 		}
 		off := sh.hand.off
