@@ -104,6 +104,17 @@ func (x *index) load(h uint64) (loc, bool) {
 
 // store sets the location of h and returns the previous one. Writer only.
 func (x *index) store(h uint64, l loc) (old loc, replaced bool) {
+	return x.put(h, l, false)
+}
+
+// storeNew is store for a new entry: if h was present, the new location
+// goes in the main queue whatever l says (a key stored before has been seen
+// before). One probe does it. Writer only.
+func (x *index) storeNew(h uint64, l loc) (old loc, replaced bool) {
+	return x.put(h, l, true)
+}
+
+func (x *index) put(h uint64, l loc, mainIfPresent bool) (old loc, replaced bool) {
 	h = fixHash(h)
 	t := x.t.Load()
 	free := -1
@@ -113,6 +124,9 @@ func (x *index) store(h uint64, l loc) (old loc, replaced bool) {
 		switch s.hash.Load() {
 		case h:
 			old = loc(s.loc.Load())
+			if mainIfPresent {
+				l |= mainBit
+			}
 			s.loc.Store(uint64(l))
 			return old, true
 		case tombstone:
@@ -201,32 +215,45 @@ func (x *index) each(f func(h uint64, l loc)) {
 	}
 }
 
-// A loc is where an entry lives, packed in 64 bits:
+// A loc is where an entry lives, packed in 64 bits, and which queue of the
+// eviction policy it belongs to:
 //
 //	bits 63..48  slot: which segment of the shard's table (16 bits)
-//	bits 47..24  gen:  the low 24 bits of that segment's generation
+//	bit  47      main: the entry is in the main queue, not the small one
+//	bits 46..24  gen:  the low 23 bits of that segment's generation
 //	bits 23..0   off:  byte offset of the entry in the segment
 //
 // The generation tells a reader whether the segment now in the slot is the
-// one the entry was written to. It wraps after 2^24 segments have passed
+// one the entry was written to. It wraps after 2^23 segments have passed
 // through one slot; a reader would have to stall for that long between its
 // index load and its slot load to be fooled, and even then the key compare
 // and the immutability of published bytes keep it from reading a torn
-// value (docs/design.md).
+// value (docs/design.md). The queue bit lives here rather than in the
+// entry so that a writer replacing an entry knows its queue without
+// reading it.
 type loc uint64
 
 const (
-	genBits  = 24
+	genBits  = 23
 	genMask  = 1<<genBits - 1
 	offBits  = 24
 	offMask  = 1<<offBits - 1
+	mainBit  = 1 << 47
 	maxSlots = 1 << 16
 )
 
-func makeLoc(slot int, gen uint32, off int) loc {
-	return loc(uint64(slot)<<48 | uint64(gen&genMask)<<offBits | uint64(off))
+func makeLoc(slot int, gen uint32, off int, main bool) loc {
+	l := loc(uint64(slot)<<48 | uint64(gen&genMask)<<offBits | uint64(off))
+	if main {
+		l |= mainBit
+	}
+	return l
 }
 
 func (l loc) slot() int   { return int(l >> 48) }
 func (l loc) gen() uint32 { return uint32(l>>offBits) & genMask }
 func (l loc) off() int    { return int(l & offMask) }
+func (l loc) main() bool  { return l&mainBit != 0 }
+
+// place is l without its queue: where the entry is.
+func (l loc) place() loc { return l &^ mainBit }

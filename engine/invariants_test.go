@@ -99,7 +99,7 @@ func checkShard(e *Engine, i int) error {
 	live := make([]int, n)
 	entries := make([]int, n)
 	minExp := make([]int64, n)
-	matched := 0
+	matched, small := 0, 0
 	for _, s := range sh.fifo {
 		seg := sh.slots[s].Load()
 		minExp[s] = arena.Never
@@ -108,11 +108,14 @@ func checkShard(e *Engine, i int) error {
 			entries[s]++
 			exp, k, _ := seg.Entry(off)
 			h := e.hashOf(string(k))
-			if l, ok := sh.index.load(h); ok && l == makeLoc(s, seg.Gen(), off) {
+			if l, ok := sh.index.load(h); ok && l.place() == makeLoc(s, seg.Gen(), off, false) {
 				if e.shardOf(h) != sh {
 					return fmt.Errorf("key %q (hash %#x) is indexed in the wrong shard", k, h)
 				}
 				matched++
+				if !l.main() {
+					small++
+				}
 				live[s]++
 				minExp[s] = min(minExp[s], exp)
 			}
@@ -128,6 +131,9 @@ func checkShard(e *Engine, i int) error {
 	}
 	if int64(size) != sh.count.Load() {
 		return fmt.Errorf("count %d, index size %d", sh.count.Load(), size)
+	}
+	if small != sh.small {
+		return fmt.Errorf("small queue count %d, the index has %d entries in it", sh.small, small)
 	}
 	if sh.maxEntries > 0 && size > sh.maxEntries {
 		return fmt.Errorf("%d entries, MaxEntries per shard %d", size, sh.maxEntries)

@@ -53,9 +53,17 @@ type shard struct {
 	maxSegs   int // the budget, in segments
 
 	maxEntries int          // 0: no entry bound
-	hand       hand         // the CLOCK hand for entry-bound eviction
 	count      atomic.Int64 // live entries; written under mu, read by Len
 	closed     bool
+
+	// The eviction policy (see evictOne): entries are in a small queue
+	// (new keys) or a main queue (keys seen before); which one is a bit of
+	// their location. small counts the live entries in the small queue,
+	// hands are the CLOCK hands over each, and ghost remembers keys the
+	// small queue evicted.
+	small int
+	hands [2]hand
+	ghost ghost
 
 	sets, deletes, evictions, expirations uint64
 }
@@ -84,13 +92,52 @@ type hand struct {
 	endOff  int
 }
 
-// restartHand starts a turn at the oldest entry.
-func (sh *shard) restartHand() {
+// The queues of the eviction policy, indexing shard.hands.
+const (
+	smallQueue = 0
+	mainQueue  = 1
+)
+
+// restartHand starts a turn of hd at the oldest entry. The small queue's
+// hand has no turns: the entries it passes leave the small queue (moved to
+// the main one, or evicted), so none is ever behind it, and it only comes
+// back to the oldest entry if it ran past the head (which it should not).
+func (sh *shard) restartHand(hd *hand) {
 	first := sh.fifo[0]
-	sh.hand = hand{
-		slot: first, gen: sh.gens[first],
-		endSlot: sh.headSlot, endGen: sh.gens[sh.headSlot], endOff: sh.head.Used(),
+	end := -1
+	if hd == &sh.hands[mainQueue] {
+		end = sh.headSlot
 	}
+	*hd = hand{
+		slot: first, gen: sh.gens[first],
+		endSlot: end, endGen: sh.gens[sh.headSlot], endOff: sh.head.Used(),
+	}
+}
+
+// next moves hd past one entry and returns where that entry is, or ok =
+// false when the hand only moved to the next segment or began a new turn.
+func (sh *shard) next(hd *hand) (seg *arena.Segment, off int, ok bool) {
+	if hd.slot < 0 || sh.slots[hd.slot].Load() == nil || sh.gens[hd.slot] != hd.gen {
+		sh.restartHand(hd) // the hand's segment was retired
+		return nil, 0, false
+	}
+	if hd.slot == hd.endSlot && hd.gen == hd.endGen && hd.off >= hd.endOff {
+		sh.restartHand(hd) // the turn is over
+		return nil, 0, false
+	}
+	seg = sh.slots[hd.slot].Load()
+	if hd.off >= seg.Used() {
+		i := slices.Index(sh.fifo, hd.slot) + 1
+		if i == len(sh.fifo) {
+			sh.restartHand(hd) // past the head: the turn's end was released
+			return nil, 0, false
+		}
+		hd.slot, hd.gen, hd.off = sh.fifo[i], sh.gens[sh.fifo[i]], 0
+		return nil, 0, false
+	}
+	off = hd.off
+	hd.off = seg.Next(off)
+	return seg, off, true
 }
 
 func (sh *shard) init(e *Engine, maxSegs, maxEntries int) {
@@ -108,7 +155,8 @@ func (sh *shard) init(e *Engine, maxSegs, maxEntries int) {
 	}
 	sh.maxSegs = maxSegs
 	sh.maxEntries = maxEntries
-	sh.hand.slot = -1
+	sh.hands[smallQueue].slot = -1
+	sh.hands[mainQueue].slot = -1
 }
 
 // keyString views an entry's key bytes as a string without copying. Safe
@@ -130,13 +178,22 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt, now int64) {
 	off, _ := sh.head.Append(key, value, expireAt)
 	sh.noteAppend(sh.headSlot, expireAt)
 	sh.sets++
-	// The old entry, if any, is not read: an overwrite costs no cache miss
-	// on the old bytes. (With a 64-bit hash collision the old entry was
-	// another key's, which this silently evicts.)
-	if old, replaced := sh.index.store(h, makeLoc(sh.headSlot, sh.head.Gen(), off)); replaced {
+	// A key already stored, or evicted from the small queue not long ago,
+	// has been seen before: it goes to the main queue. A new key starts in
+	// the small one. The old entry, if any, is not read: an overwrite
+	// costs no cache miss on the old bytes. (With a 64-bit hash collision
+	// the old entry was another key's, which this silently evicts.)
+	l := makeLoc(sh.headSlot, sh.head.Gen(), off, false)
+	if old, replaced := sh.index.storeNew(h, l); replaced {
+		sh.forget(old)
 		sh.unlink(old)
 	} else {
 		sh.count.Add(1)
+		if sh.ghost.take(h) {
+			sh.index.store(h, l|mainBit)
+		} else {
+			sh.small++
+		}
 	}
 	if sh.maxEntries > 0 && int(sh.count.Load()) > sh.maxEntries {
 		sh.evictOne(now)
@@ -148,6 +205,13 @@ func (sh *shard) noteAppend(slot int, expireAt int64) {
 	m.live++
 	m.appended++
 	m.minExpire = min(m.minExpire, expireAt)
+}
+
+// forget accounts for the location l leaving its queue.
+func (sh *shard) forget(l loc) {
+	if !l.main() {
+		sh.small--
+	}
 }
 
 // unlink accounts for the entry at l leaving the index (the caller has
@@ -169,11 +233,14 @@ func (sh *shard) release(slot int) {
 	// the next segment, so that the turn goes on where it was.
 	if i+1 < len(sh.fifo) {
 		next := sh.fifo[i+1]
-		if sh.hand.slot == slot {
-			sh.hand.slot, sh.hand.gen, sh.hand.off = next, sh.gens[next], 0
-		}
-		if sh.hand.endSlot == slot {
-			sh.hand.endSlot, sh.hand.endGen, sh.hand.endOff = next, sh.gens[next], 0
+		for q := range sh.hands {
+			hd := &sh.hands[q]
+			if hd.slot == slot {
+				hd.slot, hd.gen, hd.off = next, sh.gens[next], 0
+			}
+			if hd.endSlot == slot {
+				hd.endSlot, hd.endGen, hd.endOff = next, sh.gens[next], 0
+			}
 		}
 	}
 	sh.fifo = slices.Delete(sh.fifo, i, i+1)
@@ -193,14 +260,13 @@ func (sh *shard) delete(h uint64, key string, now int64) bool {
 	if string(k) != key {
 		return false
 	}
-	sh.index.delete(h)
-	sh.count.Add(-1)
-	sh.unlink(l)
 	if exp <= now {
-		sh.expirations++
+		sh.drop(h, l, &sh.expirations)
+		sh.unlink(l)
 		return false
 	}
-	sh.deletes++
+	sh.drop(h, l, &sh.deletes)
+	sh.unlink(l)
 	return true
 }
 
@@ -238,7 +304,7 @@ func (sh *shard) rotate(need int, now int64) {
 func (sh *shard) retire(slot, budget int, now int64) {
 	seg := sh.slots[slot].Load()
 	for off := 0; off < seg.Used(); off = seg.Next(off) {
-		h, _, live := sh.liveAt(slot, seg, off)
+		h, l, live := sh.liveAt(slot, seg, off)
 		if !live {
 			continue
 		}
@@ -246,13 +312,14 @@ func (sh *shard) retire(slot, budget int, now int64) {
 		n := arena.EntrySize(len(k), len(v))
 		switch {
 		case exp <= now:
-			sh.drop(h, &sh.expirations)
+			sh.drop(h, l, &sh.expirations)
 		case seg.Hot(off) && n <= budget:
-			// Second chance: the entry starts again at the head, cold.
-			sh.moveToHead(h, seg, off, false)
+			// Another chance: the entry starts again at the head, cold,
+			// in the main queue.
+			sh.moveToHead(h, l, seg, off, false, true)
 			budget -= n
 		default:
-			sh.drop(h, &sh.evictions)
+			sh.evict(h, l)
 		}
 	}
 	sh.release(slot)
@@ -263,75 +330,93 @@ func (sh *shard) retire(slot, budget int, now int64) {
 func (sh *shard) liveAt(slot int, seg *arena.Segment, off int) (h uint64, l loc, live bool) {
 	_, k, _ := seg.Entry(off)
 	h = sh.e.hashOf(keyString(k))
-	l = makeLoc(slot, seg.Gen(), off)
 	cur, ok := sh.index.load(h)
-	return h, l, ok && cur == l
+	return h, cur, ok && cur.place() == makeLoc(slot, seg.Gen(), off, false)
 }
 
-// drop removes h from the index and counts why in *reason. The caller does
-// the segment's bookkeeping.
-func (sh *shard) drop(h uint64, reason *uint64) {
+// drop removes h, whose location is l, from the index and counts why in
+// *reason. The caller does the segment's bookkeeping (unlink, release).
+func (sh *shard) drop(h uint64, l loc, reason *uint64) {
 	sh.index.delete(h)
 	sh.count.Add(-1)
+	sh.forget(l)
 	*reason++
 }
 
-// moveToHead copies the live entry at off to the head, which the caller
-// checked has room, and points the index at the copy. keepHot carries the
-// hot flag along; otherwise the copy starts cold.
-func (sh *shard) moveToHead(h uint64, seg *arena.Segment, off int, keepHot bool) {
+// evict drops h for room; a key evicted from the small queue is
+// remembered by the ghost, so that it enters the main queue if it comes
+// back soon.
+func (sh *shard) evict(h uint64, l loc) {
+	if !l.main() {
+		sh.ghost.add(h, max(sh.maxEntries, int(sh.count.Load()), minGhost))
+	}
+	sh.drop(h, l, &sh.evictions)
+}
+
+// moveToHead copies the live entry at off, whose location is l, to the
+// head, which the caller checked has room, and points the index at the
+// copy, in the main queue or not. keepHot carries the hot flag along;
+// otherwise the copy starts cold.
+func (sh *shard) moveToHead(h uint64, l loc, seg *arena.Segment, off int, keepHot, main bool) {
 	exp, k, v := seg.Entry(off)
 	noff, _ := sh.head.Append(keyString(k), v, exp)
 	if keepHot && seg.Hot(off) {
 		sh.head.Touch(noff)
 	}
 	sh.noteAppend(sh.headSlot, exp)
-	sh.index.store(h, makeLoc(sh.headSlot, sh.head.Gen(), noff))
+	sh.index.store(h, makeLoc(sh.headSlot, sh.head.Gen(), noff, main))
+	sh.forget(l)
+	if !main {
+		sh.small++
+	}
 }
 
-// evictOne removes one entry to honour MaxEntries, choosing it with a CLOCK
-// hand that sweeps the segments from oldest to newest: an entry read since
-// the hand last passed loses its hot bit and survives, the first one not
-// read is evicted. After a full turn of the hand, readers could still keep
+// evictOne removes one entry to honour MaxEntries. The policy follows
+// S3-FIFO (Yang et al., SOSP'23) on velo's log: a new key enters a small
+// queue, a key seen before (stored already, or evicted from the small
+// queue recently enough that the ghost remembers it) the main queue. While
+// the small queue holds more than a tenth of the entries, its CLOCK hand
+// runs: an entry read since it was written moves to the main queue (in
+// place: only its location's queue bit changes), one not read is evicted
+// and remembered by the ghost. Otherwise the main queue's hand runs, a
+// CLOCK: a read entry loses its hot flag and stays, the first unread one
+// is evicted. Both queues live in the same segments; each hand walks them
+// oldest first and skips the other queue's entries. One-hit wonders and
+// scans thus pass through the small queue without pushing out the main
+// queue. After two turns' worth of live entries, readers could still keep
 // every entry hot; then the next live entry goes regardless.
 func (sh *shard) evictOne(now int64) {
-	// limit counts live entries looked at: two turns of the hand.
 	limit := 2*int(sh.count.Load()) + 2
+	quota := max(1, sh.maxEntries/10)
 	for step := 0; ; {
-		if sh.hand.slot < 0 || sh.slots[sh.hand.slot].Load() == nil || sh.gens[sh.hand.slot] != sh.hand.gen {
-			sh.restartHand() // the hand's segment was retired or released
+		q := mainQueue
+		if sh.small > quota {
+			q = smallQueue
 		}
-		seg := sh.slots[sh.hand.slot].Load()
-		if sh.hand.slot == sh.hand.endSlot && sh.hand.gen == sh.hand.endGen && sh.hand.off >= sh.hand.endOff {
-			sh.restartHand() // the turn is over
+		seg, off, ok := sh.next(&sh.hands[q])
+		if !ok {
 			continue
 		}
-		if sh.hand.off >= seg.Used() {
-			i := slices.Index(sh.fifo, sh.hand.slot) + 1
-			if i == len(sh.fifo) {
-				sh.restartHand() // past the head (the turn's end was released)
-				continue
-			}
-			sh.hand.slot, sh.hand.gen, sh.hand.off = sh.fifo[i], sh.gens[sh.fifo[i]], 0
-			continue
-		}
-		off := sh.hand.off
-		sh.hand.off = seg.Next(off)
-		h, l, live := sh.liveAt(sh.hand.slot, seg, off)
-		if !live {
+		h, l, live := sh.liveAt(sh.hands[q].slot, seg, off)
+		if !live || l.main() != (q == mainQueue) {
 			continue
 		}
 		exp, _, _ := seg.Entry(off)
 		step++
-		if exp > now && seg.Hot(off) && step < limit {
+		if exp <= now {
+			sh.drop(h, l, &sh.expirations)
+			sh.unlink(l)
+			return
+		}
+		if seg.Hot(off) && step < limit {
 			seg.ClearHot(off)
+			if q == smallQueue {
+				sh.index.store(h, l|mainBit)
+				sh.small--
+			}
 			continue
 		}
-		if exp <= now {
-			sh.drop(h, &sh.expirations)
-		} else {
-			sh.drop(h, &sh.evictions)
-		}
+		sh.evict(h, l)
 		sh.unlink(l)
 		return
 	}
@@ -405,9 +490,9 @@ func (sh *shard) sweepSegment(slot int, seg *arena.Segment, off int, now int64, 
 		exp, k, v := seg.Entry(cur)
 		switch {
 		case exp <= now:
-			sh.drop(h, &sh.expirations)
+			sh.drop(h, l, &sh.expirations)
 		case compact && sh.makeRoom(arena.EntrySize(len(k), len(v)), now):
-			sh.moveToHead(h, seg, cur, true)
+			sh.moveToHead(h, l, seg, cur, true, l.main())
 		default:
 			*minExpire = min(*minExpire, exp)
 			continue
@@ -448,4 +533,47 @@ func (sh *shard) close() {
 	sh.fifo, sh.free = nil, nil
 	sh.allocated = 0
 	sh.count.Store(0)
+}
+
+// minGhost is the fewest keys a ghost remembers.
+const minGhost = 1024
+
+// A ghost remembers the hashes of the keys most recently evicted from the
+// small queue, up to a capacity (the shard's entry bound, or its entry
+// count): a FIFO of hashes and a count per hash. It holds no pointers.
+type ghost struct {
+	fifo []uint64 // fifo[head:] are remembered, oldest first
+	head int
+	seen map[uint64]int32
+}
+
+// add remembers h, forgetting the oldest hashes beyond capacity.
+func (g *ghost) add(h uint64, capacity int) {
+	if g.seen == nil {
+		g.seen = make(map[uint64]int32)
+	}
+	g.fifo = append(g.fifo, h)
+	g.seen[h]++
+	for len(g.fifo)-g.head > capacity {
+		old := g.fifo[g.head]
+		g.head++
+		if c := g.seen[old]; c > 1 {
+			g.seen[old] = c - 1
+		} else {
+			delete(g.seen, old)
+		}
+	}
+	if g.head >= 1024 && g.head*2 >= len(g.fifo) {
+		g.fifo = append(g.fifo[:0], g.fifo[g.head:]...)
+		g.head = 0
+	}
+}
+
+// take reports whether h is remembered, and forgets it.
+func (g *ghost) take(h uint64) bool {
+	if _, ok := g.seen[h]; ok {
+		delete(g.seen, h)
+		return true
+	}
+	return false
 }
