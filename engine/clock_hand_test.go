@@ -35,7 +35,8 @@ func replayHits(t *testing.T, cfg Config, trace []int) int {
 // its segment was released. The hit ratio then depended on the segment
 // size (cache2k orm-busy at 763 entries: 74% with 4 KiB segments, 36%
 // with 256 KiB). Now a turn ends where the log ended when it began, and
-// the hit ratio is the same for any segment size.
+// the hit ratio (with the small and main queues since) is the same for any
+// segment size.
 func TestClockHandIndependentOfSegmentSize(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	z := rand.NewZipf(rng, 1.1, 1, 20000)

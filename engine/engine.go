@@ -11,9 +11,9 @@
 // Memory: a shard holds at most MaxBytes/Shards bytes of segments. When the
 // newest segment (the head) is full, the shard allocates a new head and, if
 // that puts it over budget, retires its oldest segment: entries read since
-// they were written move to the new head (once; this is FIFO with
-// reinsertion, a CLOCK), the rest are evicted. Expired entries are removed
-// by a background sweep.
+// they were written move to the new head, the rest are evicted. New keys
+// and keys seen before are kept in two queues (S3-FIFO; see evictOne).
+// Expired entries are removed by a background sweep.
 package engine
 
 import (
