@@ -445,27 +445,16 @@ func gcKey(b *[gcKeyBytes]byte, i int) {
 }
 
 // gcFill stores keys 0..n-1, each key string and value a new allocation.
-// A target with asynchronous writes (ristretto) is waited for as fill does.
 func gcFill(c cache, n int, ttl time.Duration) error {
-	wt, async := c.(waiter)
 	var kb [gcKeyBytes]byte
-	for i := range n {
+	return writeAll(c, n, ttl, func(i int) (string, []byte) {
 		gcKey(&kb, i)
 		v := make([]byte, gcValueBytes)
 		for j := 0; j < len(v); j += len(kb) {
 			copy(v[j:], kb[:])
 		}
-		if err := c.write(string(kb[:]), v, ttl); err != nil {
-			return err
-		}
-		if async && i%1024 == 1023 {
-			wt.wait()
-		}
-	}
-	if async {
-		wt.wait()
-	}
-	return nil
+		return string(kb[:]), v
+	})
 }
 
 // loadGOGC is the GOGC at which about gcCycleBytes of new allocation on

@@ -461,9 +461,19 @@ func mixTable(readPercent int, seed uint64) *[100]bool {
 // when its buffer is full, so the fill waits for it every 1024 writes and
 // at the end: the measurement starts from a full cache for every target.
 func fill(c cache, wl *workload, ttl time.Duration) error {
+	return writeAll(c, len(wl.keys), ttl, func(i int) (string, []byte) {
+		return wl.keys[i], wl.value(int32(i))
+	})
+}
+
+// writeAll writes the n entries that entry makes, waiting for a target
+// with asynchronous writes every 1024 writes and at the end, so that none
+// is dropped.
+func writeAll(c cache, n int, ttl time.Duration, entry func(i int) (string, []byte)) error {
 	w, async := c.(waiter)
-	for i, k := range wl.keys {
-		if err := c.write(k, wl.value(int32(i)), ttl); err != nil {
+	for i := range n {
+		k, v := entry(i)
+		if err := c.write(k, v, ttl); err != nil {
 			return err
 		}
 		if async && i%1024 == 1023 {
