@@ -135,6 +135,13 @@ func checkShard(e *Engine, i int) error {
 	if small != sh.small {
 		return fmt.Errorf("small queue count %d, the index has %d entries in it", sh.small, small)
 	}
+	appended := 0
+	for _, s := range sh.fifo {
+		appended += sh.meta[s].appended
+	}
+	if appended != sh.appended {
+		return fmt.Errorf("appended %d, the segments' meta sums to %d", sh.appended, appended)
+	}
 	if sh.maxEntries > 0 && size > sh.maxEntries {
 		return fmt.Errorf("%d entries, MaxEntries per shard %d", size, sh.maxEntries)
 	}

@@ -64,6 +64,9 @@ type shard struct {
 	small int
 	hands [2]hand
 	ghost ghost
+	// appended counts the entries, live or dead, in the segments held:
+	// what a hand may have to walk past.
+	appended int
 
 	sets, deletes, evictions, expirations uint64
 }
@@ -204,6 +207,7 @@ func (sh *shard) noteAppend(slot int, expireAt int64) {
 	m := &sh.meta[slot]
 	m.live++
 	m.appended++
+	sh.appended++
 	m.minExpire = min(m.minExpire, expireAt)
 }
 
@@ -246,6 +250,7 @@ func (sh *shard) release(slot int) {
 	sh.fifo = slices.Delete(sh.fifo, i, i+1)
 	sh.free = append(sh.free, slot)
 	sh.allocated--
+	sh.appended -= sh.meta[slot].appended
 	sh.meta[slot] = segMeta{}
 }
 
@@ -388,6 +393,10 @@ func (sh *shard) moveToHead(h uint64, l loc, seg *arena.Segment, off int, keepHo
 func (sh *shard) evictOne(now int64) {
 	limit := 2*int(sh.count.Load()) + 2
 	quota := max(1, sh.maxEntries/10)
+	// A safety net: if the queue counts were ever wrong, a hand could
+	// look for an entry that is not there. After walking the log four
+	// times over, take any live entry.
+	visits, anyQueue := 0, 4*sh.appended+64
 	for step := 0; ; {
 		q := mainQueue
 		if sh.small > quota {
@@ -397,8 +406,9 @@ func (sh *shard) evictOne(now int64) {
 		if !ok {
 			continue
 		}
+		visits++
 		h, l, live := sh.liveAt(sh.hands[q].slot, seg, off)
-		if !live || l.main() != (q == mainQueue) {
+		if !live || l.main() != (q == mainQueue) && visits < anyQueue {
 			continue
 		}
 		exp, _, _ := seg.Entry(off)
@@ -533,6 +543,8 @@ func (sh *shard) close() {
 	sh.fifo, sh.free = nil, nil
 	sh.allocated = 0
 	sh.count.Store(0)
+	sh.small, sh.appended = 0, 0
+	sh.ghost = ghost{}
 }
 
 // minGhost is the fewest keys a ghost remembers.
