@@ -100,6 +100,7 @@ func checkShard(e *Engine, i int) error {
 	entries := make([]int, n)
 	minExp := make([]int64, n)
 	matched, small := 0, 0
+	smallIn := make([]int, n)
 	for _, s := range sh.fifo {
 		seg := sh.slots[s].Load()
 		minExp[s] = arena.Never
@@ -115,6 +116,7 @@ func checkShard(e *Engine, i int) error {
 				matched++
 				if !l.main() {
 					small++
+					smallIn[s]++
 				}
 				live[s]++
 				minExp[s] = min(minExp[s], exp)
@@ -138,6 +140,9 @@ func checkShard(e *Engine, i int) error {
 	appended := 0
 	for _, s := range sh.fifo {
 		appended += sh.meta[s].appended
+		if sh.meta[s].small != smallIn[s] {
+			return fmt.Errorf("slot %d: meta says %d in the small queue, the index %d", s, sh.meta[s].small, smallIn[s])
+		}
 	}
 	if appended != sh.appended {
 		return fmt.Errorf("appended %d, the segments' meta sums to %d", sh.appended, appended)

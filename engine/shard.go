@@ -76,6 +76,7 @@ type shard struct {
 // miss on every overwrite.
 type segMeta struct {
 	live      int   // entries whose location is in the index
+	small     int   // ... of which in the small queue
 	appended  int   // entries ever appended
 	minExpire int64 // no live entry in the segment expires before this
 }
@@ -101,6 +102,14 @@ const (
 	mainQueue  = 1
 )
 
+// queueLen returns how many entries of the segment in slot are in queue q.
+func (sh *shard) queueLen(slot, q int) int {
+	if q == smallQueue {
+		return sh.meta[slot].small
+	}
+	return sh.meta[slot].live - sh.meta[slot].small
+}
+
 // restartHand starts a turn of hd at the oldest entry. The small queue's
 // hand has no turns: the entries it passes leave the small queue (moved to
 // the main one, or evicted), so none is ever behind it, and it only comes
@@ -117,9 +126,13 @@ func (sh *shard) restartHand(hd *hand) {
 	}
 }
 
-// next moves hd past one entry and returns where that entry is, or ok =
-// false when the hand only moved to the next segment or began a new turn.
-func (sh *shard) next(hd *hand) (seg *arena.Segment, off int, ok bool) {
+// next moves the hand of queue q past one entry and returns where that
+// entry is, or ok = false when the hand only moved to the next segment or
+// began a new turn. It passes over segments that hold no entry of its
+// queue (unless its turn ends there), so a hand does not walk a stretch of
+// the other queue's entries, or of dead ones, entry by entry.
+func (sh *shard) next(q int) (seg *arena.Segment, off int, ok bool) {
+	hd := &sh.hands[q]
 	if hd.slot < 0 || sh.slots[hd.slot].Load() == nil || sh.gens[hd.slot] != hd.gen {
 		sh.restartHand(hd) // the hand's segment was retired
 		return nil, 0, false
@@ -129,7 +142,7 @@ func (sh *shard) next(hd *hand) (seg *arena.Segment, off int, ok bool) {
 		return nil, 0, false
 	}
 	seg = sh.slots[hd.slot].Load()
-	if hd.off >= seg.Used() {
+	if hd.off >= seg.Used() || hd.slot != hd.endSlot && sh.queueLen(hd.slot, q) == 0 {
 		i := slices.Index(sh.fifo, hd.slot) + 1
 		if i == len(sh.fifo) {
 			sh.restartHand(hd) // past the head: the turn's end was released
@@ -195,7 +208,7 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt, now int64) {
 		if sh.ghost.take(h) {
 			sh.index.store(h, l|mainBit)
 		} else {
-			sh.small++
+			sh.joinSmall(sh.headSlot)
 		}
 	}
 	if sh.maxEntries > 0 && int(sh.count.Load()) > sh.maxEntries {
@@ -211,10 +224,18 @@ func (sh *shard) noteAppend(slot int, expireAt int64) {
 	m.minExpire = min(m.minExpire, expireAt)
 }
 
-// forget accounts for the location l leaving its queue.
+// joinSmall counts a new entry of the segment in slot into the small queue.
+func (sh *shard) joinSmall(slot int) {
+	sh.small++
+	sh.meta[slot].small++
+}
+
+// forget accounts for the location l leaving its queue. Its segment must
+// still be held.
 func (sh *shard) forget(l loc) {
 	if !l.main() {
 		sh.small--
+		sh.meta[l.slot()].small--
 	}
 }
 
@@ -372,7 +393,7 @@ func (sh *shard) moveToHead(h uint64, l loc, seg *arena.Segment, off int, keepHo
 	sh.index.store(h, makeLoc(sh.headSlot, sh.head.Gen(), noff, main))
 	sh.forget(l)
 	if !main {
-		sh.small++
+		sh.joinSmall(sh.headSlot)
 	}
 }
 
@@ -402,7 +423,7 @@ func (sh *shard) evictOne(now int64) {
 		if sh.small > quota {
 			q = smallQueue
 		}
-		seg, off, ok := sh.next(&sh.hands[q])
+		seg, off, ok := sh.next(q)
 		if !ok {
 			continue
 		}
@@ -422,7 +443,7 @@ func (sh *shard) evictOne(now int64) {
 			seg.ClearHot(off)
 			if q == smallQueue {
 				sh.index.store(h, l|mainBit)
-				sh.small--
+				sh.forget(l)
 			}
 			continue
 		}
