@@ -64,8 +64,9 @@ type Options struct {
 	// Stats().Bytes, the segments held, never exceeds it. 0 means 64 MiB;
 	// the minimum is 4 KiB.
 	//
-	// Not counted: the index (16-byte slots kept between 1/4 and 3/4
-	// full: 21 to 64 bytes per entry) and segments that were retired but
+	// Not counted: the index (16-byte slots, rebuilt at 1/4 to 1/2 full
+	// and kept under 3/4: 21 to 64 bytes per entry, up to 256 after mass
+	// deletes until it shrinks at 1/16) and segments that were retired but
 	// not yet freed by the garbage collector. Segments are never reused,
 	// so writing allocates about as many bytes as it stores; after a
 	// collection the live heap is about MaxBytes plus the index, and

@@ -65,9 +65,6 @@ func (c *Clock) Advance(d time.Duration) int64 {
 	return c.now.Add(int64(d))
 }
 
-// Manual reports whether c is a manual clock.
-func (c *Clock) Manual() bool { return c.manual }
-
 // The shared coarse clock: one per process, ticking only while someone holds
 // it. mu protects users and stop.
 var shared struct {

@@ -530,14 +530,7 @@ func TestTraceRunErrors(t *testing.T) {
 // loop) at capacity 512: LRU and CLOCK miss nearly always, optimal keeps
 // half the loop. It reads the shared traces folder and skips without it.
 func TestTraceLirsLoop(t *testing.T) {
-	path := filepath.Join(sharedTraces, "lirs_loop.trace.gz")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("%s not found (the shared traces folder is not next to the repository): %v", path, err)
-	}
-	td, err := loadTrace(path, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	td := loadSharedTrace(t, "lirs_loop.trace.gz")
 	rt := mustRefTrace(t, td.keys)
 	if len(rt.ids) != 505500 || rt.distinct() != 1011 {
 		t.Fatalf("%d accesses, %d distinct keys; the README says 505,500 and 1,011", len(rt.ids), rt.distinct())
@@ -571,14 +564,7 @@ func TestTraceLirsLoop(t *testing.T) {
 // (18.00 / 28.23 / 37.03% at 128 / 512 / 1024 MiB). It skips without the
 // shared traces folder.
 func TestTraceOracleLRUBytes(t *testing.T) {
-	path := filepath.Join(sharedTraces, "libcachesim_cloudPhysicsIO.oracleGeneral.bin.gz")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("%s not found (the shared traces folder is not next to the repository): %v", path, err)
-	}
-	td, err := loadTrace(path, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	td := loadSharedTrace(t, "libcachesim_cloudPhysicsIO.oracleGeneral.bin.gz")
 	rt := mustRefTrace(t, td.keys)
 	var sum uint64
 	for _, s := range td.sizes {
@@ -656,4 +642,19 @@ func TestTraceVeloConfigs(t *testing.T) {
 		}
 		t.Logf("%s %s |", line, pct(hits))
 	}
+}
+
+// loadSharedTrace reads a trace from the shared traces folder, skipping the
+// test when the folder is not next to the repository.
+func loadSharedTrace(t *testing.T, name string) *traceData {
+	t.Helper()
+	path := filepath.Join(sharedTraces, name)
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("%s not found (the shared traces folder is not next to the repository): %v", path, err)
+	}
+	td, err := loadTrace(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return td
 }
