@@ -36,6 +36,11 @@
 package velo
 
 import (
+	"bytes"
+	"fmt"
+	"iter"
+	"math"
+	"strings"
 	"time"
 
 	"github.com/velocache/velo/engine"
@@ -101,12 +106,48 @@ type Options struct {
 	// ExpiryInterval is how often a background goroutine removes expired
 	// entries. 0 means one second.
 	ExpiryInterval time.Duration
+
+	// OnEvict, if set, is called once for every entry that leaves the
+	// cache, with the reason: Evicted (for room), Expired (removed by the
+	// expiry sweep, or found expired by a write), Deleted or Replaced.
+	// Clear and Close remove entries without calling it.
+	//
+	// The callback gets its own copy of key and value, which it may keep
+	// or modify. It is never called by Get, AppendValue or Has: it runs
+	// in the goroutine of the Set, Delete or sweep that removed the
+	// entry, after that call released its locks, so it may use the cache.
+	// It delays only that call (a Set that evicts a whole segment reports
+	// each of its entries before returning). Removals made by one call
+	// are reported in the order they happened; removals made by
+	// concurrent calls, even of the same key, may be reported in either
+	// order.
+	OnEvict func(key string, value []byte, reason Reason)
+
+	// RefreshAhead, between 0 and 1, makes GetOrLoad reload an entry in
+	// the background when it is hit within this fraction of its TTL of
+	// expiring: 0.2 with a one-minute TTL reloads on the first hit in the
+	// last 12 seconds, while hits go on returning the current value. 0
+	// turns refresh off.
+	RefreshAhead float64
 }
+
+// Reason says why an entry left the cache; see Options.OnEvict.
+type Reason = engine.Reason
+
+// The reasons passed to Options.OnEvict.
+const (
+	Evicted  = engine.Evicted  // removed to stay within MaxBytes or MaxEntries
+	Expired  = engine.Expired  // its TTL passed
+	Deleted  = engine.Deleted  // removed by Delete
+	Replaced = engine.Replaced // overwritten by Set
+)
 
 // Cache is an in-memory cache of byte values. Create one with New and stop
 // its background goroutine with Close.
 type Cache struct {
-	e *engine.Engine
+	e            *engine.Engine
+	refreshAhead float64
+	loads        loader // GetOrLoad's calls in flight and refreshes
 }
 
 // New returns a cache configured by opts, or an error wrapping
@@ -117,6 +158,10 @@ func New(opts Options) (*Cache, error) {
 
 // newCache lets tests add a manual clock or a colliding hash.
 func newCache(opts Options, cfg engine.Config) (*Cache, error) {
+	if r := opts.RefreshAhead; !(r >= 0 && r < 1) || math.IsNaN(r) {
+		return nil, fmt.Errorf("%w: RefreshAhead %v is not in [0, 1)", ErrInvalidOptions, r)
+	}
+	cfg.OnRemove = opts.OnEvict
 	cfg.MaxBytes = opts.MaxBytes
 	cfg.MaxEntries = opts.MaxEntries
 	cfg.DefaultTTL = opts.DefaultTTL
@@ -127,7 +172,9 @@ func newCache(opts Options, cfg engine.Config) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{e: e}, nil
+	c := &Cache{e: e, refreshAhead: opts.RefreshAhead}
+	c.loads.init()
+	return c, nil
 }
 
 // Set stores a copy of value under key; the caller may reuse value
@@ -208,7 +255,62 @@ func (c *Cache) Stats() Stats {
 	}
 }
 
-// Close stops the cache's background goroutine, releases the shared clock
-// and drops every entry. Afterwards Set returns ErrClosed and Get misses.
-// Close is safe to call more than once and always returns nil.
-func (c *Cache) Close() error { return c.e.Close() }
+// TTL returns how long the entry under key has left to live, and whether
+// it is present and unexpired; an entry that does not expire has a TTL of
+// 0. It counts no hit or miss. The result is measured on the cache's
+// coarse clock, so it may be up to a millisecond long.
+func (c *Cache) TTL(key string) (time.Duration, bool) {
+	info, ok := c.e.Info(key)
+	if !ok {
+		return 0, false
+	}
+	if info.ExpireAt == math.MaxInt64 {
+		return 0, true
+	}
+	return time.Duration(info.ExpireAt - c.e.Now()), true
+}
+
+// Clear removes every entry at once, without walking them: its cost grows
+// with the number of segments, not entries. OnEvict is not called. Entries
+// Set while Clear runs may survive it. Counters in Stats carry on, except
+// Entries and Bytes.
+func (c *Cache) Clear() { c.e.Clear() }
+
+// All returns an iterator over the live, unexpired entries, in no
+// particular order. Each value is the caller's own copy.
+//
+// The iteration is weakly consistent: no lock is held while the loop body
+// runs, so the cache serves traffic and the body may use it. Each key is
+// yielded at most once, with a value it held at some point during the
+// iteration, never a torn one. Entries that stay in the cache unchanged
+// for the whole iteration are all yielded, except those that eviction or
+// compaction moved in memory meanwhile; entries written during the
+// iteration may or may not be.
+func (c *Cache) All() iter.Seq2[string, []byte] {
+	return func(yield func(string, []byte) bool) {
+		c.e.Range(func(key string, value []byte, _ engine.EntryInfo) bool {
+			// Copies, so that neither pins the segment they came from.
+			return yield(strings.Clone(key), bytes.Clone(value))
+		})
+	}
+}
+
+// Keys returns an iterator over the keys of the live, unexpired entries,
+// with the consistency of All.
+func (c *Cache) Keys() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		c.e.Range(func(key string, _ []byte, _ engine.EntryInfo) bool {
+			return yield(strings.Clone(key))
+		})
+	}
+}
+
+// Close stops the cache's background goroutines (the expiry sweep, and
+// GetOrLoad's background refreshes, whose context it cancels and which it
+// waits for), releases the shared clock and drops every entry. Afterwards
+// Set returns ErrClosed and Get misses. Close is safe to call more than
+// once and always returns nil.
+func (c *Cache) Close() error {
+	c.loads.close()
+	return c.e.Close()
+}

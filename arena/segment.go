@@ -24,7 +24,9 @@ package arena
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -35,7 +37,8 @@ import (
 //	              math.MaxInt64 means never. Plain loads.
 //	     8     4  value length (uint32). Plain loads.
 //	    12     4  meta (uint32), atomic loads and stores only:
-//	              bits 0..15 key length, bit 16 hot
+//	              bits 0..15 key length, bit 16 hot, bits 17..31 the
+//	              TTL the entry was stored with, coarsely (see ttlCode)
 //	    16     k  key bytes
 //	  16+k     v  value bytes
 //	              padding to the next multiple of 8
@@ -50,6 +53,7 @@ const (
 	metaOff    = 12
 	hotFlag    = 1 << 16
 	keyLenMask = 1<<16 - 1
+	ttlShift   = 17
 
 	// MaxKeyLen is the longest key an entry can hold.
 	MaxKeyLen = math.MaxUint16
@@ -104,9 +108,11 @@ func (s *Segment) Used() int { return s.used }
 func (s *Segment) Free() int { return len(s.data) - s.used }
 
 // Append writes an entry and returns its offset, or ok=false if it does not
-// fit (or the key is longer than MaxKeyLen). Owner only. The entry becomes
-// visible to readers only when the caller publishes the offset.
-func (s *Segment) Append(key string, value []byte, expireAt int64) (off int, ok bool) {
+// fit (or the key is longer than MaxKeyLen). ttl is the lifetime the entry
+// was stored with (0: none), kept to within 0.2% for TTL. Owner only. The
+// entry becomes visible to readers only when the caller publishes the
+// offset.
+func (s *Segment) Append(key string, value []byte, expireAt int64, ttl time.Duration) (off int, ok bool) {
 	n := EntrySize(len(key), len(value))
 	if len(key) > MaxKeyLen || len(value) > math.MaxUint32 || n > len(s.data)-s.used {
 		return 0, false
@@ -117,7 +123,7 @@ func (s *Segment) Append(key string, value []byte, expireAt int64) (off int, ok 
 	binary.LittleEndian.PutUint32(b[8:12], uint32(len(value)))
 	// A plain store is enough: no reader can see the entry before the
 	// owner publishes off, which happens after this.
-	binary.LittleEndian.PutUint32(b[12:16], uint32(len(key)))
+	binary.LittleEndian.PutUint32(b[12:16], uint32(len(key))|ttlCode(ttl)<<ttlShift)
 	copy(b[HeaderSize:], key)
 	copy(b[HeaderSize+len(key):], value)
 	s.used += n
@@ -136,8 +142,9 @@ func (s *Segment) Entry(off int) (expireAt int64, key, value []byte) {
 	return expireAt, s.data[start : start+k : start+k], s.data[start+k : start+k+v : start+k+v]
 }
 
-// Next returns the offset of the entry after the one at off. Owner only
-// (it is meant for walks over [0, Used())).
+// Next returns the offset of the entry after the one at off, for walks
+// over [0, Used()). A reader may walk up to a Used() value it read in
+// synchronization with the owner (under the owner's lock, say).
 func (s *Segment) Next(off int) int {
 	v := int(binary.LittleEndian.Uint32(s.data[off+8 : off+12]))
 	k := int(s.meta(off).Load() & keyLenMask)
@@ -172,4 +179,42 @@ func (s *Segment) ClearHot(off int) {
 	if m.Load()&hotFlag != 0 {
 		m.And(^uint32(hotFlag))
 	}
+}
+
+// TTL returns the lifetime the entry at off was stored with, rounded down
+// by at most 0.2%, or 0 if it was stored without one.
+func (s *Segment) TTL(off int) time.Duration {
+	return ttlDecode(s.meta(off).Load() >> ttlShift)
+}
+
+// ttlCode packs a positive duration into 15 bits as a tiny float: a 6-bit
+// exponent (the position of the leading one, 1..63) and the 9 bits after
+// the leading one. The code of 0 (or a negative duration) is 0. The TTL is
+// kept so that a refresh can be scheduled at a fraction of it, and a
+// snapshot can restore it; neither needs it exactly, and the 15 spare bits
+// of the meta word cost no extra bytes per entry.
+func ttlCode(d time.Duration) uint32 {
+	if d <= 0 {
+		return 0
+	}
+	e := bits.Len64(uint64(d)) // 1..63
+	var m uint64
+	if e > 10 {
+		m = uint64(d) >> (e - 10)
+	} else {
+		m = uint64(d) << (10 - e)
+	}
+	return uint32(e)<<9 | uint32(m&511)
+}
+
+// ttlDecode inverts ttlCode, rounding down.
+func ttlDecode(c uint32) time.Duration {
+	if c == 0 {
+		return 0
+	}
+	e, m := int(c>>9), uint64(c&511)|512
+	if e > 10 {
+		return time.Duration(m << (e - 10))
+	}
+	return time.Duration(m >> (10 - e))
 }

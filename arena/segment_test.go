@@ -2,8 +2,10 @@ package arena
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -13,13 +15,13 @@ func TestAppendAndRead(t *testing.T) {
 	require.Equal(t, uint32(7), s.Gen())
 	require.Equal(t, 256, s.Size())
 
-	off1, ok := s.Append("alpha", []byte("one"), 42)
+	off1, ok := s.Append("alpha", []byte("one"), 42, 0)
 	require.True(t, ok)
 	require.Equal(t, 0, off1)
-	off2, ok := s.Append("", nil, Never) // the empty key and value are data
+	off2, ok := s.Append("", nil, Never, 0) // the empty key and value are data
 	require.True(t, ok)
 	require.Equal(t, EntrySize(5, 3), off2)
-	off3, ok := s.Append("k", []byte{}, -1)
+	off3, ok := s.Append("k", []byte{}, -1, 0)
 	require.True(t, ok)
 
 	exp, k, v := s.Entry(off1)
@@ -46,23 +48,23 @@ func TestAppendAndRead(t *testing.T) {
 
 func TestAppendFull(t *testing.T) {
 	s := NewSegment(64, 0)
-	_, ok := s.Append("k", make([]byte, 64-HeaderSize), 0)
+	_, ok := s.Append("k", make([]byte, 64-HeaderSize), 0, 0)
 	require.False(t, ok, "one byte too many")
 	used := s.Used()
-	_, ok = s.Append("k", make([]byte, 64-HeaderSize-1), 0)
+	_, ok = s.Append("k", make([]byte, 64-HeaderSize-1), 0, 0)
 	require.True(t, ok, "exactly full")
 	require.Equal(t, 0, used)
 	require.Equal(t, 0, s.Free())
-	_, ok = s.Append("", nil, 0)
+	_, ok = s.Append("", nil, 0, 0)
 	require.False(t, ok)
 }
 
 func TestAppendKeyTooLong(t *testing.T) {
 	s := NewSegment(MaxSegmentBytes, 0)
-	_, ok := s.Append(strings.Repeat("k", MaxKeyLen+1), nil, 0)
+	_, ok := s.Append(strings.Repeat("k", MaxKeyLen+1), nil, 0, 0)
 	require.False(t, ok)
 	require.Equal(t, 0, s.Used())
-	off, ok := s.Append(strings.Repeat("k", MaxKeyLen), nil, 0)
+	off, ok := s.Append(strings.Repeat("k", MaxKeyLen), nil, 0, 0)
 	require.True(t, ok)
 	_, k, _ := s.Entry(off)
 	require.Len(t, k, MaxKeyLen)
@@ -77,7 +79,7 @@ func TestHotBits(t *testing.T) {
 	s := NewSegment(4096, 0)
 	var offs []int
 	for i := 0; i < 100; i++ {
-		off, ok := s.Append("", nil, 0) // smallest entries: one per block
+		off, ok := s.Append("", nil, 0, 0) // smallest entries: one per block
 		require.True(t, ok)
 		offs = append(offs, off)
 	}
@@ -109,6 +111,7 @@ func FuzzEntries(f *testing.F) {
 			off        int
 			key, value string
 			exp        int64
+			ttl        time.Duration
 		}
 		var recs []rec
 		for i := 0; len(data) > 0; i++ {
@@ -120,12 +123,16 @@ func FuzzEntries(f *testing.F) {
 			data = data[n:]
 			k := len(chunk) / 2
 			key, value := string(chunk[:k]), chunk[k:]
-			off, ok := s.Append(key, value, exp+int64(i))
+			ttl := time.Duration(exp) >> (i % 64)
+			off, ok := s.Append(key, value, exp+int64(i), ttl)
 			if !ok {
 				require.Greater(t, EntrySize(len(key), len(value)), s.Free())
 				break
 			}
-			recs = append(recs, rec{off, key, string(value), exp + int64(i)})
+			if i%2 == 0 {
+				s.Touch(off) // the hot flag shares the word with the TTL
+			}
+			recs = append(recs, rec{off, key, string(value), exp + int64(i), ttl})
 		}
 		off := 0
 		for _, r := range recs {
@@ -134,8 +141,39 @@ func FuzzEntries(f *testing.F) {
 			require.Equal(t, r.exp, e)
 			require.Equal(t, r.key, string(k))
 			require.Equal(t, r.value, string(v))
+			checkTTL(t, r.ttl, s.TTL(r.off))
 			off = s.Next(off)
 		}
 		require.Equal(t, s.Used(), off)
 	})
+}
+
+// checkTTL checks that got is want rounded down by at most 0.2%, and 0 for
+// a TTL of 0 or less.
+func checkTTL(t *testing.T, want, got time.Duration) {
+	t.Helper()
+	if want <= 0 {
+		require.Zero(t, got)
+		return
+	}
+	require.LessOrEqual(t, got, want)
+	require.GreaterOrEqual(t, got, want-want/512-1, "ttl %d decoded as %d", want, got)
+}
+
+func TestTTLCode(t *testing.T) {
+	s := NewSegment(1<<16, 1)
+	for _, d := range []time.Duration{0, -time.Second, 1, 2, 3, 511, 512, 1023, 1024, 1025,
+		time.Millisecond, time.Second, 90 * time.Minute, 24 * time.Hour, 1<<62 + 12345, math.MaxInt64} {
+		off, ok := s.Append("k", []byte("v"), Never, d)
+		require.True(t, ok)
+		checkTTL(t, d, s.TTL(off))
+		s.Touch(off)
+		checkTTL(t, d, s.TTL(off))
+		require.True(t, s.Hot(off))
+		s.ClearHot(off)
+		checkTTL(t, d, s.TTL(off))
+		_, k, v := s.Entry(off)
+		require.Equal(t, "k", string(k))
+		require.Equal(t, "v", string(v))
+	}
 }

@@ -69,6 +69,15 @@ type Config struct {
 	Clock *clock.Clock
 	// Hash, if set, replaces xxhash (tests force collisions with it).
 	Hash func(string) uint64
+
+	// OnRemove, if set, is called once for every entry that leaves the
+	// cache, except through Clear and Close, with a copy of its key and
+	// value that the callback owns. It runs in the goroutine whose call
+	// caused the removal (a Set that evicted, a Delete, the expiry
+	// sweep), after that call has released every lock, so it may use the
+	// engine. Removals caused by one call are reported in order; those
+	// caused by concurrent calls may interleave.
+	OnRemove func(key string, value []byte, reason Reason)
 }
 
 // An Engine is a concurrent cache of byte values. All methods are safe for
@@ -81,6 +90,7 @@ type Engine struct {
 	clock      *clock.Clock
 	ownClock   bool
 	testHash   func(string) uint64 // Config.Hash; nil for xxhash
+	onRemove   func(string, []byte, Reason)
 
 	// hits and misses are counted on the read path; striped counters keep
 	// goroutines on different cores off each other's cache lines.
@@ -105,6 +115,7 @@ func New(cfg Config) (*Engine, error) {
 		defaultTTL: cfg.DefaultTTL,
 		clock:      cfg.Clock,
 		testHash:   cfg.Hash,
+		onRemove:   cfg.OnRemove,
 		hits:       newCounter(4 * runtime.GOMAXPROCS(0)),
 		misses:     newCounter(4 * runtime.GOMAXPROCS(0)),
 		stop:       make(chan struct{}),
@@ -208,7 +219,7 @@ func (e *Engine) hashOf(key string) uint64 {
 // Get appends the value stored for key to dst. ok is false on a miss: the
 // key is absent, expired, or the engine is closed.
 func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
-	v, ok := e.lookup(key)
+	v, _, ok := e.lookup(key)
 	if !ok {
 		return dst, false
 	}
@@ -218,13 +229,13 @@ func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
 // lookup finds key's value and counts the hit or miss. The returned slice
 // aliases segment memory: it must be copied, never modified or kept. (It
 // keeps the segment alive while it exists, so it never changes under the
-// caller.)
+// caller.) at locates the entry, for callers that want its expiry or TTL.
 //
 // The read path takes no lock and writes shared memory only to count the
 // hit or miss and, the first time an entry is read, to set its hot flag.
-func (e *Engine) lookup(key string) ([]byte, bool) {
+func (e *Engine) lookup(key string) (v []byte, at entryRef, ok bool) {
 	if e.closed.Load() {
-		return nil, false
+		return nil, entryRef{}, false
 	}
 	h := e.hashOf(key)
 	sh := e.shardOf(h)
@@ -253,17 +264,67 @@ func (e *Engine) lookup(key string) ([]byte, bool) {
 		}
 		seg.Touch(l.off())
 		e.hits.inc()
-		return v, true
+		return v, entryRef{seg, l.off(), exp}, true
 	}
 	e.misses.inc()
-	return nil, false
+	return nil, entryRef{}, false
 }
+
+// An entryRef locates an entry that a lookup found, and carries its expiry.
+type entryRef struct {
+	seg      *arena.Segment
+	off      int
+	expireAt int64
+}
+
+// An EntryInfo describes a stored entry's lifetime.
+type EntryInfo struct {
+	ExpireAt int64         // clock time (see Now) at which it expires; arena.Never if it does not
+	TTL      time.Duration // the lifetime it was stored with, to 0.2%; 0 if none
+}
+
+// GetInfo appends key's value to dst, as Get, and also returns the entry's
+// expiry and the TTL it was stored with.
+func (e *Engine) GetInfo(dst []byte, key string) ([]byte, EntryInfo, bool) {
+	v, at, ok := e.lookup(key)
+	if !ok {
+		return dst, EntryInfo{}, false
+	}
+	return append(dst, v...), EntryInfo{at.expireAt, at.seg.TTL(at.off)}, true
+}
+
+// Info returns the expiry and TTL of key's entry without reading its value
+// or counting a hit or miss; ok is false if it is absent or expired.
+func (e *Engine) Info(key string) (EntryInfo, bool) {
+	if e.closed.Load() {
+		return EntryInfo{}, false
+	}
+	h := e.hashOf(key)
+	sh := e.shardOf(h)
+	l, ok := sh.index.load(h)
+	if !ok {
+		return EntryInfo{}, false
+	}
+	seg := sh.slots[l.slot()].Load()
+	if seg == nil || seg.Gen()&genMask != l.gen() {
+		return EntryInfo{}, false
+	}
+	exp, k, _ := seg.Entry(l.off())
+	if string(k) != key || exp <= e.clock.Now() {
+		return EntryInfo{}, false
+	}
+	return EntryInfo{exp, seg.TTL(l.off())}, true
+}
+
+// Now returns the engine's clock time, in nanoseconds, the scale of
+// EntryInfo.ExpireAt and Restore's expireAt.
+func (e *Engine) Now() int64 { return e.clock.Now() }
 
 // Copy returns a copy of the value stored for key in a new slice of
 // exactly its length (cheaper than Get with a nil dst, which rounds the
 // allocation up through append's growth).
 func (e *Engine) Copy(key string) ([]byte, bool) {
-	v, ok := e.lookup(key)
+	v, _, ok := e.lookup(key)
 	if !ok {
 		return nil, false
 	}
@@ -275,21 +336,8 @@ func (e *Engine) Copy(key string) ([]byte, bool) {
 // Has reports whether key is present, without copying its value or
 // counting a hit.
 func (e *Engine) Has(key string) bool {
-	if e.closed.Load() {
-		return false
-	}
-	h := e.hashOf(key)
-	sh := e.shardOf(h)
-	l, ok := sh.index.load(h)
-	if !ok {
-		return false
-	}
-	seg := sh.slots[l.slot()].Load()
-	if seg == nil || seg.Gen()&genMask != l.gen() {
-		return false
-	}
-	exp, k, _ := seg.Entry(l.off())
-	return string(k) == key && exp > e.clock.Now()
+	_, ok := e.Info(key)
+	return ok
 }
 
 // Set stores a copy of value under key. ttl 0 means the default TTL; a
@@ -298,6 +346,35 @@ func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
 	if ttl < 0 {
 		return fmt.Errorf("%w: %v is negative", ErrInvalidTTL, ttl)
 	}
+	if err := e.check(key, value); err != nil {
+		return err
+	}
+	if ttl == 0 {
+		ttl = e.defaultTTL
+	}
+	return e.store(key, value, ttl, fromNow)
+}
+
+// Restore stores key as Set does, but with the expiry given as a clock
+// time (see Now; arena.Never for none) rather than a TTL from now, and ttl
+// recorded as the lifetime it was stored with. Snapshots use it to bring
+// entries back with the lifetime they had left. An entry already expired
+// is not stored, and Restore returns nil.
+func (e *Engine) Restore(key string, value []byte, expireAt int64, ttl time.Duration) error {
+	if ttl < 0 {
+		return fmt.Errorf("%w: %v is negative", ErrInvalidTTL, ttl)
+	}
+	if err := e.check(key, value); err != nil {
+		return err
+	}
+	if expireAt <= e.clock.Now() {
+		return nil
+	}
+	return e.store(key, value, ttl, expireAt)
+}
+
+// check returns the error for a key or entry the engine cannot hold.
+func (e *Engine) check(key string, value []byte) error {
 	if len(key) > arena.MaxKeyLen {
 		return fmt.Errorf("%w: key of %d bytes, the limit is %d", ErrTooLarge, len(key), arena.MaxKeyLen)
 	}
@@ -305,21 +382,38 @@ func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
 		return fmt.Errorf("%w: entry of %d bytes (key, value, %d-byte header, padding), the limit is %d (Options.SegmentBytes)",
 			ErrTooLarge, n, arena.HeaderSize, e.segBytes)
 	}
+	return nil
+}
+
+// fromNow tells store to compute the expiry from the TTL and the clock.
+const fromNow = math.MinInt64
+
+// store appends the entry under the shard lock, expiring at expireAt, or
+// ttl after the clock time read under that lock if expireAt is fromNow,
+// and reports what the write removed once the lock is released.
+func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int64) error {
 	if e.closed.Load() {
 		return ErrClosed
-	}
-	if ttl == 0 {
-		ttl = e.defaultTTL
 	}
 	h := e.hashOf(key)
 	sh := e.shardOf(h)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	if sh.closed {
+		sh.mu.Unlock()
 		return ErrClosed
 	}
 	now := e.clock.Now()
-	sh.set(h, key, value, expiry(now, ttl), now)
+	if expireAt == fromNow {
+		expireAt = expiry(now, ttl)
+	}
+	sh.set(h, key, value, expireAt, ttl, now)
+	if sh.pending == nil {
+		sh.mu.Unlock()
+		return nil
+	}
+	removed := sh.takeRemovals()
+	sh.mu.Unlock()
+	e.report(removed)
 	return nil
 }
 
@@ -341,11 +435,15 @@ func (e *Engine) Delete(key string) bool {
 	h := e.hashOf(key)
 	sh := e.shardOf(h)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	if sh.closed {
+		sh.mu.Unlock()
 		return false
 	}
-	return sh.delete(h, key, e.clock.Now())
+	ok := sh.delete(h, key, e.clock.Now())
+	removed := sh.takeRemovals()
+	sh.mu.Unlock()
+	e.report(removed)
+	return ok
 }
 
 // Len returns the number of entries stored, counting expired entries the
@@ -385,6 +483,42 @@ func (e *Engine) Stats() Stats {
 		sh.mu.Unlock()
 	}
 	return s
+}
+
+// Range calls yield for the live, unexpired entries, shard by shard, until
+// yield returns false. key and value alias the engine's memory: yield must
+// not modify them, and copies what it keeps (keeping them pins a segment).
+//
+// Range is weakly consistent and holds no lock while yield runs. It visits
+// each shard's log up to where the log ended when it reached the shard,
+// and yields an entry only if the index still points at it then. So it
+// yields each key at most once, never a torn or removed-before value, and
+// every entry that stays where it is throughout; an entry written, or
+// moved by eviction or compaction, during the walk may be missed.
+func (e *Engine) Range(yield func(key string, value []byte, info EntryInfo) bool) {
+	if e.closed.Load() {
+		return
+	}
+	for i := range e.shards {
+		if !e.shards[i].each(yield) {
+			return
+		}
+	}
+}
+
+// Clear removes every entry. Its cost grows with the number of segments,
+// not entries (see shard.reset); OnRemove is not called. Counters other
+// than the entry count and bytes carry on. An entry Set concurrently with
+// Clear may survive it.
+func (e *Engine) Clear() {
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.Lock()
+		if !sh.closed {
+			sh.reset()
+		}
+		sh.mu.Unlock()
+	}
 }
 
 // Close stops the sweep, releases the clock and drops every segment. Later

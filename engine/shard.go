@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/velocache/velo/arena"
@@ -69,6 +70,10 @@ type shard struct {
 	appended int
 
 	sets, deletes, evictions, expirations uint64
+
+	// pending are removals for Config.OnRemove not yet reported (see
+	// removal); nil when there is no callback.
+	pending []removal
 }
 
 // segMeta is the writer's bookkeeping for one segment. It counts entries,
@@ -186,12 +191,12 @@ func keyString(k []byte) string {
 
 // set appends the entry and points the index at it. The caller has checked
 // that it fits in an empty segment.
-func (sh *shard) set(h uint64, key string, value []byte, expireAt, now int64) {
+func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl time.Duration, now int64) {
 	n := arena.EntrySize(len(key), len(value))
 	if sh.head == nil || sh.head.Free() < n {
 		sh.rotate(n, now)
 	}
-	off, _ := sh.head.Append(key, value, expireAt)
+	off, _ := sh.head.Append(key, value, expireAt, ttl)
 	sh.noteAppend(sh.headSlot, expireAt)
 	sh.sets++
 	// A key already stored, or evicted from the small queue not long ago,
@@ -201,6 +206,9 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt, now int64) {
 	// the old entry was another key's, which this silently evicts.)
 	l := makeLoc(sh.headSlot, sh.head.Gen(), off, false)
 	if old, replaced := sh.index.storeNew(h, l); replaced {
+		if sh.e.onRemove != nil {
+			sh.noteReplaced(old, key, now)
+		}
 		sh.forget(old)
 		sh.unlink(old)
 	} else {
@@ -213,6 +221,21 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt, now int64) {
 	}
 	if sh.maxEntries > 0 && int(sh.count.Load()) > sh.maxEntries {
 		sh.evictOne(now)
+	}
+}
+
+// noteReplaced reports the entry at old, just overwritten by a Set of key:
+// as Replaced, or as Expired if it was, or as Evicted if it was another
+// key with the same 64-bit hash.
+func (sh *shard) noteReplaced(old loc, key string, now int64) {
+	exp, k, _ := sh.slots[old.slot()].Load().Entry(old.off())
+	switch {
+	case string(k) != key:
+		sh.noteRemoval(old, Evicted)
+	case exp <= now:
+		sh.noteRemoval(old, Expired)
+	default:
+		sh.noteRemoval(old, Replaced)
 	}
 }
 
@@ -275,6 +298,49 @@ func (sh *shard) release(slot int) {
 	sh.meta[slot] = segMeta{}
 }
 
+// each is Range over one shard. The log's end is read under the lock; the
+// walk is not. That is safe because the entries below a segment's Used,
+// read under the lock, were written before and never change, and the
+// segment stays in memory while the walk holds it, even if retired.
+func (sh *shard) each(yield func(key string, value []byte, info EntryInfo) bool) bool {
+	type part struct {
+		slot int
+		seg  *arena.Segment
+		used int
+	}
+	sh.mu.Lock()
+	if sh.closed {
+		sh.mu.Unlock()
+		return false
+	}
+	parts := make([]part, len(sh.fifo))
+	for i, slot := range sh.fifo {
+		seg := sh.slots[slot].Load()
+		parts[i] = part{slot, seg, seg.Used()}
+	}
+	sh.mu.Unlock()
+	now := sh.e.clock.Now()
+	for _, p := range parts {
+		for off := 0; off < p.used; off = p.seg.Next(off) {
+			exp, k, v := p.seg.Entry(off)
+			if exp <= now {
+				continue
+			}
+			key := keyString(k)
+			// The index is read atomically, as a Get reads it: an entry
+			// is yielded only while its key's location is this one.
+			l, ok := sh.index.load(sh.e.hashOf(key))
+			if !ok || l.place() != makeLoc(p.slot, p.seg.Gen(), off, false) {
+				continue
+			}
+			if !yield(key, v, EntryInfo{exp, p.seg.TTL(off)}) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // delete removes key if present and not expired, and reports whether it was.
 func (sh *shard) delete(h uint64, key string, now int64) bool {
 	l, ok := sh.index.load(h)
@@ -287,11 +353,11 @@ func (sh *shard) delete(h uint64, key string, now int64) bool {
 		return false
 	}
 	if exp <= now {
-		sh.drop(h, l, &sh.expirations)
+		sh.drop(h, l, Expired)
 		sh.unlink(l)
 		return false
 	}
-	sh.drop(h, l, &sh.deletes)
+	sh.drop(h, l, Deleted)
 	sh.unlink(l)
 	return true
 }
@@ -338,7 +404,7 @@ func (sh *shard) retire(slot, budget int, now int64) {
 		n := arena.EntrySize(len(k), len(v))
 		switch {
 		case exp <= now:
-			sh.drop(h, l, &sh.expirations)
+			sh.drop(h, l, Expired)
 		case seg.Hot(off) && n <= budget:
 			// Another chance: the entry starts again at the head, cold,
 			// in the main queue.
@@ -360,13 +426,22 @@ func (sh *shard) liveAt(slot int, seg *arena.Segment, off int) (h uint64, l loc,
 	return h, cur, ok && cur.place() == makeLoc(slot, seg.Gen(), off, false)
 }
 
-// drop removes h, whose location is l, from the index and counts why in
-// *reason. The caller does the segment's bookkeeping (unlink, release).
-func (sh *shard) drop(h uint64, l loc, reason *uint64) {
+// drop removes h, whose location is l, from the index, counts why, and
+// notes the removal for the callback. The caller does the segment's
+// bookkeeping (unlink, release).
+func (sh *shard) drop(h uint64, l loc, reason Reason) {
+	sh.noteRemoval(l, reason)
 	sh.index.delete(h)
 	sh.count.Add(-1)
 	sh.forget(l)
-	*reason++
+	switch reason {
+	case Evicted:
+		sh.evictions++
+	case Expired:
+		sh.expirations++
+	case Deleted:
+		sh.deletes++
+	}
 }
 
 // evict drops h for room; a key evicted from the small queue is
@@ -376,7 +451,7 @@ func (sh *shard) evict(h uint64, l loc) {
 	if !l.main() {
 		sh.ghost.add(h, max(sh.maxEntries, int(sh.count.Load()), minGhost))
 	}
-	sh.drop(h, l, &sh.evictions)
+	sh.drop(h, l, Evicted)
 }
 
 // moveToHead copies the live entry at off, whose location is l, to the
@@ -385,7 +460,7 @@ func (sh *shard) evict(h uint64, l loc) {
 // otherwise the copy starts cold.
 func (sh *shard) moveToHead(h uint64, l loc, seg *arena.Segment, off int, keepHot, main bool) {
 	exp, k, v := seg.Entry(off)
-	noff, _ := sh.head.Append(keyString(k), v, exp)
+	noff, _ := sh.head.Append(keyString(k), v, exp, seg.TTL(off))
 	if keepHot && seg.Hot(off) {
 		sh.head.Touch(noff)
 	}
@@ -435,7 +510,7 @@ func (sh *shard) evictOne(now int64) {
 		exp, _, _ := seg.Entry(off)
 		step++
 		if exp <= now {
-			sh.drop(h, l, &sh.expirations)
+			sh.drop(h, l, Expired)
 			sh.unlink(l)
 			return
 		}
@@ -487,7 +562,9 @@ func (sh *shard) sweep(now int64) {
 					sh.meta[slot].minExpire = minExpire
 				}
 			}
+			removed := sh.takeRemovals()
 			sh.mu.Unlock()
+			sh.e.report(removed)
 		}
 	}
 }
@@ -521,7 +598,7 @@ func (sh *shard) sweepSegment(slot int, seg *arena.Segment, off int, now int64, 
 		exp, k, v := seg.Entry(cur)
 		switch {
 		case exp <= now:
-			sh.drop(h, l, &sh.expirations)
+			sh.drop(h, l, Expired)
 		case compact && sh.makeRoom(arena.EntrySize(len(k), len(v)), now):
 			sh.moveToHead(h, l, seg, cur, true, l.main())
 		default:
@@ -556,15 +633,33 @@ func (sh *shard) close() {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.closed = true
-	for i := range sh.slots {
-		sh.slots[i].Store(nil)
-	}
-	sh.index.clear()
-	sh.head = nil
+	sh.reset()
 	sh.fifo, sh.free = nil, nil
+}
+
+// reset drops every entry without looking at one: the index is replaced by
+// an empty table and every slot emptied, so its cost grows with the
+// shard's segments, not its entries. Caller holds mu.
+//
+// Readers need no care. One that loaded the old table finds locations into
+// segments whose slots are now nil or hold a newer generation, and misses;
+// one already copying from a segment keeps it alive until it is done. The
+// generations per slot carry on counting, so no old location can ever
+// match a segment installed later.
+func (sh *shard) reset() {
+	sh.index.clear()
+	for _, slot := range sh.fifo {
+		sh.slots[slot].Store(nil)
+		sh.meta[slot] = segMeta{}
+		sh.free = append(sh.free, slot)
+	}
+	sh.fifo = sh.fifo[:0]
+	sh.head, sh.headSlot = nil, 0
 	sh.allocated = 0
 	sh.count.Store(0)
 	sh.small, sh.appended = 0, 0
+	sh.hands[smallQueue] = hand{slot: -1}
+	sh.hands[mainQueue] = hand{slot: -1}
 	sh.ghost = ghost{}
 }
 

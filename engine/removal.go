@@ -1,0 +1,65 @@
+package engine
+
+// Reason says why an entry left the cache, for Config.OnRemove.
+type Reason uint8
+
+// The reasons an entry leaves the cache.
+const (
+	Evicted  Reason = iota + 1 // removed to stay within the budget or the entry bound
+	Expired                    // its TTL passed and the sweep, or a writer, removed it
+	Deleted                    // removed by Delete
+	Replaced                   // overwritten by a Set of the same key
+)
+
+func (r Reason) String() string {
+	switch r {
+	case Evicted:
+		return "evicted"
+	case Expired:
+		return "expired"
+	case Deleted:
+		return "deleted"
+	case Replaced:
+		return "replaced"
+	}
+	return "unknown"
+}
+
+// A removal is a pending call of Config.OnRemove. A shard collects them
+// under its lock and the goroutine that caused them makes the calls after
+// unlocking, so a callback may use the cache (even the same shard) and a
+// slow one holds up only that goroutine.
+type removal struct {
+	key    string
+	value  []byte
+	reason Reason
+}
+
+// noteRemoval records that the entry at l leaves for reason, if anyone
+// listens. The key and value are copied: the callback owns them, and does
+// not pin the entry's segment by keeping them.
+func (sh *shard) noteRemoval(l loc, reason Reason) {
+	if sh.e.onRemove == nil {
+		return
+	}
+	_, k, v := sh.slots[l.slot()].Load().Entry(l.off())
+	b := make([]byte, len(k)+len(v))
+	copy(b, k)
+	copy(b[len(k):], v)
+	sh.pending = append(sh.pending, removal{keyString(b[:len(k)]), b[len(k):len(b):len(b)], reason})
+}
+
+// takeRemovals hands over the removals collected so far. Caller holds mu.
+func (sh *shard) takeRemovals() []removal {
+	r := sh.pending
+	sh.pending = nil
+	return r
+}
+
+// report calls the OnRemove callback for each removal, in the order they
+// happened. Callers hold no lock.
+func (e *Engine) report(rs []removal) {
+	for _, r := range rs {
+		e.onRemove(r.key, r.value, r.reason)
+	}
+}

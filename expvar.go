@@ -1,0 +1,48 @@
+package velo
+
+import "expvar"
+
+// expvarStats is the JSON shape of ExpvarVar: every Stats field plus the
+// hit ratio, in snake_case so the keys read the same as the Prometheus
+// metric names in the veloprom package.
+type expvarStats struct {
+	Hits        uint64  `json:"hits"`
+	Misses      uint64  `json:"misses"`
+	Sets        uint64  `json:"sets"`
+	Deletes     uint64  `json:"deletes"`
+	Evictions   uint64  `json:"evictions"`
+	Expirations uint64  `json:"expirations"`
+	Entries     int     `json:"entries"`
+	Bytes       int64   `json:"bytes"`
+	HitRatio    float64 `json:"hit_ratio"`
+}
+
+// ExpvarVar returns an expvar.Var that reports the cache's Stats as a JSON
+// object with the keys hits, misses, sets, deletes, evictions, expirations,
+// entries, bytes and hit_ratio. Each call to its String method reads
+// c.Stats() afresh, so the Var can be published once and scraped forever.
+//
+// The library never publishes it itself, because expvar.Publish panics on
+// a duplicate name and only the caller knows what names are free. Publish
+// it once per cache, typically at start-up:
+//
+//	expvar.Publish("velo", c.ExpvarVar())
+//
+// It then appears under "velo" at /debug/vars. Like Stats, each read locks
+// every shard briefly; it is meant for monitoring, not the request path.
+func (c *Cache) ExpvarVar() expvar.Var {
+	return expvar.Func(func() any {
+		s := c.Stats()
+		return expvarStats{
+			Hits:        s.Hits,
+			Misses:      s.Misses,
+			Sets:        s.Sets,
+			Deletes:     s.Deletes,
+			Evictions:   s.Evictions,
+			Expirations: s.Expirations,
+			Entries:     s.Entries,
+			Bytes:       s.Bytes,
+			HitRatio:    s.HitRatio(),
+		}
+	})
+}

@@ -1,0 +1,85 @@
+package veloprom
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/velocache/velo"
+)
+
+// DefaultNamespace prefixes the metric names when NewCollector is given an
+// empty namespace.
+const DefaultNamespace = "velo"
+
+// collector turns one c.Stats() call per scrape into constant metrics.
+// Reading Stats at scrape time, rather than mirroring every Get into
+// Prometheus counters, keeps the cache's hot path free of extra atomics.
+type collector struct {
+	cache *velo.Cache
+
+	hits, misses, sets, deletes, evictions, expirations *prometheus.Desc
+	entries, bytes                                      *prometheus.Desc
+}
+
+// NewCollector returns a prometheus.Collector for c's Stats. Register it
+// once per cache, for example with prometheus.MustRegister; to export
+// several caches from one registry, give each distinct constLabels (such
+// as {"cache": "sessions"}) or a distinct namespace.
+//
+// With namespace "" (meaning DefaultNamespace, "velo") it exposes:
+//
+//	velo_hits_total         counter  Get and AppendValue calls that found their key
+//	velo_misses_total       counter  ... that did not
+//	velo_sets_total         counter  successful Set calls
+//	velo_deletes_total      counter  Delete calls that removed a present key
+//	velo_evictions_total    counter  entries evicted to stay within the budget
+//	velo_expirations_total  counter  expired entries removed
+//	velo_entries            gauge    entries stored now
+//	velo_bytes              gauge    bytes of segments held now
+//
+// Each scrape calls c.Stats() exactly once, so the values in one scrape
+// are a single snapshot. The hit ratio is not exported; compute it in
+// PromQL from the hits and misses rates.
+func NewCollector(c *velo.Cache, namespace string, constLabels prometheus.Labels) prometheus.Collector {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, nil, constLabels)
+	}
+	return &collector{
+		cache:       c,
+		hits:        desc("hits_total", "Cache lookups that found their key."),
+		misses:      desc("misses_total", "Cache lookups that did not find their key."),
+		sets:        desc("sets_total", "Successful Set calls."),
+		deletes:     desc("deletes_total", "Delete calls that removed a present key."),
+		evictions:   desc("evictions_total", "Entries evicted to stay within the memory or entry budget."),
+		expirations: desc("expirations_total", "Expired entries removed."),
+		entries:     desc("entries", "Entries stored now, including expired ones not yet swept."),
+		bytes:       desc("bytes", "Bytes of segments the cache holds now."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (k *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		k.hits, k.misses, k.sets, k.deletes, k.evictions, k.expirations, k.entries, k.bytes,
+	} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (k *collector) Collect(ch chan<- prometheus.Metric) {
+	s := k.cache.Stats()
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	counter(k.hits, s.Hits)
+	counter(k.misses, s.Misses)
+	counter(k.sets, s.Sets)
+	counter(k.deletes, s.Deletes)
+	counter(k.evictions, s.Evictions)
+	counter(k.expirations, s.Expirations)
+	ch <- prometheus.MustNewConstMetric(k.entries, prometheus.GaugeValue, float64(s.Entries))
+	ch <- prometheus.MustNewConstMetric(k.bytes, prometheus.GaugeValue, float64(s.Bytes))
+}

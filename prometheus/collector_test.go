@@ -1,0 +1,144 @@
+package veloprom_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/velocache/velo"
+	veloprom "github.com/velocache/velo/prometheus"
+)
+
+// newCache returns a cache whose Stats().Bytes is predictable: one shard
+// of 4 KiB segments, so a few small entries hold exactly one segment.
+func newCache(t *testing.T) *velo.Cache {
+	t.Helper()
+	c, err := velo.New(velo.Options{MaxBytes: 64 << 10, Shards: 1, SegmentBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// exercise runs a known sequence: 3 Sets (one overwrite), 2 hits, 1 miss,
+// 1 Delete of a present key and 1 of an absent one, leaving 1 entry.
+func exercise(t *testing.T, c *velo.Cache) {
+	t.Helper()
+	for _, k := range []string{"a", "b", "a"} {
+		if err := c.Set(k, []byte("value"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Get("a")
+	c.Get("b")
+	c.Get("missing")
+	c.Delete("b")
+	c.Delete("missing")
+}
+
+func TestCollectorValues(t *testing.T) {
+	c := newCache(t)
+	exercise(t, c)
+
+	const want = `
+# HELP velo_bytes Bytes of segments the cache holds now.
+# TYPE velo_bytes gauge
+velo_bytes{cache="test"} 4096
+# HELP velo_deletes_total Delete calls that removed a present key.
+# TYPE velo_deletes_total counter
+velo_deletes_total{cache="test"} 1
+# HELP velo_entries Entries stored now, including expired ones not yet swept.
+# TYPE velo_entries gauge
+velo_entries{cache="test"} 1
+# HELP velo_evictions_total Entries evicted to stay within the memory or entry budget.
+# TYPE velo_evictions_total counter
+velo_evictions_total{cache="test"} 0
+# HELP velo_expirations_total Expired entries removed.
+# TYPE velo_expirations_total counter
+velo_expirations_total{cache="test"} 0
+# HELP velo_hits_total Cache lookups that found their key.
+# TYPE velo_hits_total counter
+velo_hits_total{cache="test"} 2
+# HELP velo_misses_total Cache lookups that did not find their key.
+# TYPE velo_misses_total counter
+velo_misses_total{cache="test"} 1
+# HELP velo_sets_total Successful Set calls.
+# TYPE velo_sets_total counter
+velo_sets_total{cache="test"} 3
+`
+	col := veloprom.NewCollector(c, "", prometheus.Labels{"cache": "test"})
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(col); n != 8 {
+		t.Fatalf("collected %d metrics, want 8", n)
+	}
+}
+
+// The collector reads Stats at scrape time, so a later scrape sees later
+// operations.
+func TestCollectorIsLive(t *testing.T) {
+	c := newCache(t)
+	col := veloprom.NewCollector(c, "", nil)
+	const hits = `
+# HELP velo_hits_total Cache lookups that found their key.
+# TYPE velo_hits_total counter
+velo_hits_total %s
+`
+	check := func(v string) {
+		t.Helper()
+		want := strings.Replace(hits, "%s", v, 1)
+		if err := testutil.CollectAndCompare(col, strings.NewReader(want), "velo_hits_total"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("0")
+	exercise(t, c)
+	check("2")
+}
+
+func TestCollectorNamespace(t *testing.T) {
+	c := newCache(t)
+	col := veloprom.NewCollector(c, "myapp", nil)
+	const want = `
+# HELP myapp_sets_total Successful Set calls.
+# TYPE myapp_sets_total counter
+myapp_sets_total 0
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "myapp_sets_total"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCollectorLint(t *testing.T) {
+	c := newCache(t)
+	exercise(t, c)
+	problems, err := testutil.CollectAndLint(veloprom.NewCollector(c, "", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// Two caches can share a registry when their constant labels differ; the
+// registry checks the Descs, so this also exercises Describe.
+func TestCollectorTwoCachesOneRegistry(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(veloprom.NewCollector(newCache(t), "", prometheus.Labels{"cache": "a"}))
+	reg.MustRegister(veloprom.NewCollector(newCache(t), "", prometheus.Labels{"cache": "b"}))
+	if err := reg.Register(veloprom.NewCollector(newCache(t), "", prometheus.Labels{"cache": "a"})); err == nil {
+		t.Fatal("registering a duplicate collector succeeded")
+	}
+	n, err := testutil.GatherAndCount(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 16 {
+		t.Fatalf("gathered %d metrics, want 16", n)
+	}
+}
