@@ -406,6 +406,9 @@ func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int
 	if expireAt == fromNow {
 		expireAt = expiry(now, ttl)
 	}
+	if expireAt == arena.Never {
+		ttl = 0 // a TTL too long to count is no TTL
+	}
 	sh.set(h, key, value, expireAt, ttl, now)
 	if sh.pending == nil {
 		sh.mu.Unlock()

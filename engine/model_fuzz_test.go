@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strings"
 	"testing"
@@ -29,8 +30,13 @@ import (
 //	config  bit 0: 2 shards (else 1); bit 1: MaxEntries 12;
 //	        bit 2: a hash with 8 values a shard (constant collisions);
 //	        bit 3: DefaultTTL 5ms
-//	op%8    0,1 Set key size ttl    2,3 Get key    4 Delete key
+//	op%11   0,1 Set key size ttl    2,3 Get key    4 Delete key
 //	        5 Advance d             6 SweepExpired 7 Get every key
+//	        8 Clear                 9 Range        10 Restore key size d
+//
+// Every removal the engine reports to OnRemove must carry a value the key
+// held before the operation (or the value just Set), and a key reported
+// evicted, expired or deleted must be gone afterwards.
 const (
 	modelMaxBytes = 16 << 10
 	modelSegBytes = 2 << 10
@@ -77,12 +83,30 @@ func FuzzModel(f *testing.F) {
 	}
 	f.Add(cat([]byte{0}, sparse, adv(200), sweep, getAll, sweep))
 
+	// Clear, Range and Restore amid the rest.
+	var mixed []byte
+	for i := range 40 {
+		mixed = cat(mixed, set(byte(i), byte(100+i), byte(i%5)), []byte{9})
+		if i%7 == 6 {
+			mixed = cat(mixed, []byte{10, byte(i), 30, byte(i)}, []byte{10, byte(i + 1), 30, 2}, []byte{9}, adv(byte(i)))
+		}
+		if i%13 == 12 {
+			mixed = cat(mixed, []byte{8}, getAll, []byte{9})
+		}
+	}
+	f.Add(cat([]byte{0}, mixed))
+	f.Add(cat([]byte{2}, mixed))
+	f.Add(cat([]byte{5}, mixed))
+	f.Add(cat([]byte{0}, long, []byte{9, 8, 9}, long, []byte{9}))
+	f.Add(cat([]byte{2}, long, []byte{9, 8, 9}, long, []byte{9}))
+
 	f.Fuzz(func(t *testing.T, data []byte) { runModel(t, data) })
 }
 
 type modelEntry struct {
 	value    []byte
 	expireAt int64
+	ttl      time.Duration // as stored: 0 for none
 }
 
 // opReader hands out the input's bytes, zero once they run out.
@@ -99,6 +123,39 @@ func (r *opReader) next() byte {
 	}
 	r.pos++
 	return r.data[r.pos-1]
+}
+
+// checkRange checks that Range yields exactly the keys Has finds, each
+// once, with the value, expiry and TTL the model has.
+func checkRange(t testing.TB, e *Engine, now int64, live func(string) (modelEntry, bool)) {
+	seen := map[string]bool{}
+	e.Range(func(key string, value []byte, info EntryInfo) bool {
+		if seen[key] {
+			t.Fatalf("Range yielded %q twice", key)
+		}
+		seen[key] = true
+		m, ok := live(key)
+		switch {
+		case !ok:
+			t.Fatalf("Range yielded %q, which the model does not hold", key)
+		case !bytes.Equal(m.value, value):
+			t.Fatalf("Range yielded %q = %q, the model has %q", key, value, m.value)
+		case info.ExpireAt != m.expireAt || info.ExpireAt <= now:
+			t.Fatalf("Range yielded %q expiring at %d, the model has %d", key, info.ExpireAt, m.expireAt)
+		case info.TTL > m.ttl || info.TTL < m.ttl-m.ttl/512-1:
+			t.Fatalf("Range yielded %q with TTL %v, the model has %v", key, info.TTL, m.ttl)
+		}
+		return true
+	})
+	for _, k := range modelKeyNames {
+		info, has := e.Info(k)
+		if has != seen[k] {
+			t.Fatalf("Has(%q) = %v, Range yielded it: %v", k, has, seen[k])
+		}
+		if m, _ := live(k); has && info.ExpireAt != m.expireAt {
+			t.Fatalf("Info(%q).ExpireAt = %d, the model has %d", k, info.ExpireAt, m.expireAt)
+		}
+	}
 }
 
 // modelSize maps a byte to a value size: mostly small, some up to a
@@ -144,6 +201,10 @@ func runModel(t testing.TB, data []byte) {
 	}
 	clk := clock.NewManual(testStart)
 	cfg.Clock = clk
+	var removed []removal
+	cfg.OnRemove = func(key string, value []byte, reason Reason) {
+		removed = append(removed, removal{key, value, reason})
+	}
 	e, _ := newTestEngine(t, cfg)
 
 	model := map[string]modelEntry{}
@@ -175,7 +236,11 @@ func runModel(t testing.TB, data []byte) {
 	}
 
 	for seq := 0; r.more() && seq < 1000; seq++ {
-		switch op := r.next() % 8; op {
+		before := maps.Clone(model)
+		deletes := e.Stats().Deletes
+		removed = removed[:0]
+		setKey, setValue := "", []byte(nil)
+		switch op := r.next() % 11; op {
 		case 0, 1:
 			k := modelKeyNames[r.next()%modelKeys]
 			size := modelSize(r.next(), k)
@@ -207,7 +272,11 @@ func runModel(t testing.TB, data []byte) {
 				if ttl > 0 && int64(ttl) <= math.MaxInt64-clk.Now() {
 					exp = clk.Now() + int64(ttl)
 				}
-				model[k] = modelEntry{value: bytes.Clone(v), expireAt: exp}
+				if exp == arena.Never {
+					ttl = 0
+				}
+				model[k] = modelEntry{value: bytes.Clone(v), expireAt: exp, ttl: ttl}
+				setKey, setValue = k, model[k].value
 				// The index holds one entry per hash: a Set displaces any
 				// other key with the same hash (whether the engine counts
 				// that as an eviction or not).
@@ -256,6 +325,57 @@ func runModel(t testing.TB, data []byte) {
 			for _, k := range modelKeyNames {
 				checkGet(k)
 			}
+		case 8:
+			trace = append(trace, fmt.Sprintf("%d: Clear", seq))
+			e.Clear()
+			clear(model)
+			if n := e.Len(); n != 0 {
+				t.Fatalf("Len %d after Clear", n)
+			}
+		case 9:
+			trace = append(trace, fmt.Sprintf("%d: Range", seq))
+			checkRange(t, e, clk.Now(), live)
+		case 10:
+			k := modelKeyNames[r.next()%modelKeys]
+			size := modelSize(r.next(), k)
+			d := time.Duration(r.next()) * time.Millisecond
+			v := bytes.Repeat([]byte{byte(seq)}, size)
+			exp := clk.Now() + int64(d) - int64(5*time.Millisecond) // the first five are already expired
+			trace = append(trace, fmt.Sprintf("%d: Restore(%s, %d bytes, %d)", seq, k, size, exp-clk.Now()))
+			err := e.Restore(k, v, exp, d)
+			tooLarge := arena.EntrySize(len(k), size) > modelSegBytes
+			if tooLarge != errors.Is(err, ErrTooLarge) || !tooLarge && err != nil {
+				t.Fatalf("Restore(%q, %d bytes) = %v", k, size, err)
+			}
+			if err == nil && exp > clk.Now() {
+				model[k] = modelEntry{value: v, expireAt: exp, ttl: d}
+				setKey, setValue = k, v
+				if cfg.Hash != nil {
+					for k2 := range model {
+						if k2 != k && cfg.Hash(k2) == cfg.Hash(k) {
+							delete(model, k2)
+						}
+					}
+				}
+			}
+		}
+
+		// Removals carry the value the key had, and the key is gone.
+		nDeleted := 0
+		for _, rm := range removed {
+			m, had := before[rm.key]
+			if !(had && bytes.Equal(m.value, rm.value)) && !(rm.key == setKey && bytes.Equal(rm.value, setValue)) {
+				t.Fatalf("OnRemove(%q, %q, %v): not a value the key held", rm.key, rm.value, rm.reason)
+			}
+			if rm.reason == Deleted {
+				nDeleted++
+			}
+			if rm.reason != Replaced && rm.key != setKey && e.Has(rm.key) {
+				t.Fatalf("OnRemove(%q, %v), but the key is still there", rm.key, rm.reason)
+			}
+		}
+		if d := e.Stats().Deletes - deletes; d != uint64(nDeleted) {
+			t.Fatalf("%d deletes counted, %d reported", d, nDeleted)
 		}
 
 		// The engine only holds keys the model holds (it may have dropped

@@ -1,0 +1,307 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/velocache/velo/arena"
+)
+
+// recorder collects OnRemove calls.
+type recorder struct {
+	mu  sync.Mutex
+	got []removal
+}
+
+func (r *recorder) onRemove(key string, value []byte, reason Reason) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, removal{key, value, reason})
+}
+
+func (r *recorder) take() []removal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.got
+	r.got = nil
+	return g
+}
+
+func TestOnRemoveReasons(t *testing.T) {
+	var r recorder
+	e, clk := newTestEngine(t, Config{MaxBytes: 16 << 10, Shards: 1, SegmentBytes: 1024, MaxEntries: 4, OnRemove: r.onRemove})
+
+	require.NoError(t, e.Set("a", []byte("1"), 0))
+	require.NoError(t, e.Set("a", []byte("2"), 0))
+	require.Equal(t, []removal{{"a", []byte("1"), Replaced}}, r.take())
+
+	require.True(t, e.Delete("a"))
+	require.Equal(t, []removal{{"a", []byte("2"), Deleted}}, r.take())
+	require.False(t, e.Delete("a"))
+	require.Empty(t, r.take())
+
+	require.NoError(t, e.Set("t", []byte("x"), time.Millisecond))
+	clk.Advance(time.Millisecond)
+	e.SweepExpired()
+	require.Equal(t, []removal{{"t", []byte("x"), Expired}}, r.take())
+
+	// An expired entry overwritten is reported as expired, not replaced.
+	require.NoError(t, e.Set("t", []byte("y"), time.Millisecond))
+	clk.Advance(time.Millisecond)
+	require.NoError(t, e.Set("t", []byte("z"), 0))
+	require.Equal(t, []removal{{"t", []byte("y"), Expired}}, r.take())
+
+	// MaxEntries 4: the fifth key evicts the oldest new one ("t", set
+	// twice, is in the main queue).
+	for i := range 4 {
+		require.NoError(t, e.Set(fmt.Sprint(i), []byte{byte(i)}, 0))
+	}
+	require.Equal(t, []removal{{"0", []byte{0}, Evicted}}, r.take())
+
+	// Clear and Close report nothing.
+	e.Clear()
+	require.Zero(t, e.Len())
+	require.Empty(t, r.take())
+}
+
+func TestOnRemoveOwnsItsCopies(t *testing.T) {
+	var kept [][]byte
+	var e *Engine
+	e, _ = newTestEngine(t, Config{MaxBytes: 8 << 10, Shards: 1, SegmentBytes: 1024,
+		OnRemove: func(key string, value []byte, reason Reason) {
+			clear(value) // the callback may scribble on its copy
+			kept = append(kept, value)
+			// It runs outside the lock: using the engine does not deadlock.
+			_, _ = e.Get(nil, key)
+			if key != "from-callback" {
+				_ = e.Set("from-callback", []byte("ok"), 0)
+			}
+		}})
+	for i := range 200 {
+		k := fmt.Sprintf("key%03d", i)
+		require.NoError(t, e.Set(k, valueFor(k, 100), 0))
+	}
+	require.NotEmpty(t, kept)
+	for i := range 200 {
+		k := fmt.Sprintf("key%03d", i)
+		if v, ok := e.Get(nil, k); ok {
+			require.Equal(t, valueFor(k, 100), v)
+		}
+	}
+	checkInvariants(t, e)
+}
+
+// Every entry evicted for room is reported once, with its value.
+func TestOnRemoveEvictionsMatchStats(t *testing.T) {
+	var r recorder
+	e, _ := newTestEngine(t, Config{MaxBytes: 16 << 10, Shards: 2, SegmentBytes: 1024, OnRemove: r.onRemove})
+	for i := range 2000 {
+		k := fmt.Sprintf("k%d", i%700)
+		require.NoError(t, e.Set(k, valueFor(k, 40+i%60), 0))
+		if i%3 == 0 {
+			e.Get(nil, fmt.Sprintf("k%d", i%50))
+		}
+	}
+	counts := map[Reason]uint64{}
+	for _, rm := range r.take() {
+		counts[rm.reason]++
+		require.Equal(t, valueFor(rm.key, len(rm.value)), rm.value)
+	}
+	s := e.Stats()
+	require.Equal(t, s.Evictions, counts[Evicted])
+	require.Equal(t, s.Sets-uint64(s.Entries)-s.Evictions, counts[Replaced])
+}
+
+func TestInfoAndGetInfo(t *testing.T) {
+	e, clk := newTestEngine(t, Config{Shards: 1})
+	require.NoError(t, e.Set("k", []byte("v"), time.Minute))
+	require.NoError(t, e.Set("forever", []byte("v"), 0))
+	clk.Advance(time.Second)
+
+	info, ok := e.Info("k")
+	require.True(t, ok)
+	require.Equal(t, clk.Now()+int64(59*time.Second), info.ExpireAt)
+	require.InDelta(t, float64(time.Minute), float64(info.TTL), float64(time.Minute)/500)
+
+	v, info2, ok := e.GetInfo([]byte("x"), "k")
+	require.True(t, ok)
+	require.Equal(t, "xv", string(v))
+	require.Equal(t, info, info2)
+
+	info, ok = e.Info("forever")
+	require.True(t, ok)
+	require.Equal(t, EntryInfo{ExpireAt: arena.Never}, info)
+
+	_, ok = e.Info("absent")
+	require.False(t, ok)
+	clk.Advance(time.Minute)
+	_, ok = e.Info("k")
+	require.False(t, ok)
+	hits := e.Stats().Hits
+	e.Info("forever")
+	require.Equal(t, hits, e.Stats().Hits, "Info counts no hit")
+}
+
+func TestRestore(t *testing.T) {
+	e, clk := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 1, SegmentBytes: 1024})
+	now := clk.Now()
+	require.NoError(t, e.Restore("a", []byte("1"), now+int64(time.Second), time.Minute))
+	require.NoError(t, e.Restore("b", []byte("2"), arena.Never, 0))
+	require.NoError(t, e.Restore("gone", []byte("3"), now, time.Minute)) // already expired: skipped
+	require.ErrorIs(t, e.Restore("big", make([]byte, 2000), arena.Never, 0), ErrTooLarge)
+	require.ErrorIs(t, e.Restore("neg", nil, arena.Never, -1), ErrInvalidTTL)
+
+	info, ok := e.Info("a")
+	require.True(t, ok)
+	require.Equal(t, now+int64(time.Second), info.ExpireAt)
+	requireHit(t, e, "b", "2")
+	requireMiss(t, e, "gone")
+	requireMiss(t, e, "big")
+	clk.Advance(time.Second)
+	requireMiss(t, e, "a")
+	require.NoError(t, e.Close())
+	require.ErrorIs(t, e.Restore("c", nil, arena.Never, 0), ErrClosed)
+}
+
+func TestRangeYieldsLiveEntries(t *testing.T) {
+	e, clk := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 4, SegmentBytes: 1024})
+	want := map[string]string{}
+	for i := range 300 {
+		k := fmt.Sprintf("k%d", i)
+		ttl := time.Duration(0)
+		if i%5 == 0 {
+			ttl = time.Millisecond // expired below: not yielded
+		}
+		require.NoError(t, e.Set(k, valueFor(k, i%90), ttl))
+		if ttl == 0 {
+			want[k] = string(valueFor(k, i%90))
+		}
+	}
+	for i := range 300 {
+		if i%7 == 0 {
+			k := fmt.Sprintf("k%d", i)
+			e.Delete(k)
+			delete(want, k)
+		}
+	}
+	clk.Advance(time.Millisecond)
+	got := map[string]string{}
+	e.Range(func(key string, value []byte, info EntryInfo) bool {
+		_, dup := got[key]
+		require.False(t, dup, "%q twice", key)
+		got[key] = string(value)
+		require.Equal(t, int64(arena.Never), info.ExpireAt)
+		return true
+	})
+	require.Equal(t, want, got)
+
+	n := 0
+	e.Range(func(string, []byte, EntryInfo) bool { n++; return n < 10 })
+	require.Equal(t, 10, n, "Range stops when yield returns false")
+
+	require.NoError(t, e.Close())
+	e.Range(func(string, []byte, EntryInfo) bool { t.Fatal("Range after Close"); return false })
+}
+
+func TestClearIsReusable(t *testing.T) {
+	e, _ := newTestEngine(t, Config{MaxBytes: 16 << 10, Shards: 2, SegmentBytes: 1024, MaxEntries: 100})
+	for round := range 3 {
+		fillKeys(t, e, fmt.Sprintf("r%d-", round), 500, 50)
+		e.Get(nil, fmt.Sprintf("r%d-%05d", round, 499))
+		e.Clear()
+		checkInvariants(t, e)
+		require.Zero(t, e.Len())
+		require.Zero(t, e.Stats().Bytes)
+		requireMiss(t, e, fmt.Sprintf("r%d-%05d", round, 499))
+	}
+	fillKeys(t, e, "after-", 50, 50)
+	requireHit(t, e, "after-00049", string(valueFor("after-00049", 50)))
+	checkInvariants(t, e)
+}
+
+// Range and Clear run while writers and readers work: no value is torn or
+// another key's, Range yields each key at most once per pass, and the
+// invariants hold at the end.
+func TestRangeAndClearConcurrent(t *testing.T) {
+	var removed atomic.Int64
+	e, clk := newTestEngine(t, Config{MaxBytes: 32 << 10, Shards: 2, SegmentBytes: 1024, MaxEntries: 200,
+		OnRemove: func(key string, value []byte, _ Reason) {
+			if !bytes.Equal(value, valueFor(key, len(value))) {
+				panic(fmt.Sprintf("OnRemove(%q, %q): not its value", key, value))
+			}
+			removed.Add(1)
+		}})
+	const keys = 300
+	var (
+		wg       sync.WaitGroup
+		stop     atomic.Bool
+		firstErr atomic.Pointer[error]
+	)
+	fail := func(err error) { firstErr.CompareAndSwap(nil, &err) }
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				k := fmt.Sprintf("k%d", (i*7+w)%keys)
+				switch i % 10 {
+				case 9:
+					e.Delete(k)
+				case 8:
+					e.Get(nil, k)
+				default:
+					if err := e.Set(k, valueFor(k, (i*13+w)%150), time.Duration(i%4)*time.Millisecond); err != nil {
+						fail(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; !stop.Load(); i++ {
+			seen := map[string]bool{}
+			e.Range(func(key string, value []byte, info EntryInfo) bool {
+				if seen[key] {
+					fail(fmt.Errorf("Range yielded %q twice", key))
+				}
+				seen[key] = true
+				if !bytes.Equal(value, valueFor(key, len(value))) {
+					fail(fmt.Errorf("Range yielded %q = %q", key, value))
+				}
+				return true
+			})
+			if i%5 == 4 {
+				e.Clear()
+			}
+			clk.Advance(time.Millisecond / 2)
+			e.SweepExpired()
+		}
+	}()
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(deadline) && firstErr.Load() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if err := firstErr.Load(); err != nil {
+		t.Fatal(*err)
+	}
+	checkInvariants(t, e)
+	require.Positive(t, removed.Load())
+}
+
+func TestTTLCodeNeverExpiring(t *testing.T) {
+	e, _ := newTestEngine(t, Config{Shards: 1})
+	require.NoError(t, e.Set("k", nil, math.MaxInt64))
+	info, ok := e.Info("k")
+	require.True(t, ok)
+	require.Equal(t, EntryInfo{ExpireAt: arena.Never}, info, "a TTL too long to count is no TTL")
+}
