@@ -87,7 +87,28 @@ func TestStress(t *testing.T) {
 }
 
 func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
-	c, err := newCache(cfg.opts, engine.Config{Hash: cfg.hash})
+	var (
+		stop     atomic.Bool
+		failures atomic.Int64
+		hits     atomic.Int64
+		removals atomic.Int64
+		iterated atomic.Int64
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		if failures.Add(1) <= 10 {
+			t.Error(err)
+		}
+	}
+	// Every removal reported carries an intact value of its own key.
+	opts := cfg.opts
+	opts.OnEvict = func(key string, value []byte, reason Reason) {
+		if _, err := checkStressValue(key, value); err != nil {
+			fail(fmt.Errorf("OnEvict(%v): %w", reason, err))
+		}
+		removals.Add(1)
+	}
+	c, err := newCache(opts, engine.Config{Hash: cfg.hash})
 	require.NoError(t, err)
 	defer c.Close()
 
@@ -95,17 +116,6 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 	keys := make([]string, cfg.keys)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("stress-%d", i)
-	}
-	var (
-		stop     atomic.Bool
-		failures atomic.Int64
-		hits     atomic.Int64
-		wg       sync.WaitGroup
-	)
-	fail := func(err error) {
-		if failures.Add(1) <= 10 {
-			t.Error(err)
-		}
 	}
 	// Writer w owns the keys i with i%writers == w, so each key's versions
 	// come from one goroutine and only grow.
@@ -182,6 +192,32 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 				fail(fmt.Errorf("%d entries, over the bound of %d", c.Len(), n))
 			}
 			c.Has(keys[0])
+			if ttl, ok := c.TTL(keys[1]); ok && ttl < 0 {
+				fail(fmt.Errorf("TTL(%q) = %v", keys[1], ttl))
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	// An iterator walks the cache over and over, and clears it now and
+	// then: each key at most once a pass, every value intact.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for pass := 0; !stop.Load(); pass++ {
+			seen := make(map[string]bool)
+			for key, v := range c.All() {
+				if seen[key] {
+					fail(fmt.Errorf("All yielded %q twice in one pass", key))
+				}
+				seen[key] = true
+				if _, err := checkStressValue(key, v); err != nil {
+					fail(fmt.Errorf("All: %w", err))
+				}
+				iterated.Add(1)
+			}
+			if pass%20 == 19 {
+				c.Clear()
+			}
 			time.Sleep(time.Millisecond)
 		}
 	}()
@@ -190,8 +226,10 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 	stop.Store(true)
 	wg.Wait()
 	s := c.Stats()
-	t.Logf("%v: %d verified hits; %+v", d, hits.Load(), s)
+	t.Logf("%v: %d verified hits, %d removals, %d iterated; %+v", d, hits.Load(), removals.Load(), iterated.Load(), s)
 	require.Positive(t, hits.Load(), "the test must actually read values")
+	require.Positive(t, removals.Load(), "OnEvict must have been called")
+	require.Positive(t, iterated.Load(), "All must have yielded entries")
 	require.Positive(t, s.Evictions, "the cache must be under eviction pressure")
 }
 

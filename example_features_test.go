@@ -1,0 +1,82 @@
+package velo_test
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/velocache/velo"
+)
+
+// OnEvict hears of every entry that leaves, with the reason.
+func ExampleOptions_onEvict() {
+	c, _ := velo.New(velo.Options{
+		MaxEntries: 2,
+		Shards:     1,
+		OnEvict: func(key string, value []byte, reason velo.Reason) {
+			fmt.Printf("%s=%s %v\n", key, value, reason)
+		},
+	})
+	defer c.Close()
+	_ = c.Set("a", []byte("1"), 0)
+	_ = c.Set("a", []byte("2"), 0)
+	c.Delete("a")
+	_ = c.Set("b", []byte("3"), 0)
+	_ = c.Set("c", []byte("4"), 0)
+	_ = c.Set("d", []byte("5"), 0) // over MaxEntries: the oldest new key goes
+	// Output:
+	// a=1 replaced
+	// a=2 deleted
+	// b=3 evicted
+}
+
+// All and Keys iterate without holding a lock while the loop body runs.
+func ExampleCache_All() {
+	c, _ := velo.New(velo.Options{})
+	defer c.Close()
+	_ = c.Set("x", []byte("1"), 0)
+	_ = c.Set("y", []byte("2"), 0)
+
+	for _, k := range slices.Sorted(c.Keys()) {
+		fmt.Println(k)
+	}
+	n := 0
+	for _, v := range c.All() {
+		n += len(v)
+	}
+	fmt.Println(n, "value bytes")
+	// Output:
+	// x
+	// y
+	// 2 value bytes
+}
+
+func ExampleCache_TTL() {
+	c, _ := velo.New(velo.Options{})
+	defer c.Close()
+	_ = c.Set("session", []byte("token"), time.Hour)
+	_ = c.Set("config", []byte("{}"), 0)
+
+	ttl, ok := c.TTL("session")
+	fmt.Println(ok, ttl > 59*time.Minute && ttl <= time.Hour)
+	ttl, ok = c.TTL("config")
+	fmt.Println(ok, ttl) // 0: does not expire
+	_, ok = c.TTL("missing")
+	fmt.Println(ok)
+	// Output:
+	// true true
+	// true 0s
+	// false
+}
+
+func ExampleCache_Clear() {
+	c, _ := velo.New(velo.Options{})
+	defer c.Close()
+	for i := range 1000 {
+		_ = c.Set(fmt.Sprint(i), []byte("v"), 0)
+	}
+	c.Clear()
+	fmt.Println(c.Len())
+	// Output:
+	// 0
+}
