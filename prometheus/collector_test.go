@@ -1,6 +1,7 @@
 package veloprom_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,8 +12,7 @@ import (
 	veloprom "github.com/velocache/velo/prometheus"
 )
 
-// newCache returns a cache whose Stats().Bytes is predictable: one shard
-// of 4 KiB segments, so a few small entries hold exactly one segment.
+// newCache returns a small cache for one test, closed when it ends.
 func newCache(t *testing.T) *velo.Cache {
 	t.Helper()
 	c, err := velo.New(velo.Options{MaxBytes: 64 << 10, Shards: 1, SegmentBytes: 4 << 10})
@@ -43,10 +43,16 @@ func TestCollectorValues(t *testing.T) {
 	c := newCache(t)
 	exercise(t, c)
 
-	const want = `
+	// Bytes depends on the engine's segment layout, which is not this
+	// package's business: expect whatever Stats says, as long as it is set.
+	bytes := c.Stats().Bytes
+	if bytes <= 0 {
+		t.Fatalf("Stats().Bytes = %d with an entry stored", bytes)
+	}
+	want := fmt.Sprintf(`
 # HELP velo_bytes Bytes of segments the cache holds now.
 # TYPE velo_bytes gauge
-velo_bytes{cache="test"} 4096
+velo_bytes{cache="test"} %d
 # HELP velo_deletes_total Delete calls that removed a present key.
 # TYPE velo_deletes_total counter
 velo_deletes_total{cache="test"} 1
@@ -68,7 +74,7 @@ velo_misses_total{cache="test"} 1
 # HELP velo_sets_total Successful Set calls.
 # TYPE velo_sets_total counter
 velo_sets_total{cache="test"} 3
-`
+`, bytes)
 	col := veloprom.NewCollector(c, "", prometheus.Labels{"cache": "test"})
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
@@ -83,21 +89,20 @@ velo_sets_total{cache="test"} 3
 func TestCollectorIsLive(t *testing.T) {
 	c := newCache(t)
 	col := veloprom.NewCollector(c, "", nil)
-	const hits = `
+	check := func(hits int) {
+		t.Helper()
+		want := fmt.Sprintf(`
 # HELP velo_hits_total Cache lookups that found their key.
 # TYPE velo_hits_total counter
-velo_hits_total %s
-`
-	check := func(v string) {
-		t.Helper()
-		want := strings.Replace(hits, "%s", v, 1)
+velo_hits_total %d
+`, hits)
 		if err := testutil.CollectAndCompare(col, strings.NewReader(want), "velo_hits_total"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	check("0")
+	check(0)
 	exercise(t, c)
-	check("2")
+	check(2)
 }
 
 func TestCollectorNamespace(t *testing.T) {
