@@ -99,7 +99,7 @@ type Options struct {
 	// SegmentBytes is the size of the segments entries are packed into,
 	// and so the largest entry the cache accepts (16 + len(key) +
 	// len(value), rounded up to a multiple of 8). Each shard needs at least two segments. 0 picks a
-	// sixteenth of a shard's budget, between 4 KiB and 256 KiB; set it
+	// sixteenth of a shard's budget, between 4 KiB and 1 MiB; set it
 	// when you store larger values (up to 16 MiB).
 	SegmentBytes int
 
@@ -306,8 +306,8 @@ func (c *Cache) Keys() iter.Seq[string] {
 }
 
 // Close stops the cache's background goroutines (the expiry sweep, and
-// GetOrLoad's background refreshes, whose context it cancels and which it
-// waits for), releases the shared clock and drops every entry. Afterwards
+// GetOrLoad's loads and background refreshes in flight, whose contexts it
+// cancels and which it waits for), releases the shared clock and drops every entry. Afterwards
 // Set returns ErrClosed and Get misses. Close is safe to call more than
 // once and always returns nil.
 func (c *Cache) Close() error {

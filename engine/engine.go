@@ -50,7 +50,7 @@ const (
 	minShardBytes      = 256 << 10 // default sharding keeps shards at least this big
 	minShardEntries    = 256       // ... and, with MaxEntries, this many entries each
 	segmentsPerShard   = 16        // default segment size is a shard's budget / this
-	maxDefaultSegBytes = 256 << 10 // bounds the stall of a write that retires a segment
+	maxDefaultSegBytes = 1 << 20   // bounds the stall of a write that retires a segment
 	minDefaultSegBytes = 4 << 10
 )
 
@@ -61,7 +61,7 @@ type Config struct {
 	MaxEntries     int
 	DefaultTTL     time.Duration
 	Shards         int           // a power of two; 0 = from GOMAXPROCS and the budget
-	SegmentBytes   int           // 0 = the shard's budget / 16, between 4 KiB and 256 KiB
+	SegmentBytes   int           // 0 = the shard's budget / 16, between 4 KiB and 1 MiB
 	ExpiryInterval time.Duration // how often expired entries are swept; 0 = 1s
 
 	// Clock, if set, replaces the shared coarse clock (tests pass a manual

@@ -1,0 +1,51 @@
+package velo_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/velocache/velo"
+)
+
+// GetOrLoad fills the cache from a slower source on a miss. Concurrent
+// misses on one key share one load, and with RefreshAhead a hit near expiry
+// reloads the entry in the background instead of letting callers miss.
+func ExampleCache_GetOrLoad() {
+	c, err := velo.New(velo.Options{DefaultTTL: 10 * time.Minute, RefreshAhead: 0.1})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	// fetchUser stands for a database query. Its ctx carries the first
+	// caller's values but not its deadline, so it bounds its own work.
+	fetchUser := func(id string) func(context.Context) ([]byte, time.Duration, error) {
+		return func(ctx context.Context) ([]byte, time.Duration, error) {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			_ = ctx // the query would use it
+			fmt.Println("querying", id)
+			if id == "404" {
+				return nil, 0, errors.New("no such user")
+			}
+			return []byte(`{"id":` + id + `}`), 0, nil // 0: DefaultTTL
+		}
+	}
+
+	ctx := context.Background()
+	for range 2 {
+		v, err := c.GetOrLoad(ctx, "user:42", fetchUser("42"))
+		fmt.Println(string(v), err)
+	}
+	// Errors are returned, not cached: the next call queries again.
+	_, err = c.GetOrLoad(ctx, "user:404", fetchUser("404"))
+	fmt.Println(err)
+	// Output:
+	// querying 42
+	// {"id":42} <nil>
+	// {"id":42} <nil>
+	// querying 404
+	// no such user
+}
