@@ -1,6 +1,7 @@
 package velo
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -86,6 +87,8 @@ func TestStress(t *testing.T) {
 	}
 }
 
+var errStressLoad = errors.New("stress: load failed")
+
 func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 	var (
 		stop     atomic.Bool
@@ -102,6 +105,7 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 	}
 	// Every removal reported carries an intact value of its own key.
 	opts := cfg.opts
+	opts.RefreshAhead = 0.5
 	opts.OnEvict = func(key string, value []byte, reason Reason) {
 		if _, err := checkStressValue(key, value); err != nil {
 			fail(fmt.Errorf("OnEvict(%v): %w", reason, err))
@@ -198,6 +202,43 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
+	// Loaders: GetOrLoad over keys of their own (so that the writers'
+	// version order holds), with short TTLs so that entries expire, are
+	// refreshed ahead and loaded again; some loads fail or panic.
+	var loads, loaded atomic.Int64
+	for l := 0; l < 2; l++ {
+		wg.Add(1)
+		go func(l int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(l), 3))
+			for !stop.Load() {
+				key := fmt.Sprintf("load-%d", rng.IntN(cfg.keys/4))
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rng.IntN(3))*time.Millisecond)
+				v, err := c.GetOrLoad(ctx, key, func(context.Context) ([]byte, time.Duration, error) {
+					n := loads.Add(1)
+					switch n % 50 {
+					case 0:
+						return nil, 0, errStressLoad
+					case 1:
+						panic("stress loader panic")
+					}
+					return stressValue(key, uint64(n), 24+int(n)%cfg.maxSize), time.Duration(1+n%10) * time.Millisecond, nil
+				})
+				cancel()
+				var pe *PanicError
+				switch {
+				case err == nil:
+					if _, err := checkStressValue(key, v); err != nil {
+						fail(fmt.Errorf("GetOrLoad: %w", err))
+					}
+					loaded.Add(1)
+				case errors.Is(err, errStressLoad), errors.As(err, &pe), errors.Is(err, context.DeadlineExceeded):
+				default:
+					fail(fmt.Errorf("GetOrLoad(%q): %w", key, err))
+				}
+			}
+		}(l)
+	}
 	// An iterator walks the cache over and over, and clears it now and
 	// then: each key at most once a pass, every value intact.
 	wg.Add(1)
@@ -230,6 +271,8 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 	require.Positive(t, hits.Load(), "the test must actually read values")
 	require.Positive(t, removals.Load(), "OnEvict must have been called")
 	require.Positive(t, iterated.Load(), "All must have yielded entries")
+	require.Positive(t, loaded.Load(), "GetOrLoad must have returned values")
+	t.Logf("GetOrLoad: %d loader calls, %d values returned", loads.Load(), loaded.Load())
 	require.Positive(t, s.Evictions, "the cache must be under eviction pressure")
 }
 
