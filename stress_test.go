@@ -1,6 +1,7 @@
 package velo
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -88,6 +89,31 @@ func TestStress(t *testing.T) {
 }
 
 var errStressLoad = errors.New("stress: load failed")
+
+// stressSnapshot saves c while it is under load, loads the snapshot into a
+// fresh cache and checks every value that came back.
+func stressSnapshot(c *Cache, fail func(error)) {
+	var buf bytes.Buffer
+	if err := c.SaveTo(&buf); err != nil {
+		fail(fmt.Errorf("SaveTo: %w", err))
+		return
+	}
+	d, err := New(Options{MaxBytes: 64 << 20})
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer d.Close()
+	if err := d.LoadFrom(&buf); err != nil {
+		fail(fmt.Errorf("LoadFrom: %w", err))
+		return
+	}
+	for key, v := range d.All() {
+		if _, err := checkStressValue(key, v); err != nil {
+			fail(fmt.Errorf("snapshot: %w", err))
+		}
+	}
+}
 
 func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 	var (
@@ -258,6 +284,9 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 			}
 			if pass%20 == 19 {
 				c.Clear()
+			}
+			if pass%10 == 5 {
+				stressSnapshot(c, fail)
 			}
 			time.Sleep(time.Millisecond)
 		}

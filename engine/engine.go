@@ -316,6 +316,9 @@ func (e *Engine) Info(key string) (EntryInfo, bool) {
 	return EntryInfo{exp, seg.TTL(l.off())}, true
 }
 
+// Closed reports whether Close was called.
+func (e *Engine) Closed() bool { return e.closed.Load() }
+
 // Now returns the engine's clock time, in nanoseconds, the scale of
 // EntryInfo.ExpireAt and Restore's expireAt.
 func (e *Engine) Now() int64 { return e.clock.Now() }

@@ -1,0 +1,393 @@
+package velo
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/velocache/velo/arena"
+	"github.com/velocache/velo/engine"
+)
+
+// Errors returned by LoadFrom and LoadFile, wrapped with where in the
+// snapshot the problem is (record number and byte offset).
+var (
+	// ErrSnapshotCorrupt: the input is not a velo snapshot, or it is
+	// truncated (then the error also wraps io.ErrUnexpectedEOF) or damaged:
+	// a checksum, length or count does not match.
+	ErrSnapshotCorrupt = errors.New("velo: snapshot corrupt")
+	// ErrSnapshotVersion: the snapshot has an intact header of a format
+	// version this package does not read.
+	ErrSnapshotVersion = errors.New("velo: unsupported snapshot version")
+)
+
+// The snapshot format; docs/snapshot.md describes it. All integers are
+// little-endian; every checksum is CRC-32C of the bytes before it in the
+// same header or record.
+const (
+	snapMagic   = "velosnap"
+	snapVersion = 1
+
+	snapHeaderSize = 24 // magic, version, wall-clock save time, CRC
+	entryHeadSize  = 23 // kind, key length, value length, remaining, TTL
+	endSize        = 13 // kind, entry count, CRC
+
+	kindEntry = 'E'
+	kindEnd   = 'Z'
+
+	// No cache holds an entry larger than a segment, so no snapshot holds
+	// a longer value: a longer length can only be damage.
+	maxSnapValue = arena.MaxSegmentBytes
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// wallClock measures the time between a save and a load, which the
+// engine's clock cannot: it starts anew in every process. Tests replace it.
+var wallClock = time.Now
+
+// SaveTo writes a snapshot of the cache's live entries to w: each key and
+// value, the lifetime it has left and the TTL it was stored with (so that
+// RefreshAhead goes on working after a load). It returns the first error
+// from w; the snapshot is then incomplete, and LoadFrom refuses its end.
+//
+// SaveTo is as consistent as All: it holds no lock, so the cache goes on
+// serving reads and writes, and entries written during the save may or
+// may not be in the snapshot. It buffers one entry at a time, not the
+// snapshot. On a closed cache, or one closed during the save, it returns
+// ErrClosed without writing the end record, so the output never passes for
+// a complete snapshot (and SaveFile leaves the file it would replace).
+func (c *Cache) SaveTo(w io.Writer) error {
+	// A closed cache has no entries: saving it would replace a good
+	// snapshot with an empty one.
+	if c.e.Closed() {
+		return ErrClosed
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	// Remaining lifetimes are measured from now, the engine time that
+	// goes with the wall-clock time in the header, so that a load can
+	// deduct exactly the time that passed since.
+	now := c.e.Now()
+	var hdr [snapHeaderSize]byte
+	copy(hdr[:], snapMagic)
+	binary.LittleEndian.PutUint32(hdr[8:], snapVersion)
+	binary.LittleEndian.PutUint64(hdr[12:], uint64(wallClock().UnixNano()))
+	binary.LittleEndian.PutUint32(hdr[20:], crc32.Checksum(hdr[:20], castagnoli))
+	if _, err := bw.Write(hdr[:]); err != nil {
+		return err
+	}
+
+	var (
+		rec   []byte // the record being written, reused
+		count uint64
+		err   error
+	)
+	c.e.Range(func(key string, value []byte, info engine.EntryInfo) bool {
+		remaining := int64(0) // never expires
+		if info.ExpireAt != arena.Never {
+			remaining = info.ExpireAt - now
+			// Range reads the clock after now and yields only unexpired
+			// entries, so this is positive unless a test's clock went
+			// back; 0 would read as "never".
+			if remaining <= 0 {
+				return true
+			}
+		}
+		rec = append(rec[:0], kindEntry)
+		rec = binary.LittleEndian.AppendUint16(rec, uint16(len(key)))
+		rec = binary.LittleEndian.AppendUint32(rec, uint32(len(value)))
+		rec = binary.LittleEndian.AppendUint64(rec, uint64(remaining))
+		rec = binary.LittleEndian.AppendUint64(rec, uint64(info.TTL))
+		rec = append(rec, key...)
+		rec = append(rec, value...)
+		rec = binary.LittleEndian.AppendUint32(rec, crc32.Checksum(rec, castagnoli))
+		if _, err = bw.Write(rec); err != nil {
+			return false
+		}
+		count++
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if c.e.Closed() {
+		return ErrClosed // closed during the walk, which then stopped early
+	}
+
+	rec = append(rec[:0], kindEnd)
+	rec = binary.LittleEndian.AppendUint64(rec, count)
+	rec = binary.LittleEndian.AppendUint32(rec, crc32.Checksum(rec, castagnoli))
+	if _, err := bw.Write(rec); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// LoadFrom reads a snapshot written by SaveTo and stores its entries, each
+// with the lifetime it had left at the save less the wall-clock time
+// since (none is deducted if the wall clock went back). Entries that
+// expired meanwhile are skipped. An entry replaces any stored under the
+// same key, with a TTL (for RefreshAhead) as it was saved.
+//
+// Every record is verified before it is stored. LoadFrom stops at the
+// first damaged record and returns an error wrapping ErrSnapshotCorrupt
+// (and io.ErrUnexpectedEOF if the snapshot is cut short) that gives the
+// record number and byte offset; the records before it stay loaded, none
+// after. A snapshot of another format version is refused with
+// ErrSnapshotVersion before anything is stored. LoadFrom reads r to its
+// end: bytes after the snapshot's end record are damage too.
+//
+// Entries larger than this cache accepts (see MaxEntryBytes) are skipped
+// and the rest loaded; LoadFrom then returns an error wrapping ErrTooLarge
+// that counts them. After Close it returns ErrClosed.
+//
+// Loading is a series of stores: readers never wait for it, and entries
+// may evict others, as Sets do, if the snapshot is larger than the cache.
+// A value Set while the load runs may be replaced by the snapshot's older
+// one, so load before serving writes. LoadFrom holds one record in memory
+// at a time, at most MaxEntryBytes.
+func (c *Cache) LoadFrom(r io.Reader) error {
+	sr := snapReader{r: bufio.NewReaderSize(r, 64<<10)}
+	var hdr [snapHeaderSize]byte
+	if err := sr.read(hdr[:]); err != nil {
+		return err
+	}
+	if string(hdr[:8]) != snapMagic {
+		return sr.corrupt("not a velo snapshot")
+	}
+	// The header is the same in every version, so its checksum is checked
+	// first: a damaged header is damage, not a version to refuse.
+	if crc32.Checksum(hdr[:20], castagnoli) != binary.LittleEndian.Uint32(hdr[20:]) {
+		return sr.corrupt("header checksum mismatch")
+	}
+	if v := binary.LittleEndian.Uint32(hdr[8:]); v != snapVersion {
+		return fmt.Errorf("%w: version %d, this package reads version %d", ErrSnapshotVersion, v, snapVersion)
+	}
+	savedAt := int64(binary.LittleEndian.Uint64(hdr[12:]))
+	downtime := max(wallClock().UnixNano()-savedAt, 0)
+
+	var (
+		buf      = make([]byte, 0, 256) // the record being read, reused; at most MaxEntryBytes plus framing
+		count    uint64                 // entry records read
+		tooLarge int                    // entries skipped for size
+		maxEntry = c.MaxEntryBytes()
+	)
+	for {
+		sr.records++
+		sr.start = sr.off
+		buf = buf[:1]
+		if err := sr.read(buf); err != nil {
+			return err
+		}
+		switch buf[0] {
+		case kindEntry:
+		case kindEnd:
+			buf = buf[:endSize]
+			if err := sr.read(buf[1:]); err != nil {
+				return err
+			}
+			if !checksumOK(buf) {
+				return sr.corrupt("checksum mismatch")
+			}
+			if n := binary.LittleEndian.Uint64(buf[1:]); n != count {
+				return sr.corrupt(fmt.Sprintf("end record counts %d entries, read %d", n, count))
+			}
+			if _, err := sr.r.ReadByte(); err != io.EOF {
+				if err != nil {
+					return err
+				}
+				return sr.corrupt("data after the end record")
+			}
+			if tooLarge > 0 {
+				return fmt.Errorf("%w: skipped %d snapshot entries larger than this cache's %d-byte limit (Options.SegmentBytes); loaded the rest",
+					ErrTooLarge, tooLarge, maxEntry)
+			}
+			return nil
+		default:
+			return sr.corrupt(fmt.Sprintf("unknown record kind %#x", buf[0]))
+		}
+
+		buf = buf[:entryHeadSize]
+		if err := sr.read(buf[1:]); err != nil {
+			return err
+		}
+		klen := int(binary.LittleEndian.Uint16(buf[1:]))
+		vlen32 := binary.LittleEndian.Uint32(buf[3:])
+		remaining := int64(binary.LittleEndian.Uint64(buf[7:]))
+		ttl := time.Duration(binary.LittleEndian.Uint64(buf[15:]))
+		// Lengths are checked before anything is allocated for them.
+		if vlen32 > maxSnapValue {
+			return sr.corrupt(fmt.Sprintf("value length %d is over %d", vlen32, maxSnapValue))
+		}
+		vlen := int(vlen32)
+		count++
+		if arena.EntrySize(klen, vlen) > maxEntry {
+			// Read it through, to stay in step and to report damage, but
+			// without holding it.
+			crc := crc32.Update(0, castagnoli, buf)
+			if err := sr.skip(&crc, klen+vlen); err != nil {
+				return err
+			}
+			var sum [4]byte
+			if err := sr.read(sum[:]); err != nil {
+				return err
+			}
+			if crc != binary.LittleEndian.Uint32(sum[:]) {
+				return sr.corrupt("checksum mismatch")
+			}
+			tooLarge++
+			continue
+		}
+		n := entryHeadSize + klen + vlen + 4
+		if cap(buf) < n {
+			buf = append(buf, make([]byte, n-len(buf))...)
+		}
+		buf = buf[:n]
+		if err := sr.read(buf[entryHeadSize:]); err != nil {
+			return err
+		}
+		if !checksumOK(buf) {
+			return sr.corrupt("checksum mismatch")
+		}
+		if remaining < 0 || ttl < 0 {
+			return sr.corrupt("negative lifetime")
+		}
+
+		expireAt := int64(arena.Never)
+		if remaining > 0 {
+			if remaining <= downtime {
+				continue // expired while the cache was down
+			}
+			left := remaining - downtime
+			if now := c.e.Now(); left < arena.Never-now {
+				expireAt = now + left
+			}
+		}
+		key := string(buf[entryHeadSize : entryHeadSize+klen])
+		value := buf[entryHeadSize+klen : n-4]
+		if err := c.e.Restore(key, value, expireAt, ttl); err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				tooLarge++ // not expected: sizes were checked above
+				continue
+			}
+			return err
+		}
+	}
+}
+
+// checksumOK reports whether rec ends with the CRC-32C of the bytes before.
+func checksumOK(rec []byte) bool {
+	n := len(rec) - 4
+	return crc32.Checksum(rec[:n], castagnoli) == binary.LittleEndian.Uint32(rec[n:])
+}
+
+// snapReader reads a snapshot and knows where it is, for error messages.
+type snapReader struct {
+	r       *bufio.Reader
+	off     int64 // bytes read
+	start   int64 // offset of the current record
+	records int   // the current record's number, from 1; 0 is the header
+}
+
+// read fills p; running out of input there is truncation.
+func (s *snapReader) read(p []byte) error {
+	n, err := io.ReadFull(s.r, p)
+	s.off += int64(n)
+	return s.check(err)
+}
+
+// skip reads n bytes into the checksum crc without keeping them.
+func (s *snapReader) skip(crc *uint32, n int) error {
+	for n > 0 {
+		b, err := s.r.Peek(min(n, s.r.Size()))
+		*crc = crc32.Update(*crc, castagnoli, b)
+		s.r.Discard(len(b))
+		s.off += int64(len(b))
+		n -= len(b)
+		if n > 0 && len(b) == 0 {
+			return s.check(err)
+		}
+	}
+	return nil
+}
+
+// check returns err, as a truncation if it is the end of the input.
+func (s *snapReader) check(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: %s at byte %d: truncated: %w", ErrSnapshotCorrupt, s.where(), s.start, io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+func (s *snapReader) where() string {
+	if s.records == 0 {
+		return "header"
+	}
+	return fmt.Sprintf("record %d", s.records)
+}
+
+func (s *snapReader) corrupt(what string) error {
+	return fmt.Errorf("%w: %s at byte %d: %s", ErrSnapshotCorrupt, s.where(), s.start, what)
+}
+
+// SaveFile writes a snapshot (see SaveTo) to path so that a crash or an
+// error never leaves a partial one there: it writes a temporary file in
+// the same directory, syncs it to disk and renames it over path, so path
+// holds the previous file or the complete new one. The temporary file is
+// removed on error. The snapshot is readable by its owner only.
+func (c *Cache) SaveFile(path string) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := c.SaveTo(f); err != nil {
+		return err
+	}
+	// Synced before the rename, or a crash could leave path naming a file
+	// whose data never reached the disk.
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	// Syncing the directory makes the rename itself durable. Windows
+	// cannot sync a directory, and needs no such step.
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// LoadFile loads the snapshot at path, as LoadFrom. A missing file is an
+// error wrapping fs.ErrNotExist, which a first start can ignore.
+func (c *Cache) LoadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return c.LoadFrom(f)
+}
