@@ -2,6 +2,7 @@ package velo
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -105,6 +106,37 @@ func (t *Typed[V]) Get(key string) (V, bool, error) {
 	}
 	putBuf(bp, b)
 	return v, ok, err
+}
+
+// GetOrLoad is Cache.GetOrLoad for typed values: on a miss, load's value
+// is encoded and cached, once per key however many callers miss at the
+// same time, and every caller gets it decoded from the bytes the load
+// produced (so each has its own copy). An encoding error is returned to
+// the callers like an error from load, and nothing is cached; a stored
+// value that does not decode is returned as an error, as by Get.
+func (t *Typed[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context) (V, time.Duration, error)) (V, error) {
+	b, err := t.c.GetOrLoad(ctx, key, func(ctx context.Context) ([]byte, time.Duration, error) {
+		v, ttl, err := load(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		// Not a pooled buffer: GetOrLoad keeps the slice it is given
+		// until every waiting caller has its copy.
+		b, err := t.codec.Append(nil, v)
+		if err != nil {
+			return nil, 0, fmt.Errorf("velo: encoding the value for key %q: %w", key, err)
+		}
+		return b, ttl, nil
+	})
+	var zero V
+	if err != nil {
+		return zero, err
+	}
+	v, err := t.codec.Decode(b)
+	if err != nil {
+		return zero, fmt.Errorf("velo: decoding the value for key %q: %w", key, err)
+	}
+	return v, nil
 }
 
 // Has reports whether key is stored and unexpired, without decoding it.

@@ -1,6 +1,7 @@
 package velo_test
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/velocache/velo"
 )
@@ -451,4 +454,53 @@ func TestTypedBenchCodecMatchesBinary(t *testing.T) {
 	back, err := typedBenchCodec{}.Decode(got)
 	require.NoError(t, err)
 	require.Equal(t, r, back)
+}
+
+func TestTypedGetOrLoad(t *testing.T) {
+	c, err := velo.New(velo.Options{})
+	require.NoError(t, err)
+	defer c.Close()
+	type user struct {
+		Name string
+		Age  int
+	}
+	users := velo.NewTyped(c, velo.JSON[user]())
+	ctx := context.Background()
+	var calls atomic.Int32
+	load := func(context.Context) (user, time.Duration, error) {
+		calls.Add(1)
+		time.Sleep(20 * time.Millisecond) // slow: concurrent callers share it
+		return user{"Ada", 36}, time.Minute, nil
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u, err := users.GetOrLoad(ctx, "u:1", load)
+			assert.NoError(t, err)
+			assert.Equal(t, user{"Ada", 36}, u)
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int32(1), calls.Load(), "one load for concurrent misses")
+	u, ok, err := users.Get("u:1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, user{"Ada", 36}, u)
+
+	// Errors from load and from encoding are returned, and nothing is
+	// cached.
+	boom := errors.New("boom")
+	_, err = users.GetOrLoad(ctx, "u:2", func(context.Context) (user, time.Duration, error) { return user{}, 0, boom })
+	require.ErrorIs(t, err, boom)
+	floats := velo.NewTyped(c, velo.JSON[float64]())
+	_, err = floats.GetOrLoad(ctx, "f", func(context.Context) (float64, time.Duration, error) { return math.Inf(1), 0, nil })
+	require.Error(t, err)
+	require.False(t, c.Has("f"))
+
+	// A stored value that does not decode is an error.
+	require.NoError(t, c.Set("u:3", []byte("not json"), 0))
+	_, err = users.GetOrLoad(ctx, "u:3", load)
+	require.Error(t, err)
 }
