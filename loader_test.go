@@ -663,3 +663,50 @@ func TestGetOrLoadNoGoroutineLeak(t *testing.T) {
 		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, strings.TrimSpace(string(buf[:runtime.Stack(buf, true)])))
 	}
 }
+
+// BenchmarkGetOrLoad measures GetOrLoad's hit path against Get, and the
+// cost of a miss that loads (a goroutine per load, the singleflight map,
+// the Set, a copy).
+func BenchmarkGetOrLoad(b *testing.B) {
+	c, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	value := make([]byte, 64)
+	ctx := context.Background()
+	load := func(context.Context) ([]byte, time.Duration, error) { return value, 0, nil }
+	if err := c.Set("hit", value, 0); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("hit/Get", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			c.Get("hit")
+		}
+	})
+	b.Run("hit/GetOrLoad", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := c.GetOrLoad(ctx, "hit", load); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	keys := make([]string, 1<<16)
+	for i := range keys {
+		keys[i] = fmt.Sprint("miss-", i)
+	}
+	b.Run("miss/GetOrLoad", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			k := keys[i&(len(keys)-1)]
+			if i&(len(keys)-1) == 0 {
+				c.Clear()
+			}
+			if _, err := c.GetOrLoad(ctx, k, load); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
