@@ -27,9 +27,10 @@
 //   - Keys, values and their 16-byte headers are kept within
 //     Options.MaxBytes (see Options.MaxBytes for what else uses memory).
 //   - When the budget is full, entries not read since they were written are
-//     evicted first, and keys set only once leave before keys seen again
-//     (S3-FIFO: a small and a main FIFO queue with a ghost of recent
-//     evictions, adapted to velo's segments).
+//     evicted first, and keys set only once leave before keys seen again.
+//     Under MaxEntries, a new key displaces one in the main queue only if a
+//     frequency sketch has seen it more often (S3-FIFO with TinyLFU
+//     admission, adapted to velo's segments).
 //
 // A Cache is safe for concurrent use by any number of goroutines. A Set
 // synchronizes before any Get that returns the value it stored.

@@ -23,11 +23,13 @@ func ExampleOptions_onEvict() {
 	c.Delete("a")
 	_ = c.Set("b", []byte("3"), 0)
 	_ = c.Set("c", []byte("4"), 0)
-	_ = c.Set("d", []byte("5"), 0) // over MaxEntries: the oldest new key goes
+	// Over MaxEntries: b took the main queue's free place, and c, seen no
+	// more often than b, does not displace it.
+	_ = c.Set("d", []byte("5"), 0)
 	// Output:
 	// a=1 replaced
 	// a=2 deleted
-	// b=3 evicted
+	// c=4 evicted
 }
 
 // All and Keys iterate without holding a lock while the loop body runs.

@@ -133,7 +133,9 @@ func TestOnEvict(t *testing.T) {
 	require.Equal(t, []string{"a=2"}, got[Deleted])
 	require.Equal(t, []string{"t=x"}, got[Expired])
 	require.Len(t, got[Evicted], 300-256)
-	require.Equal(t, "0=v", got[Evicted][0], "the oldest new key goes first")
+	// The first new keys fill the main queue; later ones, seen no more
+	// often than the main queue's victim, lose to it.
+	require.NotContains(t, got[Evicted], "0=v")
 	require.Equal(t, "evicted", Evicted.String())
 }
 

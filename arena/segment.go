@@ -15,10 +15,10 @@
 // recycled read impossible without reader-side synchronization; the cost is
 // allocation proportional to bytes written (see docs/design.md).
 //
-// The only mutable state in a published entry is its hot flag, set by the
-// first read of the entry and cleared by the owner's eviction policy. It
-// shares a 32-bit word with the key length, and that word is only ever
-// accessed atomically.
+// The only mutable state in a published entry is its frequency, a 2-bit
+// saturating counter that reads raise and the owner's eviction policy
+// lowers. It shares a 32-bit word with the key length, and that word is
+// only ever accessed atomically.
 package arena
 
 import (
@@ -37,13 +37,14 @@ import (
 //	              math.MaxInt64 means never. Plain loads.
 //	     8     4  value length (uint32). Plain loads.
 //	    12     4  meta (uint32), atomic loads and stores only:
-//	              bits 0..15 key length, bit 16 hot, bits 17..31 the
-//	              TTL the entry was stored with, coarsely (see ttlCode)
+//	              bits 0..15 key length, bits 16..17 frequency (0..3),
+//	              bits 18..31 the TTL the entry was stored with,
+//	              coarsely (see ttlCode)
 //	    16     k  key bytes
 //	  16+k     v  value bytes
 //	              padding to the next multiple of 8
 //
-// The hot flag lives in the entry rather than in a side bitmap so that a
+// The frequency lives in the entry rather than in a side table so that a
 // Get touches one place in memory, not two. Plain reads of bytes 0..11 and
 // 16.. never overlap the atomically accessed meta word, so they do not race
 // with a concurrent Touch (the race detector tracks accesses by byte).
@@ -51,9 +52,13 @@ const (
 	HeaderSize = 16
 	align      = 8
 	metaOff    = 12
-	hotFlag    = 1 << 16
+	freqShift  = 16
+	freqMask   = 3 << freqShift
 	keyLenMask = 1<<16 - 1
-	ttlShift   = 17
+	ttlShift   = 18
+
+	// MaxFreq is the largest frequency an entry counts up to.
+	MaxFreq = 3
 
 	// MaxKeyLen is the longest key an entry can hold.
 	MaxKeyLen = math.MaxUint16
@@ -109,7 +114,8 @@ func (s *Segment) Free() int { return len(s.data) - s.used }
 
 // Append writes an entry and returns its offset, or ok=false if it does not
 // fit (or the key is longer than MaxKeyLen). ttl is the lifetime the entry
-// was stored with (0: none), kept to within 0.2% for TTL. Owner only. The
+// was stored with (0: none), kept to within 0.4% for TTL. The entry starts
+// with frequency 0. Owner only. The
 // entry becomes visible to readers only when the caller publishes the
 // offset.
 func (s *Segment) Append(key string, value []byte, expireAt int64, ttl time.Duration) (off int, ok bool) {
@@ -160,38 +166,48 @@ func (s *Segment) meta(off int) *atomic.Uint32 {
 	return (*atomic.Uint32)(unsafe.Pointer(&w[0]))
 }
 
-// Touch marks the entry at off as read. It writes memory only the first
-// time, so repeated hits on a hot entry stay read-only.
+// Touch counts a read of the entry at off: its frequency goes up by one,
+// up to MaxFreq. It writes memory only when the count changes, so repeated
+// hits on a frequent entry stay read-only. A Touch that races with another
+// change to the word may be lost; the count is a hint.
 func (s *Segment) Touch(off int) {
 	m := s.meta(off)
-	if m.Load()&hotFlag == 0 {
-		m.Or(hotFlag)
+	if w := m.Load(); w&freqMask != freqMask {
+		m.CompareAndSwap(w, w+1<<freqShift)
 	}
 }
 
-// Hot reports whether the entry at off was read since it was appended or
-// since ClearHot.
-func (s *Segment) Hot(off int) bool { return s.meta(off).Load()&hotFlag != 0 }
+// Freq returns the entry's frequency: reads counted since it was appended,
+// less what SetFreq took away, at most MaxFreq.
+func (s *Segment) Freq(off int) int { return int(s.meta(off).Load()&freqMask) >> freqShift }
 
-// ClearHot forgets that the entry at off was read.
-func (s *Segment) ClearHot(off int) {
+// Hot reports whether the entry's frequency is above 0.
+func (s *Segment) Hot(off int) bool { return s.meta(off).Load()&freqMask != 0 }
+
+// SetFreq sets the entry's frequency to f (0..MaxFreq), writing only if it
+// changes. Owner only: concurrent Touches may be lost, never the other bits.
+func (s *Segment) SetFreq(off, f int) {
 	m := s.meta(off)
-	if m.Load()&hotFlag != 0 {
-		m.And(^uint32(hotFlag))
+	for {
+		w := m.Load()
+		nw := w&^freqMask | uint32(f)<<freqShift&freqMask
+		if w == nw || m.CompareAndSwap(w, nw) {
+			return
+		}
 	}
 }
 
 // TTL returns the lifetime the entry at off was stored with, rounded down
-// by at most 0.2%, or 0 if it was stored without one.
+// by at most 0.4%, or 0 if it was stored without one.
 func (s *Segment) TTL(off int) time.Duration {
 	return ttlDecode(s.meta(off).Load() >> ttlShift)
 }
 
-// ttlCode packs a positive duration into 15 bits as a tiny float: a 6-bit
-// exponent (the position of the leading one, 1..63) and the 9 bits after
+// ttlCode packs a positive duration into 14 bits as a tiny float: a 6-bit
+// exponent (the position of the leading one, 1..63) and the 8 bits after
 // the leading one. The code of 0 (or a negative duration) is 0. The TTL is
 // kept so that a refresh can be scheduled at a fraction of it, and a
-// snapshot can restore it; neither needs it exactly, and the 15 spare bits
+// snapshot can restore it; neither needs it exactly, and the 14 spare bits
 // of the meta word cost no extra bytes per entry.
 func ttlCode(d time.Duration) uint32 {
 	if d <= 0 {
@@ -199,12 +215,12 @@ func ttlCode(d time.Duration) uint32 {
 	}
 	e := bits.Len64(uint64(d)) // 1..63
 	var m uint64
-	if e > 10 {
-		m = uint64(d) >> (e - 10)
+	if e > 9 {
+		m = uint64(d) >> (e - 9)
 	} else {
-		m = uint64(d) << (10 - e)
+		m = uint64(d) << (9 - e)
 	}
-	return uint32(e)<<9 | uint32(m&511)
+	return uint32(e)<<8 | uint32(m&255)
 }
 
 // ttlDecode inverts ttlCode, rounding down.
@@ -212,9 +228,9 @@ func ttlDecode(c uint32) time.Duration {
 	if c == 0 {
 		return 0
 	}
-	e, m := int(c>>9), uint64(c&511)|512
-	if e > 10 {
-		return time.Duration(m << (e - 10))
+	e, m := int(c>>8), uint64(c&255)|256
+	if e > 9 {
+		return time.Duration(m << (e - 9))
 	}
-	return time.Duration(m >> (10 - e))
+	return time.Duration(m >> (9 - e))
 }

@@ -75,28 +75,32 @@ func TestNewSegmentBadSize(t *testing.T) {
 	require.Panics(t, func() { NewSegment(MaxSegmentBytes+1, 0) })
 }
 
-func TestHotBits(t *testing.T) {
+func TestFreq(t *testing.T) {
 	s := NewSegment(4096, 0)
 	var offs []int
 	for i := 0; i < 100; i++ {
-		off, ok := s.Append("", nil, 0, 0) // smallest entries: one per block
+		off, ok := s.Append("", nil, 0, time.Hour) // smallest entries: one per block
 		require.True(t, ok)
 		offs = append(offs, off)
 	}
 	for i, off := range offs {
-		if i%3 == 0 {
-			s.Touch(off)
+		for range i % 6 {
 			s.Touch(off)
 		}
 	}
 	for i, off := range offs {
-		require.Equal(t, i%3 == 0, s.Hot(off), "entry %d", i)
+		require.Equal(t, min(i%6, MaxFreq), s.Freq(off), "entry %d", i)
+		require.Equal(t, i%6 != 0, s.Hot(off), "entry %d", i)
+		checkTTL(t, time.Hour, s.TTL(off)) // counting never spills into the TTL
+		_, k, _ := s.Entry(off)
+		require.Empty(t, k)
 	}
-	s.ClearHot(offs[0])
-	s.ClearHot(offs[1])
-	require.False(t, s.Hot(offs[0]))
+	s.SetFreq(offs[3], 2)
+	s.SetFreq(offs[1], 0)
+	require.Equal(t, 2, s.Freq(offs[3]))
 	require.False(t, s.Hot(offs[1]))
-	require.True(t, s.Hot(offs[3]))
+	require.Equal(t, 2, s.Freq(offs[2]))
+	checkTTL(t, time.Hour, s.TTL(offs[3]))
 }
 
 // FuzzEntries appends entries made from the fuzzer's bytes and checks that
@@ -130,7 +134,7 @@ func FuzzEntries(f *testing.F) {
 				break
 			}
 			if i%2 == 0 {
-				s.Touch(off) // the hot flag shares the word with the TTL
+				s.Touch(off) // the frequency shares the word with the TTL
 			}
 			recs = append(recs, rec{off, key, string(value), exp + int64(i), ttl})
 		}
@@ -148,7 +152,7 @@ func FuzzEntries(f *testing.F) {
 	})
 }
 
-// checkTTL checks that got is want rounded down by at most 0.2%, and 0 for
+// checkTTL checks that got is want rounded down by at most 0.4%, and 0 for
 // a TTL of 0 or less.
 func checkTTL(t *testing.T, want, got time.Duration) {
 	t.Helper()
@@ -157,12 +161,12 @@ func checkTTL(t *testing.T, want, got time.Duration) {
 		return
 	}
 	require.LessOrEqual(t, got, want)
-	require.GreaterOrEqual(t, got, want-want/512-1, "ttl %d decoded as %d", want, got)
+	require.GreaterOrEqual(t, got, want-want/256-1, "ttl %d decoded as %d", want, got)
 }
 
 func TestTTLCode(t *testing.T) {
 	s := NewSegment(1<<16, 1)
-	for _, d := range []time.Duration{0, -time.Second, 1, 2, 3, 511, 512, 1023, 1024, 1025,
+	for _, d := range []time.Duration{0, -time.Second, 1, 2, 3, 255, 256, 257, 511, 512, 1023, 1024, 1025,
 		time.Millisecond, time.Second, 90 * time.Minute, 24 * time.Hour, 1<<62 + 12345, math.MaxInt64} {
 		off, ok := s.Append("k", []byte("v"), Never, d)
 		require.True(t, ok)
@@ -170,7 +174,7 @@ func TestTTLCode(t *testing.T) {
 		s.Touch(off)
 		checkTTL(t, d, s.TTL(off))
 		require.True(t, s.Hot(off))
-		s.ClearHot(off)
+		s.SetFreq(off, 0)
 		checkTTL(t, d, s.TTL(off))
 		_, k, v := s.Entry(off)
 		require.Equal(t, "k", string(k))

@@ -12,7 +12,8 @@
 // newest segment (the head) is full, the shard allocates a new head and, if
 // that puts it over budget, retires its oldest segment: entries read since
 // they were written move to the new head, the rest are evicted. New keys
-// and keys seen before are kept in two queues (S3-FIFO; see evictOne).
+// and keys seen before are kept in two queues, with a frequency sketch to
+// admit keys to the main one (S3-FIFO with TinyLFU admission; see evictOne).
 // Expired entries are removed by a background sweep.
 package engine
 
@@ -232,7 +233,8 @@ func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
 // caller.) at locates the entry, for callers that want its expiry or TTL.
 //
 // The read path takes no lock and writes shared memory only to count the
-// hit or miss and, the first time an entry is read, to set its hot flag.
+// hit or miss and, while the entry's 2-bit frequency is below its maximum,
+// to raise it.
 func (e *Engine) lookup(key string) (v []byte, at entryRef, ok bool) {
 	if e.closed.Load() {
 		return nil, entryRef{}, false
@@ -280,7 +282,7 @@ type entryRef struct {
 // An EntryInfo describes a stored entry's lifetime.
 type EntryInfo struct {
 	ExpireAt int64         // clock time (see Now) at which it expires; arena.Never if it does not
-	TTL      time.Duration // the lifetime it was stored with, to 0.2%; 0 if none
+	TTL      time.Duration // the lifetime it was stored with, to 0.4%; 0 if none
 }
 
 // GetInfo appends key's value to dst, as Get, and also returns the entry's

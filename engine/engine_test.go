@@ -516,31 +516,66 @@ func TestMaxEntriesBound(t *testing.T) {
 	checkInvariants(t, e)
 }
 
-func TestMaxEntriesClockPrefersUnread(t *testing.T) {
+func TestMaxEntriesClockPrefersRead(t *testing.T) {
 	// Plenty of bytes: only the entry bound evicts.
 	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1, MaxEntries: 100})
+	// Written twice, every k key is in the main queue and counted twice.
+	fillKeys(t, e, "k", 100, 10)
 	fillKeys(t, e, "k", 100, 10)
 	for i := range 50 {
 		_, ok := e.Get(nil, fmt.Sprintf("k%05d", i))
 		require.True(t, ok)
 	}
-	// Each new key evicts one: the hand passes over the read half (clearing
-	// their bits) and takes the unread half in order.
+	// Each new key evicts one. While the small queue has room for the new
+	// keys, the main queue's hand passes over the read half (lowering
+	// their frequency) and takes the unread half in order. Then the small
+	// queue is full, and each new key, seen once, loses to the main
+	// queue's victim, seen twice: it is evicted and the victim stays.
 	fillKeys(t, e, "n", 50, 10)
 	require.Equal(t, 100, e.Len())
 	require.Equal(t, uint64(50), e.Stats().Evictions)
+	quota := max(1, 100*smallShare/100)
 	for i := range 100 {
 		k := fmt.Sprintf("k%05d", i)
-		if i < 50 {
+		if i >= 50 && i < 50+quota {
+			requireMiss(t, e, k)
+		} else {
+			requireHit(t, e, k, string(valueFor(k, 10)))
+		}
+	}
+	for i := range 50 {
+		k := fmt.Sprintf("n%05d", i)
+		if i >= 50-quota {
 			requireHit(t, e, k, string(valueFor(k, 10)))
 		} else {
 			requireMiss(t, e, k)
 		}
 	}
-	for i := range 50 {
-		k := fmt.Sprintf("n%05d", i)
-		requireHit(t, e, k, string(valueFor(k, 10)))
+	checkInvariants(t, e)
+}
+
+// A loop over more keys than the cache holds defeats recency: LRU or a
+// plain CLOCK evicts each key just before it comes back, and never hits.
+// Admission keeps most of the main queue in place instead.
+func TestMaxEntriesLoop(t *testing.T) {
+	const maxEntries, loop, turns = 100, 150, 40
+	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1, MaxEntries: maxEntries})
+	hits := 0
+	for turn := range turns {
+		for i := range loop {
+			k := fmt.Sprintf("k%05d", i)
+			if _, ok := e.Get(nil, k); ok {
+				if turn > 0 {
+					hits++
+				}
+				continue
+			}
+			require.NoError(t, e.Set(k, valueFor(k, 10), 0))
+		}
 	}
+	// The best possible is (maxEntries-1)/loop = 66%: keep 99 keys for
+	// good and let the rest take turns in the last place.
+	require.Greater(t, float64(hits)/float64(loop*(turns-1)), 0.55)
 	checkInvariants(t, e)
 }
 

@@ -57,12 +57,13 @@ func TestOnRemoveReasons(t *testing.T) {
 	require.NoError(t, e.Set("t", []byte("z"), 0))
 	require.Equal(t, []removal{{"t", []byte("y"), Expired}}, r.take())
 
-	// MaxEntries 4: the fifth key evicts the oldest new one ("t", set
-	// twice, is in the main queue).
+	// MaxEntries 4: the fifth key evicts one. "0" and "1" fill the main
+	// queue's room; "2" then competes with "t", the main queue's victim,
+	// which was written twice as a new key, and loses.
 	for i := range 4 {
 		require.NoError(t, e.Set(fmt.Sprint(i), []byte{byte(i)}, 0))
 	}
-	require.Equal(t, []removal{{"0", []byte{0}, Evicted}}, r.take())
+	require.Equal(t, []removal{{"2", []byte{2}, Evicted}}, r.take())
 
 	// Clear and Close report nothing.
 	e.Clear()

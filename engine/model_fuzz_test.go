@@ -142,7 +142,7 @@ func checkRange(t testing.TB, e *Engine, now int64, live func(string) (modelEntr
 			t.Fatalf("Range yielded %q = %q, the model has %q", key, value, m.value)
 		case info.ExpireAt != m.expireAt || info.ExpireAt <= now:
 			t.Fatalf("Range yielded %q expiring at %d, the model has %d", key, info.ExpireAt, m.expireAt)
-		case info.TTL > m.ttl || info.TTL < m.ttl-m.ttl/512-1:
+		case info.TTL > m.ttl || info.TTL < m.ttl-m.ttl/256-1:
 			t.Fatalf("Range yielded %q with TTL %v, the model has %v", key, info.TTL, m.ttl)
 		}
 		return true

@@ -1,0 +1,43 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestSketch(t *testing.T) {
+	var s sketch
+	require.Zero(t, s.estimate(1)) // no table: no MaxEntries
+	s.add(1)
+	require.Zero(t, s.estimate(1))
+
+	s.init(1000)
+	require.Len(t, s.table, 1024)
+	h := func(i int) uint64 { return uint64(i) * 0x9e3779b97f4a7c15 }
+	for i := range 100 {
+		for range i % 20 {
+			s.add(h(i))
+		}
+	}
+	// Counters saturate at 15, and collisions only ever overestimate,
+	// rarely with 100 keys in 16384 counters.
+	wrong := 0
+	for i := range 100 {
+		got := s.estimate(h(i))
+		require.GreaterOrEqual(t, got, min(i%20, 15), "key %d", i)
+		if got != min(i%20, 15) {
+			wrong++
+		}
+	}
+	require.LessOrEqual(t, wrong, 2)
+
+	// After ten additions per word, every counter is halved.
+	for n := s.reset - s.adds; n > 0; n-- {
+		s.add(h(5000))
+	}
+	require.Equal(t, s.reset/2, s.adds)
+	require.Equal(t, 7, s.estimate(h(19)))
+	require.Equal(t, 7, s.estimate(h(5000)))
+	require.Equal(t, 2, s.estimate(h(5)))
+}
