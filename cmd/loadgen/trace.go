@@ -256,13 +256,19 @@ type traceReport struct {
 
 // runTrace replays cfg.TracePath at each capacity through each target of
 // cfg.Targets that has an entry bound, computes the reference policies, prints the
-// table to w and writes cfg.JSONPath if set.
+// table to w and writes cfg.PlotPath (the hit-ratio curves) and cfg.JSONPath
+// if set.
 func runTrace(cfg config, w io.Writer) error {
 	rep, err := traceRun(cfg, progressWriter())
 	if err != nil {
 		return err
 	}
 	printTraceReport(w, rep)
+	if cfg.PlotPath != "" {
+		if err := writeTracePlot(cfg.PlotPath, rep); err != nil {
+			return err
+		}
+	}
 	if cfg.JSONPath != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {

@@ -658,3 +658,35 @@ func loadSharedTrace(t *testing.T, name string) *traceData {
 	}
 	return td
 }
+
+// TestTracePlot replays a small generated LIRS trace with -plot and checks
+// that both image formats are written, and that a bad extension is an
+// error.
+func TestTracePlot(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&b, "%d\n", (i*7)%97+i%5)
+	}
+	path := writeTraceFile(t, dir, "lirs_small.trace", []byte(b.String()))
+	for _, ext := range []string{".svg", ".png"} {
+		out := filepath.Join(dir, "curves"+ext)
+		cfg, err := parseFlags([]string{"-trace", path, "-capacities", "10,20,40,80", "-target", "velo", "-plot", out})
+		if err == nil {
+			err = runTrace(cfg, new(bytes.Buffer))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(out); err != nil || fi.Size() == 0 {
+			t.Fatalf("%s: %v, %v", out, fi, err)
+		}
+	}
+	cfg, err := parseFlags([]string{"-trace", path, "-capacities", "10", "-target", "velo", "-plot", filepath.Join(dir, "x.gif")})
+	if err == nil {
+		err = runTrace(cfg, new(bytes.Buffer))
+	}
+	if err == nil || !strings.Contains(err.Error(), "want a .png or .svg file") {
+		t.Fatalf("-plot x.gif: error %v", err)
+	}
+}
