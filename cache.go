@@ -204,6 +204,21 @@ func (c *Cache) AppendValue(dst []byte, key string) ([]byte, bool) {
 	return c.e.Get(dst, key)
 }
 
+// View calls fn with the value stored under key, without copying it, and
+// reports whether the key was found (fn is not called on a miss). It
+// counts a hit or miss as Get does.
+//
+// value is the cache's own memory: fn must not modify it, and must not
+// keep it, or any slice of it, after it returns. Within fn it never
+// changes, even if the key is overwritten or evicted meanwhile (entries
+// are never rewritten in place; the memory stays valid while referenced).
+// View suits consumers that read the bytes once, such as writing them to
+// a network connection or decoding them; AppendValue is the safe choice
+// otherwise.
+func (c *Cache) View(key string, fn func(value []byte)) bool {
+	return c.e.View(key, fn)
+}
+
 // Has reports whether key is stored and unexpired, without copying its
 // value or counting a hit or miss.
 func (c *Cache) Has(key string) bool { return c.e.Has(key) }

@@ -2,6 +2,7 @@ package velo_test
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -81,4 +82,20 @@ func ExampleCache_Clear() {
 	fmt.Println(c.Len())
 	// Output:
 	// 0
+}
+
+// View hands the value to a function without copying it: here, straight to
+// a writer, as an HTTP handler would write it to its ResponseWriter.
+func ExampleCache_View() {
+	c, _ := velo.New(velo.Options{})
+	defer c.Close()
+	_ = c.Set("page:/", []byte("<h1>hello</h1>\n"), time.Minute)
+
+	found := c.View("page:/", func(v []byte) {
+		os.Stdout.Write(v) // read it, don't keep or modify it
+	})
+	fmt.Println(found)
+	// Output:
+	// <h1>hello</h1>
+	// true
 }

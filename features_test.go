@@ -148,3 +148,29 @@ func TestRefreshAheadOption(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
 }
+
+func TestView(t *testing.T) {
+	c, clk := newManual(t, Options{})
+	require.NoError(t, c.Set("k", []byte("value"), time.Second))
+	var got string
+	require.True(t, c.View("k", func(v []byte) { got = string(v) }))
+	require.Equal(t, "value", got)
+
+	// The slice stays intact while fn runs, even if the key is overwritten
+	// and deleted meanwhile.
+	require.True(t, c.View("k", func(v []byte) {
+		require.NoError(t, c.Set("k", []byte("other"), 0))
+		c.Delete("k")
+		require.Equal(t, "value", string(v))
+	}))
+	require.False(t, c.View("k", func([]byte) { t.Fatal("fn called on a miss") }))
+
+	require.NoError(t, c.Set("t", []byte("x"), time.Second))
+	clk.Advance(time.Second)
+	require.False(t, c.View("t", func([]byte) { t.Fatal("fn called on an expired entry") }))
+	s := c.Stats()
+	require.Equal(t, uint64(2), s.Hits)
+	require.Equal(t, uint64(2), s.Misses)
+	require.NoError(t, c.Close())
+	require.False(t, c.View("k", func([]byte) { t.Fatal("fn called after Close") }))
+}

@@ -187,10 +187,21 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 				i := rng.IntN(len(keys))
 				var v []byte
 				var ok bool
-				if rng.IntN(2) == 0 {
+				switch rng.IntN(3) {
+				case 0:
 					v, ok = c.Get(keys[i])
-				} else {
+				case 1:
 					buf, ok = c.AppendValue(buf[:0], keys[i])
+					v = buf
+				default:
+					// View's slice is the cache's memory: check it
+					// inside fn, while it is valid, then use a copy.
+					ok = c.View(keys[i], func(value []byte) {
+						if _, err := checkStressValue(keys[i], value); err != nil {
+							fail(fmt.Errorf("View: %w", err))
+						}
+						buf = append(buf[:0], value...)
+					})
 					v = buf
 				}
 				if !ok {

@@ -325,6 +325,18 @@ func (e *Engine) Closed() bool { return e.closed.Load() }
 // EntryInfo.ExpireAt and Restore's expireAt.
 func (e *Engine) Now() int64 { return e.clock.Now() }
 
+// View calls fn with the value stored for key, aliasing segment memory,
+// and reports whether it was found. fn must neither modify nor keep the
+// slice: it is safe to read because published entry bytes are never
+// written again, and the slice keeps its segment alive while fn runs.
+func (e *Engine) View(key string, fn func(value []byte)) bool {
+	v, _, ok := e.lookup(key)
+	if ok {
+		fn(v)
+	}
+	return ok
+}
+
 // Copy returns a copy of the value stored for key in a new slice of
 // exactly its length (cheaper than Get with a nil dst, which rounds the
 // allocation up through append's growth).
