@@ -80,15 +80,16 @@ var (
 // fraction of its TTL left returns the current value at once and calls load
 // in the background, unless a load of the key is already running. Its
 // context carries ctx's values and is cancelled only by Close. If it
-// succeeds, its value replaces the entry; if it fails or panics, the entry
-// is left to expire, and the next hit in the window tries again.
+// succeeds, its value replaces the entry, unless the entry was replaced
+// or deleted meanwhile (the newer write wins); if it fails or panics, the
+// entry is left to expire, and the next hit in the window tries again.
 func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context) ([]byte, time.Duration, error)) ([]byte, error) {
 	if load == nil {
 		return nil, errNilLoad
 	}
 	if v, info, ok := c.e.GetInfo(nil, key); ok {
 		if c.refreshDue(info) {
-			c.loads.refresh(c, ctx, key, load)
+			c.loads.refresh(c, ctx, key, load, info.ExpireAt)
 		}
 		return v, nil
 	}
@@ -157,6 +158,10 @@ type call struct {
 	// the call is in the map.
 	waiters int
 	cancel  context.CancelFunc // cancels the load's context
+
+	// refreshOf is, for a background refresh, the expiry of the entry it
+	// reloads; 0 for a load after a miss.
+	refreshOf int64
 }
 
 func (l *loader) init() {
@@ -199,7 +204,7 @@ func (l *loader) join(c *Cache, parent context.Context, key string, load loadFun
 }
 
 // refresh starts a background load of key unless one is in flight.
-func (l *loader) refresh(c *Cache, parent context.Context, key string, load loadFunc) {
+func (l *loader) refresh(c *Cache, parent context.Context, key string, load loadFunc, expireAt int64) {
 	// Every hit in the window comes here while the refresh runs: check
 	// without taking the map's lock first.
 	if _, ok := l.calls.Load(key); ok || l.closed.Load() {
@@ -209,6 +214,7 @@ func (l *loader) refresh(c *Cache, parent context.Context, key string, load load
 	cl, loaded := l.calls.LoadOrCompute(key, func() *call {
 		var nc *call
 		nc, ctx = newCall(parent)
+		nc.refreshOf = expireAt
 		return nc
 	})
 	if !loaded {
@@ -251,7 +257,16 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 	// after that finds the value. Failing to store it, because it is too
 	// large or the cache closed, should not fail a read that has the
 	// value; a negative TTL is a bug in load.
-	if serr := c.e.Set(key, val, ttl); errors.Is(serr, ErrInvalidTTL) {
+	//
+	// A refresh stores only over the entry it reloads: a value Set, or a
+	// Delete, while it ran is newer than what it loaded.
+	var serr error
+	if cl.refreshOf != 0 {
+		_, serr = c.e.Refresh(key, val, ttl, cl.refreshOf)
+	} else {
+		serr = c.e.Set(key, val, ttl)
+	}
+	if errors.Is(serr, ErrInvalidTTL) {
 		val, err = nil, fmt.Errorf("velo: GetOrLoad: load returned %w", serr)
 	}
 }

@@ -710,3 +710,46 @@ func BenchmarkGetOrLoad(b *testing.B) {
 		}
 	})
 }
+
+// A refresh that finishes after the key was Set or Deleted leaves the newer
+// write alone.
+func TestGetOrLoadRefreshYieldsToNewerWrites(t *testing.T) {
+	for _, write := range []string{"set", "delete"} {
+		t.Run(write, func(t *testing.T) {
+			c, clk := newLoaderCache(t, Options{RefreshAhead: 0.5})
+			release := make(chan struct{})
+			started := make(chan struct{}, 1)
+			var calls atomic.Int32
+			load := func(context.Context) ([]byte, time.Duration, error) {
+				if calls.Add(1) > 1 {
+					started <- struct{}{}
+					<-release
+					return []byte("reloaded"), 10 * time.Second, nil
+				}
+				return []byte("first"), 10 * time.Second, nil
+			}
+			ctx := context.Background()
+			_, err := c.GetOrLoad(ctx, "k", load)
+			require.NoError(t, err)
+			clk.Advance(6 * time.Second)
+			v, err := c.GetOrLoad(ctx, "k", load) // starts the refresh
+			require.NoError(t, err)
+			require.Equal(t, "first", string(v))
+			<-started
+			if write == "set" {
+				require.NoError(t, c.Set("k", []byte("newer"), time.Minute))
+			} else {
+				require.True(t, c.Delete("k"))
+			}
+			close(release)
+			eventually(t, func() bool { return waiters(c, "k") == -1 }, "the refresh finishes")
+			v, ok := c.Get("k")
+			if write == "set" {
+				require.True(t, ok)
+				require.Equal(t, "newer", string(v), "the refresh must not overwrite a newer Set")
+			} else {
+				require.False(t, ok, "the refresh must not undo a Delete")
+			}
+		})
+	}
+}

@@ -415,6 +415,51 @@ func (e *Engine) Restore(key string, value []byte, expireAt int64, ttl time.Dura
 	return e.store(key, value, ttl, expireAt)
 }
 
+// Refresh stores key as Set does, but only if key's entry is still the one
+// that expires at expireAt, and reports whether it stored: a background
+// reload must not overwrite a value stored, or undo a Delete, while it
+// ran. The check and the store happen under the shard's lock.
+func (e *Engine) Refresh(key string, value []byte, ttl time.Duration, expireAt int64) (bool, error) {
+	if ttl < 0 {
+		return false, fmt.Errorf("%w: %v is negative", ErrInvalidTTL, ttl)
+	}
+	if err := e.check(key, value); err != nil {
+		return false, err
+	}
+	if ttl == 0 {
+		ttl = e.defaultTTL
+	}
+	if e.closed.Load() {
+		return false, ErrClosed
+	}
+	h := e.hashOf(key)
+	sh := e.shardOf(h)
+	sh.mu.Lock()
+	if sh.closed {
+		sh.mu.Unlock()
+		return false, ErrClosed
+	}
+	now := e.clock.Now()
+	l, ok := sh.index.load(h)
+	if ok {
+		exp, k, _ := sh.slots[l.slot()].Load().Entry(l.off())
+		ok = string(k) == key && exp == expireAt && exp > now
+	}
+	if !ok {
+		sh.mu.Unlock()
+		return false, nil
+	}
+	newExp := expiry(now, ttl)
+	if newExp == arena.Never {
+		ttl = 0
+	}
+	sh.set(h, key, value, newExp, ttl, now)
+	removed := sh.takeRemovals()
+	sh.mu.Unlock()
+	e.report(removed)
+	return true, nil
+}
+
 // check returns the error for a key or entry the engine cannot hold.
 func (e *Engine) check(key string, value []byte) error {
 	if len(key) > arena.MaxKeyLen {

@@ -306,3 +306,34 @@ func TestTTLCodeNeverExpiring(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, EntryInfo{ExpireAt: arena.Never}, info, "a TTL too long to count is no TTL")
 }
+
+func TestRefreshOnlyOverTheSameEntry(t *testing.T) {
+	e, clk := newTestEngine(t, Config{Shards: 1})
+	require.NoError(t, e.Set("k", []byte("old"), time.Minute))
+	info, ok := e.Info("k")
+	require.True(t, ok)
+
+	stored, err := e.Refresh("k", []byte("new"), time.Minute, info.ExpireAt+1)
+	require.NoError(t, err)
+	require.False(t, stored, "another expiry: another entry")
+	requireHit(t, e, "k", "old")
+
+	stored, err = e.Refresh("k", []byte("new"), time.Minute, info.ExpireAt)
+	require.NoError(t, err)
+	require.True(t, stored)
+	requireHit(t, e, "k", "new")
+
+	stored, err = e.Refresh("absent", []byte("x"), 0, info.ExpireAt)
+	require.NoError(t, err)
+	require.False(t, stored)
+	requireMiss(t, e, "absent")
+
+	info, _ = e.Info("k")
+	clk.Advance(time.Minute)
+	stored, err = e.Refresh("k", []byte("late"), time.Minute, info.ExpireAt)
+	require.NoError(t, err)
+	require.False(t, stored, "an expired entry is not refreshed")
+	_, err = e.Refresh("k", nil, -1, info.ExpireAt)
+	require.ErrorIs(t, err, ErrInvalidTTL)
+	checkInvariants(t, e)
+}
