@@ -245,6 +245,10 @@ type Stats struct {
 	Expirations uint64 // expired entries removed
 	Entries     int    // entries stored now (as Len)
 	Bytes       int64  // bytes of segments held now, at most Options.MaxBytes
+
+	Loads      uint64 // load functions GetOrLoad ran, refreshes included
+	LoadErrors uint64 // ... that returned an error or panicked
+	Refreshes  uint64 // background refreshes started (RefreshAhead)
 }
 
 // HitRatio returns Hits / (Hits + Misses), or 0 before any lookup.
@@ -268,6 +272,9 @@ func (c *Cache) Stats() Stats {
 		Expirations: s.Expirations,
 		Entries:     s.Entries,
 		Bytes:       s.Bytes,
+		Loads:       c.loads.loads.Load(),
+		LoadErrors:  c.loads.loadErrors.Load(),
+		Refreshes:   c.loads.refreshes.Load(),
 	}
 }
 

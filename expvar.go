@@ -14,12 +14,15 @@ type expvarStats struct {
 	Expirations uint64  `json:"expirations"`
 	Entries     int     `json:"entries"`
 	Bytes       int64   `json:"bytes"`
+	Loads       uint64  `json:"loads"`
+	LoadErrors  uint64  `json:"load_errors"`
+	Refreshes   uint64  `json:"refreshes"`
 	HitRatio    float64 `json:"hit_ratio"`
 }
 
 // ExpvarVar returns an expvar.Var that reports the cache's Stats as a JSON
 // object with the keys hits, misses, sets, deletes, evictions, expirations,
-// entries, bytes and hit_ratio. Each call to its String method reads
+// entries, bytes, loads, load_errors, refreshes and hit_ratio. Each call to its String method reads
 // c.Stats() afresh, so the Var can be published once and scraped forever.
 //
 // The library never publishes it itself, because expvar.Publish panics on
@@ -42,6 +45,9 @@ func (c *Cache) ExpvarVar() expvar.Var {
 			Expirations: s.Expirations,
 			Entries:     s.Entries,
 			Bytes:       s.Bytes,
+			Loads:       s.Loads,
+			LoadErrors:  s.LoadErrors,
+			Refreshes:   s.Refreshes,
 			HitRatio:    s.HitRatio(),
 		}
 	})

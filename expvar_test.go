@@ -42,6 +42,9 @@ func TestExpvarVarMatchesStats(t *testing.T) {
 		"expirations": 0,
 		"entries":     1,
 		"bytes":       float64(s.Bytes),
+		"loads":       0,
+		"load_errors": 0,
+		"refreshes":   0,
 		"hit_ratio":   0.5,
 	}, decodeExpvar(t, c))
 	require.Positive(t, s.Bytes, "a stored entry holds at least one segment")

@@ -144,6 +144,9 @@ type loader struct {
 	mu     sync.Mutex
 	closed atomic.Bool
 	wg     sync.WaitGroup // the loads' goroutines
+
+	// Counters for Stats; loads are rare next to Gets, so plain atomics.
+	loads, loadErrors, refreshes atomic.Uint64
 }
 
 // A call is one run of a load function and the callers waiting for it.
@@ -245,8 +248,13 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 	defer func() { l.finish(key, cl, val, err) }()
 
 	var ttl time.Duration
+	l.loads.Add(1)
+	if cl.refreshOf != 0 {
+		l.refreshes.Add(1)
+	}
 	val, ttl, err = recoverLoad(ctx, load)
 	if err != nil {
+		l.loadErrors.Add(1)
 		val = nil
 		if l.ctx.Err() != nil {
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
@@ -268,6 +276,7 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 	}
 	if errors.Is(serr, ErrInvalidTTL) {
 		val, err = nil, fmt.Errorf("velo: GetOrLoad: load returned %w", serr)
+		l.loadErrors.Add(1)
 	}
 }
 

@@ -753,3 +753,24 @@ func TestGetOrLoadRefreshYieldsToNewerWrites(t *testing.T) {
 		})
 	}
 }
+
+func TestGetOrLoadStats(t *testing.T) {
+	c, clk := newLoaderCache(t, Options{RefreshAhead: 0.5})
+	ctx := context.Background()
+	ok := func(context.Context) ([]byte, time.Duration, error) { return []byte("v"), 10 * time.Second, nil }
+	boom := errors.New("boom")
+	_, err := c.GetOrLoad(ctx, "a", ok)
+	require.NoError(t, err)
+	_, err = c.GetOrLoad(ctx, "b", func(context.Context) ([]byte, time.Duration, error) { return nil, 0, boom })
+	require.ErrorIs(t, err, boom)
+	_, err = c.GetOrLoad(ctx, "c", func(context.Context) ([]byte, time.Duration, error) { panic("x") })
+	require.ErrorIs(t, err, ErrLoaderPanicked)
+	clk.Advance(6 * time.Second)
+	_, err = c.GetOrLoad(ctx, "a", ok) // a hit that starts a refresh
+	require.NoError(t, err)
+	eventually(t, func() bool { return waiters(c, "a") == -1 }, "the refresh finishes")
+	s := c.Stats()
+	require.Equal(t, uint64(4), s.Loads)
+	require.Equal(t, uint64(2), s.LoadErrors)
+	require.Equal(t, uint64(1), s.Refreshes)
+}

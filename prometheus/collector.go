@@ -18,6 +18,7 @@ type collector struct {
 
 	hits, misses, sets, deletes, evictions, expirations *prometheus.Desc
 	entries, bytes                                      *prometheus.Desc
+	loads, loadErrors, refreshes                        *prometheus.Desc
 }
 
 // NewCollector returns a prometheus.Collector for c's Stats. Register it
@@ -35,6 +36,9 @@ type collector struct {
 //	velo_expirations_total  counter  expired entries removed
 //	velo_entries            gauge    entries stored now
 //	velo_bytes              gauge    bytes of segments held now
+//	velo_loads_total        counter  load functions GetOrLoad ran
+//	velo_load_errors_total  counter  ... that failed or panicked
+//	velo_refreshes_total    counter  background refreshes started
 //
 // Each scrape calls c.Stats() exactly once, so the values in one scrape
 // are a single snapshot. The hit ratio is not exported; compute it in
@@ -56,6 +60,9 @@ func NewCollector(c *velo.Cache, namespace string, constLabels prometheus.Labels
 		expirations: desc("expirations_total", "Expired entries removed."),
 		entries:     desc("entries", "Entries stored now, including expired ones not yet swept."),
 		bytes:       desc("bytes", "Bytes of segments the cache holds now."),
+		loads:       desc("loads_total", "Load functions GetOrLoad ran, refreshes included."),
+		loadErrors:  desc("load_errors_total", "Load functions that returned an error or panicked."),
+		refreshes:   desc("refreshes_total", "Background refreshes started (RefreshAhead)."),
 	}
 }
 
@@ -63,6 +70,7 @@ func NewCollector(c *velo.Cache, namespace string, constLabels prometheus.Labels
 func (k *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		k.hits, k.misses, k.sets, k.deletes, k.evictions, k.expirations, k.entries, k.bytes,
+		k.loads, k.loadErrors, k.refreshes,
 	} {
 		ch <- d
 	}
@@ -80,6 +88,9 @@ func (k *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(k.deletes, s.Deletes)
 	counter(k.evictions, s.Evictions)
 	counter(k.expirations, s.Expirations)
+	counter(k.loads, s.Loads)
+	counter(k.loadErrors, s.LoadErrors)
+	counter(k.refreshes, s.Refreshes)
 	ch <- prometheus.MustNewConstMetric(k.entries, prometheus.GaugeValue, float64(s.Entries))
 	ch <- prometheus.MustNewConstMetric(k.bytes, prometheus.GaugeValue, float64(s.Bytes))
 }

@@ -68,9 +68,18 @@ velo_expirations_total{cache="test"} 0
 # HELP velo_hits_total Cache lookups that found their key.
 # TYPE velo_hits_total counter
 velo_hits_total{cache="test"} 2
+# HELP velo_load_errors_total Load functions that returned an error or panicked.
+# TYPE velo_load_errors_total counter
+velo_load_errors_total{cache="test"} 0
+# HELP velo_loads_total Load functions GetOrLoad ran, refreshes included.
+# TYPE velo_loads_total counter
+velo_loads_total{cache="test"} 0
 # HELP velo_misses_total Cache lookups that did not find their key.
 # TYPE velo_misses_total counter
 velo_misses_total{cache="test"} 1
+# HELP velo_refreshes_total Background refreshes started (RefreshAhead).
+# TYPE velo_refreshes_total counter
+velo_refreshes_total{cache="test"} 0
 # HELP velo_sets_total Successful Set calls.
 # TYPE velo_sets_total counter
 velo_sets_total{cache="test"} 3
@@ -79,8 +88,8 @@ velo_sets_total{cache="test"} 3
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(col); n != 8 {
-		t.Fatalf("collected %d metrics, want 8", n)
+	if n := testutil.CollectAndCount(col); n != 11 {
+		t.Fatalf("collected %d metrics, want 11", n)
 	}
 }
 
@@ -143,7 +152,7 @@ func TestCollectorTwoCachesOneRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 16 {
-		t.Fatalf("gathered %d metrics, want 16", n)
+	if n != 22 {
+		t.Fatalf("gathered %d metrics, want 22", n)
 	}
 }
