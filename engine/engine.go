@@ -412,7 +412,8 @@ func (e *Engine) Restore(key string, value []byte, expireAt int64, ttl time.Dura
 	if expireAt <= e.clock.Now() {
 		return nil
 	}
-	return e.store(key, value, ttl, expireAt)
+	_, err := e.store(key, value, ttl, expireAt, 0)
+	return err
 }
 
 // Refresh stores key as Set does, but only if key's entry is still the one
@@ -429,35 +430,7 @@ func (e *Engine) Refresh(key string, value []byte, ttl time.Duration, expireAt i
 	if ttl == 0 {
 		ttl = e.defaultTTL
 	}
-	if e.closed.Load() {
-		return false, ErrClosed
-	}
-	h := e.hashOf(key)
-	sh := e.shardOf(h)
-	sh.mu.Lock()
-	if sh.closed {
-		sh.mu.Unlock()
-		return false, ErrClosed
-	}
-	now := e.clock.Now()
-	l, ok := sh.index.load(h)
-	if ok {
-		exp, k, _ := sh.slots[l.slot()].Load().Entry(l.off())
-		ok = string(k) == key && exp == expireAt && exp > now
-	}
-	if !ok {
-		sh.mu.Unlock()
-		return false, nil
-	}
-	newExp := expiry(now, ttl)
-	if newExp == arena.Never {
-		ttl = 0
-	}
-	sh.set(h, key, value, newExp, ttl, now)
-	removed := sh.takeRemovals()
-	sh.mu.Unlock()
-	e.report(removed)
-	return true, nil
+	return e.store(key, value, ttl, fromNow, expireAt)
 }
 
 // check returns the error for a key or entry the engine cannot hold.
@@ -477,19 +450,33 @@ const fromNow = math.MinInt64
 
 // store appends the entry under the shard lock, expiring at expireAt, or
 // ttl after the clock time read under that lock if expireAt is fromNow,
-// and reports what the write removed once the lock is released.
-func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int64) error {
+// and reports what the write removed once the lock is released. With
+// onlyOver nonzero it stores only if key's entry is live and expires at
+// onlyOver, and reports whether it stored. (Set writes this out for
+// speed; Restore and Refresh share it.)
+func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt, onlyOver int64) (bool, error) {
 	if e.closed.Load() {
-		return ErrClosed
+		return false, ErrClosed
 	}
 	h := e.hashOf(key)
 	sh := e.shardOf(h)
 	sh.mu.Lock()
 	if sh.closed {
 		sh.mu.Unlock()
-		return ErrClosed
+		return false, ErrClosed
 	}
 	now := e.clock.Now()
+	if onlyOver != 0 {
+		l, ok := sh.index.load(h)
+		if ok {
+			exp, k, _ := sh.slots[l.slot()].Load().Entry(l.off())
+			ok = string(k) == key && exp == onlyOver && exp > now
+		}
+		if !ok {
+			sh.mu.Unlock()
+			return false, nil
+		}
+	}
 	if expireAt == fromNow {
 		expireAt = expiry(now, ttl)
 	}
@@ -497,14 +484,10 @@ func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int
 		ttl = 0 // a TTL too long to count is no TTL
 	}
 	sh.set(h, key, value, expireAt, ttl, now)
-	if sh.pending == nil {
-		sh.mu.Unlock()
-		return nil
-	}
 	removed := sh.takeRemovals()
 	sh.mu.Unlock()
 	e.report(removed)
-	return nil
+	return true, nil
 }
 
 // expiry returns the clock time at which an entry written at now with ttl

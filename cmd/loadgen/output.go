@@ -73,6 +73,20 @@ func writePlot(path string, cfg config, rep *report) error {
 	}
 	w, h := panelW*vg.Length(cols), panelH*vg.Length(rows)
 
+	return savePlot(path, w, h, func(dc draw.Canvas) {
+		tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
+			PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+		for j, row := range plot.Align(plots, tiles, dc) {
+			for i, c := range row {
+				plots[j][i].Draw(c)
+			}
+		}
+	})
+}
+
+// savePlot draws a w x h picture with drawFn into path, a .png or .svg file
+// by its extension: the -plot output of every mode.
+func savePlot(path string, w, h vg.Length, drawFn func(draw.Canvas)) error {
 	var canvas vg.CanvasWriterTo
 	switch filepath.Ext(path) {
 	case ".png":
@@ -82,14 +96,7 @@ func writePlot(path string, cfg config, rep *report) error {
 	default:
 		return fmt.Errorf("-plot %s: want a .png or .svg file", path)
 	}
-	dc := draw.New(canvas)
-	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
-		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	for j, row := range plot.Align(plots, tiles, dc) {
-		for i, c := range row {
-			plots[j][i].Draw(c)
-		}
-	}
+	drawFn(draw.New(canvas))
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("cannot create %s: %w", path, err)

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"image/color"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -12,8 +10,6 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // writeTracePlot draws the hit-ratio curves of a -trace run: hit ratio
@@ -70,24 +66,5 @@ func writeTracePlot(path string, rep *traceReport) error {
 	}
 	p.Legend.TextStyle.Color = color.Black
 
-	w, h := 16*vg.Centimeter, 11*vg.Centimeter
-	var canvas vg.CanvasWriterTo
-	switch filepath.Ext(path) {
-	case ".png":
-		canvas = vgimg.PngCanvas{Canvas: vgimg.New(w, h)}
-	case ".svg":
-		canvas = vgsvg.New(w, h)
-	default:
-		return fmt.Errorf("-plot %s: want a .png or .svg file", path)
-	}
-	p.Draw(draw.New(canvas))
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("cannot create %s: %w", path, err)
-	}
-	if _, err := canvas.WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	return f.Close()
+	return savePlot(path, 16*vg.Centimeter, 11*vg.Centimeter, func(dc draw.Canvas) { p.Draw(dc) })
 }
