@@ -42,8 +42,11 @@ type table struct {
 	mask  uint64
 	shift uint   // 64 - log2(len(slots))
 	seed  uint64 // random per table: see start
-	live  int    // hashes present; writer only
-	used  int    // slots not empty (live + tombstones); writer only
+	// Readers load the fields above on every Get; inserts and deletes
+	// write the ones below. Keep them on different cache lines.
+	_    [64]byte
+	live int // hashes present; writer only
+	used int // slots not empty (live + tombstones); writer only
 }
 
 type slot struct {

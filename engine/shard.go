@@ -39,37 +39,41 @@ type shard struct {
 	// it.
 	slots []atomic.Pointer[arena.Segment]
 
+	_ [32]byte // to mu at offset 128 (shardLayout_test.go checks)
+
+	// The fields a Set writes (or reads next to what it writes) share one
+	// cache line with mu: when another core wrote this shard last, a Set
+	// pays for one line transfer here, not one per field.
+	mu       sync.Mutex
+	head     *arena.Segment
+	headSlot int
+	count    atomic.Int64 // live entries; written under mu, read by Len
+	small    int          // live entries in the small queue (see below)
+	appended int          // entries, live or dead, in the segments held: what a hand may walk past
+	sets     uint64
+	closed   bool
+
 	_ [64]byte
 
-	mu sync.Mutex
-	e  *Engine
-
+	e         *Engine
 	meta      []segMeta // per slot
 	gens      []uint32  // per slot: the generation of its latest segment
 	fifo      []int     // slots holding segments, oldest first; the last is the head
 	free      []int     // empty slots
-	head      *arena.Segment
-	headSlot  int
-	allocated int // segments held (len(fifo))
-	maxSegs   int // the budget, in segments
+	allocated int       // segments held (len(fifo))
+	maxSegs   int       // the budget, in segments
 
-	maxEntries int          // 0: no entry bound
-	count      atomic.Int64 // live entries; written under mu, read by Len
-	closed     bool
+	maxEntries int // 0: no entry bound
 
 	// The eviction policy (see evictOne): entries are in a small queue
 	// (new keys) or a main queue; which one is a bit of their location.
-	// small counts the live entries in the small queue, hands are the
-	// CLOCK hands over each, and sketch estimates how often each key was
-	// seen lately (nil without MaxEntries).
-	small  int
+	// small (above) counts the live entries in the small queue, hands are
+	// the CLOCK hands over each, and sketch estimates how often each key
+	// was seen lately (nil without MaxEntries).
 	hands  [2]hand
 	sketch sketch
-	// appended counts the entries, live or dead, in the segments held:
-	// what a hand may have to walk past.
-	appended int
 
-	sets, deletes, evictions, expirations uint64
+	deletes, evictions, expirations uint64
 
 	// pending are removals for Config.OnRemove not yet reported (see
 	// removal); nil when there is no callback.

@@ -1,0 +1,29 @@
+package engine
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// The shard's layout keeps what readers load and what a Set writes on
+// separate cache lines (see the shard type); this checks it still does.
+func TestShardLayout(t *testing.T) {
+	var s shard
+	const line = 64
+	readers := unsafe.Offsetof(s.index)
+	readersEnd := unsafe.Offsetof(s.slots) + unsafe.Sizeof(s.slots)
+	hot := unsafe.Offsetof(s.mu)
+	hotEnd := unsafe.Offsetof(s.closed) + unsafe.Sizeof(s.closed)
+	if readers/line != (readersEnd-1)/line {
+		t.Errorf("the readers' fields [%d, %d) straddle two cache lines", readers, readersEnd)
+	}
+	if hot%line != 0 || (hotEnd-1)/line != hot/line {
+		t.Errorf("the Set path's fields [%d, %d) are not one aligned cache line", hot, hotEnd)
+	}
+	if unsafe.Sizeof(s)%line != 0 {
+		t.Errorf("a shard is %d bytes, not a multiple of %d: shards in a slice would drift off line boundaries", unsafe.Sizeof(s), line)
+	}
+	if unsafe.Offsetof(s.e)/line == hot/line {
+		t.Errorf("the Set path's line is shared with the cold fields")
+	}
+}
