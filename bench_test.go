@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -218,4 +219,59 @@ func BenchmarkAppendValue(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		buf, _ = c.AppendValue(buf[:0], "key")
 	}
+}
+
+// BenchmarkSetFull times Sets of new keys into a cache whose byte budget
+// is full, one at a time, and reports the tail: each Set that needs a new
+// segment retires the oldest one, walking it under the shard's lock, and
+// that walk is the stall a writer can meet. Run it with a fixed count
+// large enough to retire many segments, for example
+//
+//	go test -run '^$' -bench SetFull -benchtime 4000000x .
+//
+// The cache has 512 MiB in 8 shards, with the default segment size (64
+// MiB shards / 16, capped: the largest the defaults pick) and with 1 MiB
+// segments.
+func BenchmarkSetFull(b *testing.B) {
+	for _, seg := range []struct {
+		name  string
+		bytes int
+	}{{"default", 0}, {"1MiB", 1 << 20}} {
+		b.Run(seg.name, func(b *testing.B) { benchSetFull(b, seg.bytes) })
+	}
+}
+
+func benchSetFull(b *testing.B, segBytes int) {
+	c, err := New(Options{MaxBytes: 512 << 20, Shards: 8, SegmentBytes: segBytes})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	value := make([]byte, 64)
+	key := func(i int) string { return fmt.Sprintf("%016d", i) }
+	// 8M entries of 96 bytes: more than the budget holds, so the cache
+	// is evicting when the timer starts.
+	n := 8 << 20
+	for i := range n {
+		_ = c.Set(key(i), value, time.Hour)
+	}
+	keys := make([]string, b.N)
+	for i := range keys {
+		keys[i] = key(n + i)
+	}
+	lat := make([]time.Duration, b.N)
+	runtime.GC()
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		_ = c.Set(keys[i], value, time.Hour)
+		lat[i] = time.Since(t0)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	at := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Nanoseconds()) }
+	b.ReportMetric(at(0.5), "p50-ns")
+	b.ReportMetric(at(0.999), "p99.9-ns")
+	b.ReportMetric(at(0.99999), "p99.999-ns")
+	b.ReportMetric(at(1), "max-ns")
 }

@@ -100,7 +100,7 @@ type Options struct {
 	// SegmentBytes is the size of the segments entries are packed into,
 	// and so the largest entry the cache accepts (16 + len(key) +
 	// len(value), rounded up to a multiple of 8). Each shard needs at least two segments. 0 picks a
-	// sixteenth of a shard's budget, between 4 KiB and 1 MiB; set it
+	// sixteenth of a shard's budget, between 4 KiB and 4 MiB; set it
 	// when you store larger values (up to 16 MiB).
 	SegmentBytes int
 

@@ -47,11 +47,16 @@ const (
 	MinMaxBytes           = 4 << 10
 	MaxShards             = 1 << 12
 
-	maxDefaultShards   = 256
-	minShardBytes      = 256 << 10 // default sharding keeps shards at least this big
-	minShardEntries    = 256       // ... and, with MaxEntries, this many entries each
-	segmentsPerShard   = 16        // default segment size is a shard's budget / this
-	maxDefaultSegBytes = 1 << 20   // bounds the stall of a write that retires a segment
+	maxDefaultShards = 256
+	minShardBytes    = 256 << 10 // default sharding keeps shards at least this big
+	minShardEntries  = 256       // ... and, with MaxEntries, this many entries each
+	segmentsPerShard = 16        // default segment size is a shard's budget / this
+	// maxDefaultSegBytes caps the default segment size. Larger segments
+	// mean fewer heap objects, so a GC cycle that costs less with many
+	// entries (each segment is a span the collector visits); smaller ones
+	// bound the stall of a write that retires a segment, which walks it
+	// under the shard's lock (docs/memory.md measures both).
+	maxDefaultSegBytes = 4 << 20
 	minDefaultSegBytes = 4 << 10
 )
 
@@ -62,7 +67,7 @@ type Config struct {
 	MaxEntries     int
 	DefaultTTL     time.Duration
 	Shards         int           // a power of two; 0 = from GOMAXPROCS and the budget
-	SegmentBytes   int           // 0 = the shard's budget / 16, between 4 KiB and 1 MiB
+	SegmentBytes   int           // 0 = the shard's budget / 16, between 4 KiB and 4 MiB
 	ExpiryInterval time.Duration // how often expired entries are swept; 0 = 1s
 
 	// Clock, if set, replaces the shared coarse clock (tests pass a manual

@@ -78,6 +78,8 @@ type shard struct {
 	// pending are removals for Config.OnRemove not yet reported (see
 	// removal); nil when there is no callback.
 	pending []removal
+
+	_ [64]byte // rounds the size up to a multiple of 64 (TestShardLayout)
 }
 
 // segMeta is the writer's bookkeeping for one segment. It counts entries,
@@ -399,35 +401,64 @@ func (sh *shard) rotate(need int, now int64) {
 // bytes that the garbage collector keeps for it.
 func (sh *shard) retire(slot, budget int, now int64) {
 	seg := sh.slots[slot].Load()
-	for off := 0; off < seg.Used(); off = seg.Next(off) {
-		h, l, live := sh.liveAt(slot, seg, off)
-		if !live {
-			continue
+	var offs [retireBatch]int
+	var hashes [retireBatch]uint64
+	for off := 0; off < seg.Used(); {
+		// Each entry costs an index probe at a random place: a cache
+		// (and TLB) miss that would otherwise be paid one entry after
+		// another. Hashing a batch and touching its index slots first
+		// lets the CPU have those misses in flight together; the
+		// second pass then finds the slots in cache.
+		n := 0
+		for ; n < retireBatch && off < seg.Used(); off = seg.Next(off) {
+			_, k, _ := seg.Entry(off)
+			offs[n], hashes[n] = off, sh.e.hashOf(keyString(k))
+			n++
 		}
-		exp, k, v := seg.Entry(off)
-		n := arena.EntrySize(len(k), len(v))
-		switch {
-		case exp <= now:
-			sh.drop(h, l, Expired)
-		case seg.Hot(off) && n <= budget:
-			// Another chance: the entry starts again at the head, at
-			// frequency 0, in the main queue.
-			sh.moveToHead(h, l, seg, off, false, true)
-			budget -= n
-		default:
-			sh.evict(h, l)
+		sh.index.warm(hashes[:n]...)
+		for i := range n {
+			h, o := hashes[i], offs[i]
+			l, live := sh.locatedAt(h, slot, seg, o)
+			if !live {
+				continue
+			}
+			exp, k, v := seg.Entry(o)
+			size := arena.EntrySize(len(k), len(v))
+			switch {
+			case exp <= now:
+				sh.drop(h, l, Expired)
+			case seg.Hot(o) && size <= budget:
+				// Another chance: the entry starts again at the head,
+				// at frequency 0, in the main queue.
+				sh.moveToHead(h, l, seg, o, false, true)
+				budget -= size
+			default:
+				sh.evict(h, l)
+			}
 		}
 	}
 	sh.release(slot)
 }
+
+// retireBatch is how many entries retire hashes before probing the index
+// for them: enough misses in flight to cover memory latency, few enough
+// that the batch's slots are still cached when it gets to them.
+const retireBatch = 16
 
 // liveAt reads the key of the entry at off and reports whether the index
 // still points at it.
 func (sh *shard) liveAt(slot int, seg *arena.Segment, off int) (h uint64, l loc, live bool) {
 	_, k, _ := seg.Entry(off)
 	h = sh.e.hashOf(keyString(k))
+	l, live = sh.locatedAt(h, slot, seg, off)
+	return h, l, live
+}
+
+// locatedAt reports whether the index points h at the entry at off, and
+// returns h's location.
+func (sh *shard) locatedAt(h uint64, slot int, seg *arena.Segment, off int) (loc, bool) {
 	cur, ok := sh.index.load(h)
-	return h, cur, ok && cur.place() == makeLoc(slot, seg.Gen(), off, false)
+	return cur, ok && cur.place() == makeLoc(slot, seg.Gen(), off, false)
 }
 
 // drop removes h, whose location is l, from the index, counts why, and
