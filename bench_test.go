@@ -275,3 +275,42 @@ func benchSetFull(b *testing.B, segBytes int) {
 	b.ReportMetric(at(0.99999), "p99.999-ns")
 	b.ReportMetric(at(1), "max-ns")
 }
+
+// BenchmarkSetChurn writes 40M new keys, one at a time, into a full 512
+// MiB cache of 8 shards (every Set evicts) and reports the longest Sets:
+// the stalls a writer meets over a long run of eviction churn, such as the
+// index's periodic table replacements (docs/design.md, "The index"). It
+// takes about 30 s; run it once:
+//
+//	go test -run '^$' -bench SetChurn -benchtime 1x .
+func BenchmarkSetChurn(b *testing.B) {
+	for range b.N {
+		c, err := New(Options{MaxBytes: 512 << 20, Shards: 8})
+		if err != nil {
+			b.Fatal(err)
+		}
+		value := make([]byte, 64)
+		var kb []byte
+		var lat []time.Duration
+		over5ms := 0
+		for i := range 40_000_000 {
+			kb = fmt.Appendf(kb[:0], "%016d", i)
+			k := string(kb)
+			t0 := time.Now()
+			_ = c.Set(k, value, time.Hour)
+			if d := time.Since(t0); d > 100*time.Microsecond {
+				lat = append(lat, d)
+				if d > 5*time.Millisecond {
+					over5ms++
+				}
+			}
+		}
+		c.Close()
+		slices.Sort(lat)
+		if len(lat) > 0 {
+			b.ReportMetric(float64(lat[len(lat)-1].Nanoseconds()), "max-ns")
+			b.ReportMetric(float64(lat[max(0, len(lat)-10)].Nanoseconds()), "10th-longest-ns")
+		}
+		b.ReportMetric(float64(over5ms), "sets-over-5ms")
+	}
+}

@@ -26,16 +26,32 @@ import (
 //   - a tombstone reused for another hash: a reader that had matched the
 //     old hash may load the new loc. It then finds another key at that
 //     location and misses, because readers always compare the stored key.
-//   - growth: the writer builds a new table and publishes it with one
+//   - growth: the writer fills a new table and publishes it with one
 //     atomic store; readers that loaded the old table finish on it. The
 //     old table is never written again, so it answers as the index did at
-//     the moment of the swap.
+//     the moment of the swap. Readers never see the new table before that
+//     store, so how the writer fills it does not concern them.
 //
 // So a reader never gets a location that was not, at some point during its
 // load, the index's answer for its hash, or one that its key check rejects.
+//
+// The new table is filled a little at a time, not in one go: copying a
+// table of millions of slots takes tens of milliseconds, and every writer
+// of the shard would wait for it (a cache under eviction churn fills its
+// table with tombstones and needs such a copy every few million inserts).
+// While a migration runs, t stays the table readers use and every change
+// goes to both tables; each change also copies the next migrateStep slots
+// of t into next. When the copy reaches the end of t, next holds what t
+// holds and is published. A migration starts when t is 3/4 full and ends
+// after at most len(t.slots)/migrateStep changes, so t never gets more
+// than 3/4 + 1/migrateStep full.
 type index struct {
 	t atomic.Pointer[table]
 }
+
+// migrateStep is how many slots of the current table each change copies
+// into the next one during a migration.
+const migrateStep = 8
 
 type table struct {
 	slots []slot
@@ -47,6 +63,12 @@ type table struct {
 	_    [64]byte
 	live int // hashes present; writer only
 	used int // slots not empty (live + tombstones); writer only
+
+	// Writer only: the table being filled to replace this one, nil when
+	// no migration runs, and how many of this table's slots have been
+	// copied into it.
+	next   *table
+	copied int
 }
 
 type slot struct {
@@ -72,7 +94,7 @@ func fixHash(h uint64) uint64 {
 	return h
 }
 
-func (x *index) init() { x.t.Store(newTable(minTable)) }
+func (x *index) init() { x.clear() }
 
 func newTable(n int) *table {
 	return &table{
@@ -132,6 +154,20 @@ func (x *index) storeNew(h uint64, l loc) (old loc, replaced bool) {
 func (x *index) put(h uint64, l loc, mainIfPresent bool) (old loc, replaced bool) {
 	h = fixHash(h)
 	t := x.t.Load()
+	old, replaced = t.put(h, l, mainIfPresent)
+	if replaced && mainIfPresent {
+		l |= mainBit
+	}
+	if t.next != nil {
+		t.next.put(h, l, false)
+	}
+	x.step(t)
+	return old, replaced
+}
+
+// put sets h's location in t to l (with the main bit added if h was present
+// and mainIfPresent) and returns the previous location.
+func (t *table) put(h uint64, l loc, mainIfPresent bool) (old loc, replaced bool) {
 	free := -1
 	i := t.start(h)
 	for ; ; i = (i + 1) & t.mask {
@@ -163,9 +199,6 @@ func (x *index) put(h uint64, l loc, mainIfPresent bool) (old loc, replaced bool
 	s := &t.slots[free]
 	s.loc.Store(uint64(l)) // loc first: a reader matching hash must find it
 	s.hash.Store(h)
-	if t.used > len(t.slots)/4*3 {
-		x.rebuild(t)
-	}
 	return 0, false
 }
 
@@ -173,15 +206,21 @@ func (x *index) put(h uint64, l loc, mainIfPresent bool) (old loc, replaced bool
 func (x *index) delete(h uint64) {
 	h = fixHash(h)
 	t := x.t.Load()
+	t.delete(h)
+	if t.next != nil {
+		t.next.delete(h)
+	}
+	x.step(t)
+}
+
+// delete replaces h's hash in t with a tombstone, if h is there.
+func (t *table) delete(h uint64) {
 	for i := t.start(h); ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
 		switch s.hash.Load() {
 		case h:
 			s.hash.Store(tombstone)
 			t.live--
-			if t.live < len(t.slots)/16 && len(t.slots) > minTable {
-				x.rebuild(t)
-			}
 			return
 		case emptyHash:
 			return
@@ -189,34 +228,44 @@ func (x *index) delete(h uint64) {
 	}
 }
 
-// rebuild copies the live slots of t into a table twice their number
-// (rounded up to a power of two) and publishes it. Writer only.
-func (x *index) rebuild(t *table) {
-	n := minTable
-	for n < 2*t.live+2 {
-		n *= 2
+// step moves a migration along after a change to t, or starts one when t
+// is too full (of hashes or tombstones) or too empty. Writer only.
+func (x *index) step(t *table) {
+	if t.next == nil {
+		if t.used <= len(t.slots)/4*3 && (t.live >= len(t.slots)/16 || len(t.slots) == minTable) {
+			return
+		}
+		// The new table has room for twice the live count plus what the
+		// migration's changes can add (one hash each), rounded up to a
+		// power of two: at most half full when published.
+		n := minTable
+		for n < 2*(t.live+len(t.slots)/migrateStep+1) {
+			n *= 2
+		}
+		t.next, t.copied = newTable(n), 0
 	}
-	nt := newTable(n)
-	for i := range t.slots {
+	nt := t.next
+	end := min(t.copied+migrateStep, len(t.slots))
+	for i := t.copied; i < end; i++ {
 		s := &t.slots[i]
-		h := s.hash.Load()
-		if h == emptyHash || h == tombstone {
-			continue
+		if h := s.hash.Load(); h != emptyHash && h != tombstone {
+			// A change made during the migration may have put h in nt
+			// already, with the same location t has: storing it again
+			// is harmless.
+			nt.put(h, loc(s.loc.Load()), false)
 		}
-		j := nt.start(h)
-		for nt.slots[j].hash.Load() != emptyHash {
-			j = (j + 1) & nt.mask
-		}
-		nt.slots[j].loc.Store(s.loc.Load())
-		nt.slots[j].hash.Store(h)
 	}
-	nt.live, nt.used = t.live, t.live
-	x.t.Store(nt) // publishes every slot stored above
+	t.copied = end
+	if end == len(t.slots) {
+		// Release: a reader that loads nt sees every slot stored in it.
+		x.t.Store(nt)
+		t.next = nil // t is garbage now, unless a reader still holds it
+	}
 }
 
 func (x *index) size() int { return x.t.Load().live }
 
-// clear drops every entry. Writer only.
+// clear drops every entry, and any migration. Writer only.
 func (x *index) clear() { x.t.Store(newTable(minTable)) }
 
 // each calls f for every stored hash (after fixHash) and location. Writer
