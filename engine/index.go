@@ -69,19 +69,7 @@ type table struct {
 	// copied into it.
 	next   *table
 	copied int
-
-	// A large replacement is allocated ahead of time by a goroutine of
-	// its own (see step), which stores it in spare; asked says it was
-	// started. Zeroing tens of megabytes takes milliseconds, which a Set
-	// holding the shard's lock should not spend.
-	spare atomic.Pointer[table]
-	asked bool
 }
-
-// asyncSlots is the smallest replacement table that is allocated in the
-// background rather than by the writer that needs it. A variable so that
-// tests can send small tables down that path.
-var asyncSlots = 1 << 16
 
 type slot struct {
 	hash atomic.Uint64 // emptyHash, tombstone or a stored hash
@@ -244,17 +232,17 @@ func (t *table) delete(h uint64) {
 // is too full (of hashes or tombstones) or too empty. Writer only.
 func (x *index) step(t *table) {
 	if t.next == nil {
-		grow := t.used > len(t.slots)/4*3
-		if !grow && (t.live >= len(t.slots)/16 || len(t.slots) == minTable) {
-			t.prepare()
+		if t.used <= len(t.slots)/4*3 && (t.live >= len(t.slots)/16 || len(t.slots) == minTable) {
 			return
 		}
-		n := t.nextSize()
-		nt := t.spare.Load()
-		if !grow || nt == nil || len(nt.slots) != n {
-			nt = newTable(n) // a shrink, or the spare is late or the wrong size
+		// The new table has room for twice the live count plus what the
+		// migration's changes can add (one hash each), rounded up to a
+		// power of two: at most half full when published.
+		n := minTable
+		for n < 2*(t.live+len(t.slots)/migrateStep+1) {
+			n *= 2
 		}
-		t.next, t.copied = nt, 0
+		t.next, t.copied = newTable(n), 0
 	}
 	nt := t.next
 	end := min(t.copied+migrateStep, len(t.slots))
@@ -273,36 +261,6 @@ func (x *index) step(t *table) {
 		x.t.Store(nt)
 		t.next = nil // t is garbage now, unless a reader still holds it
 	}
-}
-
-// nextSize is the size of t's replacement: room for twice the live count
-// plus what a migration's changes can add (one hash each), rounded up to a
-// power of two, so that it is at most half full when published.
-func (t *table) nextSize() int {
-	n := minTable
-	for n < 2*(t.live+len(t.slots)/migrateStep+1) {
-		n *= 2
-	}
-	return n
-}
-
-// prepare starts allocating t's replacement in the background once t is
-// 5/8 full, if the replacement will be large. By the time t is 3/4 full
-// and the migration starts, the live count has grown by at most 1/8 of
-// t's slots, and nextSize rounds both counts up to the same power of two
-// in the cases that matter: a table filling up (live grows with used) and
-// one churning (live stays put while tombstones pile up). When the sizes
-// differ, or the spare is not ready, step allocates one itself.
-func (t *table) prepare() {
-	if t.asked || t.used <= len(t.slots)/8*5 {
-		return
-	}
-	n := t.nextSize()
-	if n < asyncSlots {
-		return
-	}
-	t.asked = true
-	go func() { t.spare.Store(newTable(n)) }()
 }
 
 func (x *index) size() int { return x.t.Load().live }

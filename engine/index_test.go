@@ -49,7 +49,6 @@ func TestIndexBasics(t *testing.T) {
 
 // TestIndexModel checks growth, shrinking and tombstone reuse against a map.
 func TestIndexModel(t *testing.T) {
-	asyncIndex(t)
 	var x index
 	x.init()
 	model := map[uint64]loc{}
@@ -112,7 +111,6 @@ func TestIndexModel(t *testing.T) {
 // hash (the engine's key compare handles a reused slot); under -race this
 // also proves the table's accesses are all synchronized.
 func TestIndexConcurrentReaders(t *testing.T) {
-	asyncIndex(t)
 	var x index
 	x.init()
 	const hashes = 4096
@@ -252,47 +250,4 @@ func mixHash(h, seed uint64) uint64 {
 	h *= 0xc4ceb9fe1a85ec53
 	h ^= h >> 33
 	return h
-}
-
-// asyncIndex makes the index allocate even the smallest replacement tables
-// in the background, for the length of a test.
-func asyncIndex(t *testing.T) {
-	old := asyncSlots
-	asyncSlots = minTable
-	t.Cleanup(func() { asyncSlots = old })
-}
-
-// TestIndexSpare checks that a growing table's replacement is allocated
-// ahead of time and is the one the migration then fills.
-func TestIndexSpare(t *testing.T) {
-	asyncIndex(t)
-	var x index
-	x.init()
-	h := uint64(100)
-	for ; x.t.Load().used <= len(x.t.Load().slots)/8*5; h++ {
-		x.store(h, loc(h))
-	}
-	tb := x.t.Load()
-	require.True(t, tb.asked)
-	deadline := time.Now().Add(10 * time.Second)
-	for tb.spare.Load() == nil && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	spare := tb.spare.Load()
-	require.NotNil(t, spare, "the spare table was not allocated")
-	for tb.next == nil {
-		x.store(h, loc(h))
-		h++
-	}
-	require.Same(t, spare, tb.next, "the migration should fill the spare")
-	for x.t.Load() == tb {
-		x.store(h, loc(h))
-		h++
-	}
-	require.Same(t, spare, x.t.Load())
-	for k := uint64(100); k < h; k++ {
-		l, ok := x.load(k)
-		require.True(t, ok)
-		require.Equal(t, loc(k), l)
-	}
 }
