@@ -40,11 +40,14 @@ import (
 // of the shard would wait for it (a cache under eviction churn fills its
 // table with tombstones and needs such a copy every few million inserts).
 // While a migration runs, t stays the table readers use and every change
-// goes to both tables; each change also copies the next migrateStep slots
-// of t into next. When the copy reaches the end of t, next holds what t
-// holds and is published. A migration starts when t is 3/4 full and ends
-// after at most len(t.slots)/migrateStep changes, so t never gets more
-// than 3/4 + 1/migrateStep full.
+// goes to both tables; each insert of a new hash also copies the next
+// migrateStep slots of t into next. When the copy reaches the end of t,
+// next holds what t holds and is published. A migration starts when t is
+// 3/4 full (an insert is what fills a slot) and ends after at most
+// len(t.slots)/migrateStep more inserts, so t never gets more than 3/4 +
+// 1/migrateStep full. Deletes and updates do not copy: a Set that retires
+// a segment deletes or moves tens of thousands of entries, and should not
+// also do that many steps of a migration.
 type index struct {
 	t atomic.Pointer[table]
 }
@@ -127,8 +130,9 @@ func (x *index) load(h uint64) (loc, bool) {
 	}
 }
 
-// warm loads the first slot that each of hs probes from, so that the
-// loads that follow find them in cache. The loads do not depend on each
+// warm loads the first slot that each of hs probes from, in the table and
+// in the one a migration is filling, so that the loads that follow find
+// them in cache. The loads do not depend on each
 // other, so the CPU overlaps their misses. It changes nothing, and the
 // compiler keeps the loads because they are atomic (each is an operation
 // on memory's state, never removed as dead code).
@@ -136,6 +140,12 @@ func (x *index) warm(hs ...uint64) {
 	t := x.t.Load()
 	for _, h := range hs {
 		t.slots[t.start(fixHash(h))].hash.Load()
+	}
+	// During a migration, deletes and updates also go to the next table.
+	if nt := t.next; nt != nil {
+		for _, h := range hs {
+			nt.slots[nt.start(fixHash(h))].hash.Load()
+		}
 	}
 }
 
@@ -161,7 +171,9 @@ func (x *index) put(h uint64, l loc, mainIfPresent bool) (old loc, replaced bool
 	if t.next != nil {
 		t.next.put(h, l, false)
 	}
-	x.step(t)
+	if !replaced {
+		x.step(t)
+	}
 	return old, replaced
 }
 
@@ -210,7 +222,6 @@ func (x *index) delete(h uint64) {
 	if t.next != nil {
 		t.next.delete(h)
 	}
-	x.step(t)
 }
 
 // delete replaces h's hash in t with a tombstone, if h is there.
@@ -228,8 +239,9 @@ func (t *table) delete(h uint64) {
 	}
 }
 
-// step moves a migration along after a change to t, or starts one when t
-// is too full (of hashes or tombstones) or too empty. Writer only.
+// step moves a migration along after an insert into t, or starts one when
+// t is too full (of hashes or tombstones) or too empty (after deletes, the
+// table shrinks at the next insert). Writer only.
 func (x *index) step(t *table) {
 	if t.next == nil {
 		if t.used <= len(t.slots)/4*3 && (t.live >= len(t.slots)/16 || len(t.slots) == minTable) {
