@@ -290,7 +290,14 @@ func (c *Cache) TTL(key string) (time.Duration, bool) {
 	if info.ExpireAt == math.MaxInt64 {
 		return 0, true
 	}
-	return time.Duration(info.ExpireAt - c.e.Now()), true
+	// The clock may have moved on since Info found the entry alive: an
+	// entry that expired in between is absent, not alive with a negative
+	// TTL.
+	left := time.Duration(info.ExpireAt - c.e.Now())
+	if left <= 0 {
+		return 0, false
+	}
+	return left, true
 }
 
 // Clear removes every entry at once, without walking them: its cost grows
