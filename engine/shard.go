@@ -73,13 +73,32 @@ type shard struct {
 	hands  [2]hand
 	sketch sketch
 
+	// drain is the oldest segment being emptied a little at a time, ahead
+	// of its retirement (see drainStep).
+	drain drain
+
 	deletes, evictions, expirations uint64
 
 	// pending are removals for Config.OnRemove not yet reported (see
 	// removal); nil when there is no callback.
 	pending []removal
 
-	_ [64]byte // rounds the size up to a multiple of 64 (TestShardLayout)
+	_ [24]byte // rounds the size up to a multiple of 64 (TestShardLayout)
+}
+
+// A drain walks the oldest segment while the head fills, doing what
+// retire would do to each entry, so that when the head is full the oldest
+// segment is already empty and no single Set walks a whole segment. seg is
+// nil when no drain runs; off is where the walk stands; credit is how many
+// bytes of entries it may still walk before the next write pays for more.
+type drain struct {
+	slot   int
+	seg    *arena.Segment
+	off    int
+	credit int
+	// skipped is the offset of the first entry the walk left live (a read
+	// entry the head had no room for), or -1: retire starts there.
+	skipped int
 }
 
 // segMeta is the writer's bookkeeping for one segment. It counts entries,
@@ -228,6 +247,7 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 	if sh.maxEntries > 0 && int(sh.count.Load()) > sh.maxEntries {
 		sh.evictOne(now)
 	}
+	sh.drainStep(n, now)
 }
 
 // noteReplaced reports the entry at old, just overwritten by a Set of key:
@@ -389,21 +409,107 @@ func (sh *shard) rotate(need int, now int64) {
 		sh.release(oldHead)
 	}
 	if sh.allocated > sh.maxSegs {
-		sh.retire(sh.fifo[0], seg.Free()-need, now)
+		// The drain did not finish in time (or never started): the rest
+		// of the oldest segment is walked now.
+		from := 0
+		if d := &sh.drain; d.seg != nil && d.slot == sh.fifo[0] && sh.slots[d.slot].Load() == d.seg {
+			from = d.off
+			if d.skipped >= 0 {
+				from = d.skipped
+			}
+		}
+		sh.drain.seg = nil
+		sh.retire(sh.fifo[0], from, seg.Free()-need, now)
 	}
 }
 
-// retire empties the segment in slot: entries read since they were written
+// drainStep runs after a write that appended n bytes. Once the shard is at
+// its budget (the next rotation retires the oldest segment) and the head is
+// half full, it walks the oldest segment, 2n bytes of entries per such
+// write (and 2 bytes more for each byte it moves to the head): the oldest
+// segment is no larger than the head, so the walk is done before the half
+// of the head that is left fills, whatever the entry sizes. Each live entry
+// is dropped if expired, moved to the head if it was read and the head has
+// room, and evicted if it was not read, as retire does, and unlinked: the
+// segment is released when its last live entry goes. A read entry that
+// does not fit in the head is left for retire, which has a fresh head to
+// move it to: the walk does not evict what retire would keep.
+func (sh *shard) drainStep(n int, now int64) {
+	d := &sh.drain
+	if d.seg != nil && sh.slots[d.slot].Load() != d.seg {
+		d.seg = nil // released meanwhile (overwrites, compaction, Clear)
+	}
+	if d.seg == nil {
+		if sh.allocated < sh.maxSegs || sh.head.Used() < sh.head.Size()/2 || sh.fifo[0] == sh.headSlot {
+			return
+		}
+		d.slot, d.off, d.credit, d.skipped = sh.fifo[0], 0, 0, -1
+		d.seg = sh.slots[d.slot].Load()
+	}
+	d.credit += 2 * n
+	seg := d.seg
+	// Walk in batches, as retire does, so that the index misses of a
+	// batch overlap: a batch every few writes, not an entry every write.
+	if d.credit < min(drainBatchBytes, seg.Size()/16) {
+		return
+	}
+	var offs [retireBatch]int
+	var hashes [retireBatch]uint64
+	for d.credit > 0 && d.off < seg.Used() {
+		k := 0
+		for ; k < retireBatch && d.off < seg.Used(); d.off = seg.Next(d.off) {
+			_, key, v := seg.Entry(d.off)
+			offs[k], hashes[k] = d.off, sh.e.hashOf(keyString(key))
+			d.credit -= arena.EntrySize(len(key), len(v))
+			k++
+		}
+		sh.index.warm(hashes[:k]...)
+		for i := range k {
+			h, off := hashes[i], offs[i]
+			l, live := sh.locatedAt(h, d.slot, seg, off)
+			if !live {
+				continue
+			}
+			exp, key, v := seg.Entry(off)
+			size := arena.EntrySize(len(key), len(v))
+			switch {
+			case exp <= now:
+				sh.drop(h, l, Expired)
+			case seg.Hot(off) && sh.head.Free() >= size:
+				sh.moveToHead(h, l, seg, off, false, true)
+				d.credit += 2 * size
+			case seg.Hot(off):
+				if d.skipped < 0 {
+					d.skipped = off
+				}
+				continue
+			default:
+				sh.evict(h, l)
+			}
+			sh.unlink(l)
+			if sh.slots[d.slot].Load() != seg {
+				d.seg = nil // its last live entry went: released
+				return
+			}
+		}
+	}
+}
+
+// drainBatchBytes is how much walking a drain saves up before it walks.
+const drainBatchBytes = 4 << 10
+
+// retire empties the segment in slot, walking from the offset from (a drain
+// has dealt with the entries before it): entries read since they were written
 // (or since a hand last lowered their frequency) move to the head while room allows (up to budget bytes), the rest are
 // evicted, expired ones are dropped. Each live entry's location is moved or
 // deleted before the slot is emptied, so no reader is sent to a nil slot
 // by the index for long, and a reader already in the old segment reads
 // bytes that the garbage collector keeps for it.
-func (sh *shard) retire(slot, budget int, now int64) {
+func (sh *shard) retire(slot, from, budget int, now int64) {
 	seg := sh.slots[slot].Load()
 	var offs [retireBatch]int
 	var hashes [retireBatch]uint64
-	for off := 0; off < seg.Used(); {
+	for off := from; off < seg.Used(); {
 		// Each entry costs an index probe at a random place: a cache
 		// (and TLB) miss that would otherwise be paid one entry after
 		// another. Hashing a batch and touching its index slots first
@@ -751,6 +857,7 @@ func (sh *shard) reset() {
 	sh.small, sh.appended = 0, 0
 	sh.hands[smallQueue] = hand{slot: -1}
 	sh.hands[mainQueue] = hand{slot: -1}
+	sh.drain = drain{}
 	if sh.maxEntries > 0 {
 		sh.sketch.init(sh.maxEntries)
 	}
