@@ -453,19 +453,13 @@ func (sh *shard) drainStep(n int, now int64) {
 	if d.credit < min(drainBatchBytes, seg.Size()/16) {
 		return
 	}
-	var offs [retireBatch]int
-	var hashes [retireBatch]uint64
+	var b batch
 	for d.credit > 0 && d.off < seg.Used() {
-		k := 0
-		for ; k < retireBatch && d.off < seg.Used(); d.off = seg.Next(d.off) {
-			_, key, v := seg.Entry(d.off)
-			offs[k], hashes[k] = d.off, sh.e.hashOf(keyString(key))
-			d.credit -= arena.EntrySize(len(key), len(v))
-			k++
-		}
-		sh.index.warm(hashes[:k]...)
-		for i := range k {
-			h, off := hashes[i], offs[i]
+		start := d.off
+		d.off = sh.readBatch(seg, d.off, &b)
+		d.credit -= d.off - start
+		for i := range b.n {
+			h, off := b.hashes[i], b.offs[i]
 			l, live := sh.locatedAt(h, d.slot, seg, off)
 			if !live {
 				continue
@@ -507,23 +501,11 @@ const drainBatchBytes = 4 << 10
 // bytes that the garbage collector keeps for it.
 func (sh *shard) retire(slot, from, budget int, now int64) {
 	seg := sh.slots[slot].Load()
-	var offs [retireBatch]int
-	var hashes [retireBatch]uint64
+	var b batch
 	for off := from; off < seg.Used(); {
-		// Each entry costs an index probe at a random place: a cache
-		// (and TLB) miss that would otherwise be paid one entry after
-		// another. Hashing a batch and touching its index slots first
-		// lets the CPU have those misses in flight together; the
-		// second pass then finds the slots in cache.
-		n := 0
-		for ; n < retireBatch && off < seg.Used(); off = seg.Next(off) {
-			_, k, _ := seg.Entry(off)
-			offs[n], hashes[n] = off, sh.e.hashOf(keyString(k))
-			n++
-		}
-		sh.index.warm(hashes[:n]...)
-		for i := range n {
-			h, o := hashes[i], offs[i]
+		off = sh.readBatch(seg, off, &b)
+		for i := range b.n {
+			h, o := b.hashes[i], b.offs[i]
 			l, live := sh.locatedAt(h, slot, seg, o)
 			if !live {
 				continue
@@ -546,10 +528,35 @@ func (sh *shard) retire(slot, from, budget int, now int64) {
 	sh.release(slot)
 }
 
-// retireBatch is how many entries retire hashes before probing the index
+// A batch is up to retireBatch consecutive entries of a segment, with the
+// hashes of their keys, for walks that probe the index for each entry.
+type batch struct {
+	n      int
+	offs   [retireBatch]int
+	hashes [retireBatch]uint64
+}
+
+// retireBatch is how many entries a walk hashes before probing the index
 // for them: enough misses in flight to cover memory latency, few enough
 // that the batch's slots are still cached when it gets to them.
 const retireBatch = 16
+
+// readBatch fills b with the entries of seg from off on and returns the
+// offset after them. Each entry costs an index probe at a random place: a
+// cache (and TLB) miss that would otherwise be paid one entry after
+// another. Hashing a batch and touching its index slots first lets the CPU
+// have those misses in flight together; the probes that follow find the
+// slots in cache.
+func (sh *shard) readBatch(seg *arena.Segment, off int, b *batch) int {
+	b.n = 0
+	for ; b.n < retireBatch && off < seg.Used(); off = seg.Next(off) {
+		_, k, _ := seg.Entry(off)
+		b.offs[b.n], b.hashes[b.n] = off, sh.e.hashOf(keyString(k))
+		b.n++
+	}
+	sh.index.warm(b.hashes[:b.n]...)
+	return off
+}
 
 // liveAt reads the key of the entry at off and reports whether the index
 // still points at it.
