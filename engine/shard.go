@@ -464,22 +464,14 @@ func (sh *shard) drainStep(n int, now int64) {
 			if !live {
 				continue
 			}
-			exp, key, v := seg.Entry(off)
-			size := arena.EntrySize(len(key), len(v))
-			switch {
-			case exp <= now:
-				sh.drop(h, l, Expired)
-			case seg.Hot(off) && sh.head.Free() >= size:
-				sh.moveToHead(h, l, seg, off, false, true)
-				d.credit += 2 * size
-			case seg.Hot(off):
+			moved, left := sh.settle(h, l, seg, off, sh.head.Free(), false, now)
+			if left {
 				if d.skipped < 0 {
 					d.skipped = off
 				}
 				continue
-			default:
-				sh.evict(h, l)
 			}
+			d.credit += 2 * moved
 			sh.unlink(l)
 			if sh.slots[d.slot].Load() != seg {
 				d.seg = nil // its last live entry went: released
@@ -510,22 +502,35 @@ func (sh *shard) retire(slot, from, budget int, now int64) {
 			if !live {
 				continue
 			}
-			exp, k, v := seg.Entry(o)
-			size := arena.EntrySize(len(k), len(v))
-			switch {
-			case exp <= now:
-				sh.drop(h, l, Expired)
-			case seg.Hot(o) && size <= budget:
-				// Another chance: the entry starts again at the head,
-				// at frequency 0, in the main queue.
-				sh.moveToHead(h, l, seg, o, false, true)
-				budget -= size
-			default:
-				sh.evict(h, l)
-			}
+			moved, _ := sh.settle(h, l, seg, o, budget, true, now)
+			budget -= moved
 		}
 	}
 	sh.release(slot)
+}
+
+// settle does to the live entry at off, located at l, what retiring its
+// segment does: an expired entry is dropped; one read since it was written
+// (or since a hand last lowered its frequency) gets another chance, moved
+// to the head at frequency 0 in the main queue, if it fits in room bytes;
+// one not read is evicted. A read entry that does not fit is evicted if
+// evictRead, and otherwise left alone (left reports it). moved is the size
+// of the entry if it moved. The caller does the segment's bookkeeping.
+func (sh *shard) settle(h uint64, l loc, seg *arena.Segment, off, room int, evictRead bool, now int64) (moved int, left bool) {
+	exp, k, v := seg.Entry(off)
+	size := arena.EntrySize(len(k), len(v))
+	switch {
+	case exp <= now:
+		sh.drop(h, l, Expired)
+	case seg.Hot(off) && size <= room:
+		sh.moveToHead(h, l, seg, off, false, true)
+		return size, false
+	case seg.Hot(off) && !evictRead:
+		return 0, true
+	default:
+		sh.evict(h, l)
+	}
+	return 0, false
 }
 
 // A batch is up to retireBatch consecutive entries of a segment, with the
