@@ -485,12 +485,12 @@ func (sh *shard) drainStep(n int, now int64) {
 const drainBatchBytes = 4 << 10
 
 // retire empties the segment in slot, walking from the offset from (a drain
-// has dealt with the entries before it): entries read since they were written
-// (or since a hand last lowered their frequency) move to the head while room allows (up to budget bytes), the rest are
-// evicted, expired ones are dropped. Each live entry's location is moved or
-// deleted before the slot is emptied, so no reader is sent to a nil slot
-// by the index for long, and a reader already in the old segment reads
-// bytes that the garbage collector keeps for it.
+// has dealt with the entries before it), and releases it. Each live entry
+// is settled (see settle), with budget bytes of room in the head for the
+// entries that move; a read entry that does not fit is evicted. Each live
+// entry's location is moved or deleted before the slot is emptied, so no
+// reader is sent to a nil slot by the index for long, and a reader already
+// in the old segment reads bytes that the garbage collector keeps for it.
 func (sh *shard) retire(slot, from, budget int, now int64) {
 	seg := sh.slots[slot].Load()
 	var b batch
