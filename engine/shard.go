@@ -39,11 +39,13 @@ type shard struct {
 	// it.
 	slots []atomic.Pointer[arena.Segment]
 
-	_ [32]byte // to mu at offset 128 (shardLayout_test.go checks)
+	_ [32]byte // to mu at offset 128 (TestShardLayout checks)
 
-	// The fields a Set writes (or reads next to what it writes) share one
-	// cache line with mu: when another core wrote this shard last, a Set
-	// pays for one line transfer here, not one per field.
+	// The shard fields every Set writes (or reads next to what it writes)
+	// share one cache line with mu: when another core wrote this shard
+	// last, a Set pays for one line transfer here, not one per field. (The
+	// segment's bookkeeping in meta, and the drain while one runs, are
+	// written too, on lines of their own.)
 	mu       sync.Mutex
 	head     *arena.Segment
 	headSlot int
