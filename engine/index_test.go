@@ -68,10 +68,11 @@ func TestIndexModel(t *testing.T) {
 			require.Equal(t, want, old)
 			model[h] = l
 		}
-		// A migration keeps the readers' table below 7/8 full (see index),
-		// and while it runs every hash answers from that table.
+		// A migration keeps the readers' table below 3/4 +
+		// 1/migrateStep full (see index), and while it runs every hash
+		// answers from that table.
 		tb := x.t.Load()
-		require.LessOrEqual(t, tb.used, len(tb.slots)*7/8)
+		require.LessOrEqual(t, tb.used, len(tb.slots)*3/4+len(tb.slots)/migrateStep+1)
 		if tb.next != nil && i%97 == 0 {
 			migrations++
 			for k, want := range model {
@@ -250,4 +251,66 @@ func mixHash(h, seed uint64) uint64 {
 	h *= 0xc4ceb9fe1a85ec53
 	h ^= h >> 33
 	return h
+}
+
+// TestIndexDensity checks the table's fullness, which is most of an
+// entry's memory overhead: while it fills, and under churn at a constant
+// number of entries (eviction: each insert of a new hash deletes an old
+// one), the live hashes fill between about half and three quarters of it.
+func TestIndexDensity(t *testing.T) {
+	var x index
+	x.init()
+	rng := rand.New(rand.NewPCG(5, 5))
+	var hs []uint64
+	// While it fills: the fullness between migrations, and the bytes per
+	// hash of the tables in memory (two during a migration) at sizes
+	// spread evenly on a log scale, as a cache of any size would be.
+	sample, bytes, samples := 1000.0, 0.0, 0
+	for n := 1; n <= 1000000; n++ {
+		h := rng.Uint64()
+		hs = append(hs, h)
+		x.store(h, loc(n))
+		tb := x.t.Load()
+		if n > 1000 && tb.next == nil {
+			fill := float64(tb.live) / float64(len(tb.slots))
+			require.Truef(t, fill > 0.5 && fill <= 0.75, "%d hashes fill %.3f of %d slots", n, fill, len(tb.slots))
+		}
+		if float64(n) >= sample {
+			sample *= 1.01
+			slots := len(tb.slots)
+			if tb.next != nil {
+				slots += len(tb.next.slots)
+			}
+			bytes += float64(slots) * 16 / float64(n)
+			samples++
+		}
+	}
+	t.Logf("while filling, the tables take %.1f bytes per hash on average", bytes/float64(samples))
+	require.Less(t, bytes/float64(samples), 30.0)
+	// Deletes down to 300,000 hashes: the table shrinks at the next
+	// insert.
+	for _, h := range hs[:len(hs)-300000] {
+		x.delete(h)
+	}
+	hs = hs[len(hs)-300000:]
+	// Churn: the oldest hash goes for each new one. (Its first 300,000
+	// inserts are left out: the shrink takes some.)
+	lo, hi := 1.0, 0.0
+	for i := 0; i < 3000000; i++ {
+		x.delete(hs[i])
+		h := rng.Uint64()
+		hs = append(hs, h)
+		x.store(h, loc(i))
+		if tb := x.t.Load(); i >= 300000 && i%1000 == 0 {
+			fill := float64(tb.live) / float64(len(tb.slots))
+			lo, hi = min(lo, fill), max(hi, fill)
+		}
+	}
+	t.Logf("under churn the live hashes fill %.3f to %.3f of the table", lo, hi)
+	require.Greater(t, lo, 0.4)
+	require.Equal(t, 300000, x.size())
+	for _, h := range hs[len(hs)-300000:] {
+		_, ok := x.load(h)
+		require.True(t, ok)
+	}
 }

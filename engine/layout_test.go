@@ -27,3 +27,11 @@ func TestShardLayout(t *testing.T) {
 		t.Errorf("the Set path's line is shared with the cold fields")
 	}
 }
+
+// The index's delete looks only at the slots on one cache line, assuming
+// slotsPerLine of them fit (see table.delete).
+func TestSlotLayout(t *testing.T) {
+	if got := unsafe.Sizeof(slot{}); got*slotsPerLine != 64 {
+		t.Errorf("a slot is %d bytes: %d do not fill a 64-byte line", got, slotsPerLine)
+	}
+}
