@@ -82,11 +82,10 @@ func TestStress(t *testing.T) {
 		// of other keys are everywhere a reader looks.
 		{name: "collisions", opts: Options{MaxBytes: 128 << 10, Shards: 4, SegmentBytes: 8 << 10, ExpiryInterval: 2 * time.Millisecond},
 			hash: func(k string) uint64 { return xxhash.Sum64String(k) & (1023 << 54) }, keys: 4096, maxSize: 300},
-		// Tens of thousands of entries a shard under eviction churn: the
-		// index tables are large enough that each migration spans
-		// hundreds of inserts, and deletes empty slots while readers
-		// probe them.
-		{name: "large", opts: Options{MaxBytes: 4 << 20, Shards: 2, ExpiryInterval: 2 * time.Millisecond}, keys: 100000, maxSize: 100},
+		// Thousands of entries a shard under eviction churn: the index
+		// tables are large enough that a migration spans hundreds of
+		// inserts, and deletes empty slots while readers probe them.
+		{name: "large", opts: Options{MaxBytes: 1 << 20, Shards: 2, ExpiryInterval: 2 * time.Millisecond}, keys: 100000, maxSize: 100},
 	}
 	for _, cfg := range configs {
 		t.Run(cfg.name, func(t *testing.T) { runStress(t, cfg, d) })
