@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/velocache/velo/arena"
 	"github.com/velocache/velo/clock"
 )
 
@@ -140,7 +141,7 @@ func TestBadInputKeepsOldValue(t *testing.T) {
 	}{
 		{"negative ttl", "k", []byte("new"), -time.Nanosecond, ErrInvalidTTL},
 		{"value too large", "k", make([]byte, 4096), 0, ErrTooLarge},
-		{"entry one byte too large", "k", make([]byte, 4096-16), 0, ErrTooLarge},
+		{"entry one byte too large", "k", make([]byte, 4096-arena.HeaderSize), 0, ErrTooLarge},
 		{"huge key", strings.Repeat("k", 70000), []byte("v"), 0, ErrTooLarge},
 	}
 	for _, tc := range cases {
@@ -154,7 +155,7 @@ func TestBadInputKeepsOldValue(t *testing.T) {
 		})
 	}
 	// The largest entry that fits is accepted.
-	require.NoError(t, c.Set("k", make([]byte, 4096-16-1), 0))
+	require.NoError(t, c.Set("k", make([]byte, 4096-arena.HeaderSize-1), 0))
 }
 
 func TestInvalidOptions(t *testing.T) {
