@@ -178,7 +178,12 @@ func (s *Segment) Next(off int) int {
 
 // Stored returns the expiry that an entry appended with expireAt reads
 // back: expireAt itself, or a little earlier (see the entry layout).
-func (s *Segment) Stored(expireAt int64) int64 { return s.expiry(s.code(expireAt)) }
+func (s *Segment) Stored(expireAt int64) int64 {
+	if expireAt >= s.base && uint64(expireAt)-uint64(s.base) < exactLimit {
+		return expireAt // the common case, on every Set
+	}
+	return s.expiry(s.code(expireAt))
+}
 
 // The 40-bit expiry code of an entry holds its expiry less the segment's
 // base, d, in one of three forms:
