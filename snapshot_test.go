@@ -129,11 +129,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		if w.ttl == 0 {
 			require.Zero(t, ttl)
 		} else {
-			// Exact, but for the rounding of expiries far from their
-			// segment's start (down, by at most one part in 2^33 in
-			// each cache: arena's entry layout).
-			require.LessOrEqual(t, ttl, left)
-			require.GreaterOrEqual(t, ttl, left-w.ttl>>31-1)
+			require.Equal(t, left, ttl)
 		}
 		// The stored TTL survives too, for RefreshAhead.
 		si, _ := src.e.Info(key)

@@ -69,11 +69,11 @@ func BenchmarkCopyIn(b *testing.B) {
 
 func BenchmarkAppend(b *testing.B) {
 	value := make([]byte, 64)
-	s := NewSegment(1<<20, 0, 0)
+	s := NewSegment(1<<20, 0)
 	b.SetBytes(int64(EntrySize(16, 64)))
 	for i := 0; i < b.N; i++ {
 		if _, ok := s.Append("0123456789abcdef", value, 0, 0); !ok {
-			s = NewSegment(1<<20, 0, 0)
+			s = NewSegment(1<<20, 0)
 		}
 	}
 }

@@ -30,49 +30,39 @@ import (
 	"unsafe"
 )
 
-// Entry layout, little-endian, each entry starting at a multiple of 4:
+// Entry layout, little-endian, each entry starting at a multiple of 8:
 //
 //	offset  size  field
-//	     0     4  expiry: bits 0..31 of its 40-bit code (see expiryCode).
-//	              Plain loads.
-//	     4     4  bits 0..23 the value length, bits 24..31 bits 32..39 of
-//	              the expiry code. Plain loads.
-//	     8     4  meta (uint32), atomic loads and stores only:
+//	     0     8  expireAt: int64 clock time at which the entry dies;
+//	              math.MaxInt64 means never. Plain loads.
+//	     8     4  value length (uint32). Plain loads.
+//	    12     4  meta (uint32), atomic loads and stores only:
 //	              bits 0..15 key length, bits 16..17 frequency (0..3),
 //	              bits 18..31 the TTL the entry was stored with,
 //	              coarsely (see ttlCode)
-//	    12     k  key bytes
-//	  12+k     v  value bytes
-//	              padding to the next multiple of 4
+//	    16     k  key bytes
+//	  16+k     v  value bytes
+//	              padding to the next multiple of 8
 //
 // The frequency lives in the entry rather than in a side table so that a
-// Get touches one place in memory, not two. Plain reads of bytes 0..7 and
-// 12.. never overlap the atomically accessed meta word, so they do not race
+// Get touches one place in memory, not two. Plain reads of bytes 0..11 and
+// 16.. never overlap the atomically accessed meta word, so they do not race
 // with a concurrent Touch (the race detector tracks accesses by byte).
-//
-// The header is 12 bytes, not the 16 that a whole int64 expiry would take:
-// with millions of entries, those 4 bytes (and the finer alignment, 2
-// more on average) are a tenth of velo's overhead per entry. The expiry is
-// stored relative to the segment's base time, exactly when it falls within
-// 9 minutes of it, otherwise rounded down by at most one part in 8.6
-// billion (under a microsecond for an expiry two hours out).
 const (
-	HeaderSize = 12
-	align      = 4
-	metaOff    = 8
+	HeaderSize = 16
+	align      = 8
+	metaOff    = 12
 	freqShift  = 16
 	freqMask   = 3 << freqShift
 	keyLenMask = 1<<16 - 1
 	ttlShift   = 18
-	valLenMask = 1<<24 - 1
 
 	// MaxFreq is the largest frequency an entry counts up to.
 	MaxFreq = 3
 
 	// MaxKeyLen is the longest key an entry can hold.
 	MaxKeyLen = math.MaxUint16
-	// MaxSegmentBytes is the largest segment: offsets fit in 24 bits, and
-	// so do value lengths.
+	// MaxSegmentBytes is the largest segment: offsets fit in 24 bits.
 	MaxSegmentBytes = 1 << 24
 	// Never is the expireAt of an entry that does not expire.
 	Never = math.MaxInt64
@@ -91,9 +81,6 @@ type Segment struct {
 	// gen tells this segment apart from earlier and later segments that
 	// occupied the same slot of the owner's table. Immutable.
 	gen uint32
-	// base is the clock time the entries' expiries are stored relative
-	// to. Immutable.
-	base int64
 	// Readers load data and gen on every Get; the owner writes used on
 	// every append. The padding keeps them on different cache lines, so
 	// appends do not evict the line readers need.
@@ -102,18 +89,15 @@ type Segment struct {
 	used int
 }
 
-// NewSegment allocates a segment of size bytes (at most MaxSegmentBytes)
-// whose entries' expiries are stored relative to base, a clock time: the
-// current one, so that most expiries fall within the exactly stored range
-// (see the entry layout).
-func NewSegment(size int, gen uint32, base int64) *Segment {
+// NewSegment allocates a segment of size bytes (at most MaxSegmentBytes).
+func NewSegment(size int, gen uint32) *Segment {
 	if size <= 0 || size > MaxSegmentBytes {
 		panic("arena: bad segment size")
 	}
 	// A large allocation is page-aligned and a small one is aligned to
 	// its size class, at least 8 bytes: every entry's meta word is 4-byte
 	// aligned, as atomic operations need.
-	return &Segment{data: make([]byte, size), gen: gen, base: base}
+	return &Segment{data: make([]byte, size), gen: gen}
 }
 
 // Gen returns the generation the segment was created with.
@@ -136,17 +120,16 @@ func (s *Segment) Free() int { return len(s.data) - s.used }
 // offset.
 func (s *Segment) Append(key string, value []byte, expireAt int64, ttl time.Duration) (off int, ok bool) {
 	n := EntrySize(len(key), len(value))
-	if len(key) > MaxKeyLen || len(value) > valLenMask || n > len(s.data)-s.used {
+	if len(key) > MaxKeyLen || len(value) > math.MaxUint32 || n > len(s.data)-s.used {
 		return 0, false
 	}
 	off = s.used
 	b := s.data[off : off+n]
-	c := s.code(expireAt)
-	binary.LittleEndian.PutUint32(b[0:4], uint32(c))
-	binary.LittleEndian.PutUint32(b[4:8], uint32(len(value))|uint32(c>>32)<<24)
+	binary.LittleEndian.PutUint64(b[0:8], uint64(expireAt))
+	binary.LittleEndian.PutUint32(b[8:12], uint32(len(value)))
 	// A plain store is enough: no reader can see the entry before the
 	// owner publishes off, which happens after this.
-	binary.LittleEndian.PutUint32(b[8:12], uint32(len(key))|ttlCode(ttl)<<ttlShift)
+	binary.LittleEndian.PutUint32(b[12:16], uint32(len(key))|ttlCode(ttl)<<ttlShift)
 	copy(b[HeaderSize:], key)
 	copy(b[HeaderSize+len(key):], value)
 	s.used += n
@@ -158,10 +141,8 @@ func (s *Segment) Append(key string, value []byte, expireAt int64, ttl time.Dura
 // once off is published.
 func (s *Segment) Entry(off int) (expireAt int64, key, value []byte) {
 	h := s.data[off : off+HeaderSize]
-	lo := binary.LittleEndian.Uint32(h[0:4])
-	w := binary.LittleEndian.Uint32(h[4:8])
-	expireAt = s.expiry(uint64(w>>24)<<32 | uint64(lo))
-	v := int(w & valLenMask)
+	expireAt = int64(binary.LittleEndian.Uint64(h[0:8]))
+	v := int(binary.LittleEndian.Uint32(h[8:12]))
 	k := int(s.meta(off).Load() & keyLenMask)
 	start := off + HeaderSize
 	return expireAt, s.data[start : start+k : start+k], s.data[start+k : start+k+v : start+k+v]
@@ -171,63 +152,9 @@ func (s *Segment) Entry(off int) (expireAt int64, key, value []byte) {
 // over [0, Used()). A reader may walk up to a Used() value it read in
 // synchronization with the owner (under the owner's lock, say).
 func (s *Segment) Next(off int) int {
-	v := int(binary.LittleEndian.Uint32(s.data[off+4:off+8]) & valLenMask)
+	v := int(binary.LittleEndian.Uint32(s.data[off+8 : off+12]))
 	k := int(s.meta(off).Load() & keyLenMask)
 	return off + EntrySize(k, v)
-}
-
-// Stored returns the expiry that an entry appended with expireAt reads
-// back: expireAt itself, or a little earlier (see the entry layout).
-func (s *Segment) Stored(expireAt int64) int64 {
-	if expireAt >= s.base && uint64(expireAt)-uint64(s.base) < exactLimit {
-		return expireAt // the common case, on every Set
-	}
-	return s.expiry(s.code(expireAt))
-}
-
-// The 40-bit expiry code of an entry holds its expiry less the segment's
-// base, d, in one of three forms:
-//
-//	d < 2^39 (about 9 minutes)   d itself: exact
-//	larger                       1<<39 | e<<33 | m, for d = (2^33 + m) << e
-//	                             rounded down (e is 6 to 30)
-//	never                        neverCode
-//
-// An expiry before the base (an entry that is already dead) is stored
-// as the base, which is no later than now: still dead.
-const (
-	exactLimit = 1 << 39
-	mantBits   = 33
-	mantMask   = 1<<mantBits - 1
-	neverCode  = 1<<40 - 1
-)
-
-func (s *Segment) code(expireAt int64) uint64 {
-	if expireAt == Never {
-		return neverCode
-	}
-	if expireAt < s.base {
-		return 0
-	}
-	// Unsigned, so that a base below zero (a test's clock) cannot make
-	// the difference overflow; the sum in expiry wraps back the same way.
-	d := uint64(expireAt) - uint64(s.base)
-	if d < exactLimit {
-		return d
-	}
-	e := bits.Len64(d) - mantBits - 1 // 6 to 30
-	return exactLimit | uint64(e)<<mantBits | d>>e&mantMask
-}
-
-func (s *Segment) expiry(c uint64) int64 {
-	switch {
-	case c < exactLimit:
-		return int64(uint64(s.base) + c)
-	case c == neverCode:
-		return Never
-	}
-	e := c >> mantBits & 63
-	return int64(uint64(s.base) + (1<<mantBits|c&mantMask)<<e)
 }
 
 // meta returns the atomic word of the entry at off.

@@ -3,7 +3,6 @@ package arena
 import (
 	"bytes"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,7 @@ import (
 )
 
 func TestAppendAndRead(t *testing.T) {
-	s := NewSegment(256, 7, 0)
+	s := NewSegment(256, 7)
 	require.Equal(t, uint32(7), s.Gen())
 	require.Equal(t, 256, s.Size())
 
@@ -34,7 +33,7 @@ func TestAppendAndRead(t *testing.T) {
 	require.Empty(t, k)
 	require.Empty(t, v)
 	exp, _, _ = s.Entry(off3)
-	require.Equal(t, int64(0), exp, "an expiry before the base reads back as the base: still dead")
+	require.Equal(t, int64(-1), exp)
 
 	require.Equal(t, off2, s.Next(off1))
 	require.Equal(t, off3, s.Next(off2))
@@ -48,7 +47,7 @@ func TestAppendAndRead(t *testing.T) {
 }
 
 func TestAppendFull(t *testing.T) {
-	s := NewSegment(64, 0, 0)
+	s := NewSegment(64, 0)
 	_, ok := s.Append("k", make([]byte, 64-HeaderSize), 0, 0)
 	require.False(t, ok, "one byte too many")
 	used := s.Used()
@@ -61,7 +60,7 @@ func TestAppendFull(t *testing.T) {
 }
 
 func TestAppendKeyTooLong(t *testing.T) {
-	s := NewSegment(MaxSegmentBytes, 0, 0)
+	s := NewSegment(MaxSegmentBytes, 0)
 	_, ok := s.Append(strings.Repeat("k", MaxKeyLen+1), nil, 0, 0)
 	require.False(t, ok)
 	require.Equal(t, 0, s.Used())
@@ -72,12 +71,12 @@ func TestAppendKeyTooLong(t *testing.T) {
 }
 
 func TestNewSegmentBadSize(t *testing.T) {
-	require.Panics(t, func() { NewSegment(0, 0, 0) })
-	require.Panics(t, func() { NewSegment(MaxSegmentBytes+1, 0, 0) })
+	require.Panics(t, func() { NewSegment(0, 0) })
+	require.Panics(t, func() { NewSegment(MaxSegmentBytes+1, 0) })
 }
 
 func TestFreq(t *testing.T) {
-	s := NewSegment(4096, 0, 0)
+	s := NewSegment(4096, 0)
 	var offs []int
 	for i := 0; i < 100; i++ {
 		off, ok := s.Append("", nil, 0, time.Hour) // smallest entries: one per block
@@ -111,8 +110,7 @@ func FuzzEntries(f *testing.F) {
 	f.Add([]byte{}, uint16(0), int64(Never))
 	f.Add(bytes.Repeat([]byte{0xff}, 300), uint16(17), int64(-5))
 	f.Fuzz(func(t *testing.T, data []byte, split uint16, exp int64) {
-		// A base that puts the expiries in each of the code's ranges.
-		s := NewSegment(1024, 1, exp-int64(split)<<int(split%48))
+		s := NewSegment(1024, 1)
 		type rec struct {
 			off        int
 			key, value string
@@ -144,8 +142,7 @@ func FuzzEntries(f *testing.F) {
 		for _, r := range recs {
 			require.Equal(t, r.off, off)
 			e, k, v := s.Entry(r.off)
-			require.Equal(t, s.Stored(r.exp), e)
-			checkExpiry(t, s, r.exp, e)
+			require.Equal(t, r.exp, e)
 			require.Equal(t, r.key, string(k))
 			require.Equal(t, r.value, string(v))
 			checkTTL(t, r.ttl, s.TTL(r.off))
@@ -168,7 +165,7 @@ func checkTTL(t *testing.T, want, got time.Duration) {
 }
 
 func TestTTLCode(t *testing.T) {
-	s := NewSegment(1<<16, 1, 0)
+	s := NewSegment(1<<16, 1)
 	for _, d := range []time.Duration{0, -time.Second, 1, 2, 3, 255, 256, 257, 511, 512, 1023, 1024, 1025,
 		time.Millisecond, time.Second, 90 * time.Minute, 24 * time.Hour, 1<<62 + 12345, math.MaxInt64} {
 		off, ok := s.Append("k", []byte("v"), Never, d)
@@ -182,51 +179,5 @@ func TestTTLCode(t *testing.T) {
 		_, k, v := s.Entry(off)
 		require.Equal(t, "k", string(k))
 		require.Equal(t, "v", string(v))
-	}
-}
-
-// checkExpiry checks what an entry appended with expiry want reads back
-// (got) against the promise of the entry layout: exact within 2^39 ns of
-// the base, rounded down by at most one part in 2^33 of the distance from
-// the base beyond that, the base for an expiry before it, Never for Never.
-func checkExpiry(t *testing.T, s *Segment, want, got int64) {
-	t.Helper()
-	switch d := uint64(want) - uint64(s.base); {
-	case want == Never:
-		require.Equal(t, int64(Never), got)
-	case want < s.base:
-		require.Equal(t, s.base, got)
-	case d < 1<<39:
-		require.Equal(t, want, got)
-	default:
-		require.LessOrEqual(t, got, want)
-		require.GreaterOrEqual(t, got, s.base)
-		require.LessOrEqual(t, uint64(want-got), d>>33, "expiry %d read back as %d (base %d)", want, got, s.base)
-	}
-}
-
-func TestExpiryCode(t *testing.T) {
-	bases := []int64{0, -1 << 40, 1 << 50, math.MaxInt64 - 1<<20, math.MinInt64 + 1}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, base := range bases {
-		s := NewSegment(64, 0, base)
-		for i := 0; i < 100000; i++ {
-			var want int64
-			switch i % 4 {
-			case 0: // near the base
-				want = base + rng.Int64N(1<<40) - 1<<20
-			case 1: // anywhere after it
-				want = base + rng.Int64N(math.MaxInt64-max(base, 0))
-			case 2:
-				want = int64(rng.Uint64())
-			default: // around the exact range's end and the powers of two
-				want = base + 1<<(39+rng.IntN(23)) + rng.Int64N(3) - 1
-			}
-			if base > 0 && want < base-1<<62 || base < 0 && want > base+math.MaxInt64 {
-				continue // the difference is out of int64's range either way
-			}
-			checkExpiry(t, s, want, s.Stored(want))
-		}
-		checkExpiry(t, s, Never, s.Stored(Never))
 	}
 }

@@ -286,7 +286,7 @@ type entryRef struct {
 
 // An EntryInfo describes a stored entry's lifetime.
 type EntryInfo struct {
-	ExpireAt int64         // clock time (see Now) at which it expires; arena.Never if it does not. Exact within 9 minutes of its segment's start, otherwise up to one part in 2^33 earlier than asked (arena's entry layout)
+	ExpireAt int64         // clock time (see Now) at which it expires; arena.Never if it does not
 	TTL      time.Duration // the lifetime it was stored with, to 0.4%; 0 if none
 }
 

@@ -227,7 +227,7 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 		sh.rotate(n, now)
 	}
 	off, _ := sh.head.Append(key, value, expireAt, ttl)
-	sh.noteAppend(sh.headSlot, sh.head.Stored(expireAt))
+	sh.noteAppend(sh.headSlot, expireAt)
 	sh.sets++
 	// A key already stored goes to the main queue; a new key starts in the
 	// small one, and the sketch counts it. The old entry, if any, is not
@@ -396,7 +396,7 @@ func (sh *shard) rotate(need int, now int64) {
 	slot := sh.free[len(sh.free)-1]
 	sh.free = sh.free[:len(sh.free)-1]
 	sh.gens[slot]++
-	seg := arena.NewSegment(sh.e.segBytes, sh.gens[slot], now)
+	seg := arena.NewSegment(sh.e.segBytes, sh.gens[slot])
 	sh.meta[slot] = segMeta{minExpire: arena.Never}
 	// Release: readers that load this slot after a location into it is
 	// published see the new segment.
@@ -614,7 +614,7 @@ func (sh *shard) moveToHead(h uint64, l loc, seg *arena.Segment, off int, keepFr
 	if keepFreq {
 		sh.head.SetFreq(noff, seg.Freq(off))
 	}
-	sh.noteAppend(sh.headSlot, sh.head.Stored(exp))
+	sh.noteAppend(sh.headSlot, exp)
 	sh.index.store(h, makeLoc(sh.headSlot, sh.head.Gen(), noff, main))
 	sh.forget(l)
 	if !main {
