@@ -65,9 +65,9 @@ type index struct {
 // microsecond or two.
 const migrateStep = 32
 
-// fillTarget is the ratio of a new table's size to the hashes it is built
-// for (see step).
-var fillTarget = struct{ num, den int }{5, 3}
+// A new table has fillNum/fillDen slots per hash it is built for (see
+// step).
+const fillNum, fillDen = 5, 3
 
 type table struct {
 	slots []slot
@@ -287,22 +287,30 @@ const slotsPerLine = 64 / 16
 //
 // The new table is sized so that the live hashes, plus what the
 // migration's changes can add (one hash per insert), fill at most
-// 1/fillTarget of it when it is published: between 0.52 and 0.6 full
-// after growth, and 3/4 full before the next. Its slots are most of an
-// entry's overhead (16 bytes over the fill), so the range is kept narrow;
+// fillDen/fillNum of it when it is published: 0.58 to 0.6 full after
+// growth, and 3/4 full before the next. Its slots are most of an entry's
+// overhead (16 bytes over the fill), so the range is kept narrow;
 // doubling to a power of two, as this table first did, left a table
 // anywhere between 3/8 and 3/4 full, and under eviction churn, where
-// rebuilds only clear tombstones, as low as 1/4. A new size from 9/10 to
-// 11/10 of the old one keeps the old size: the rebuild then only clears
+// rebuilds only clear tombstones, about 1/4 to 1/2. A new size from 9/10
+// to 11/10 of the old one keeps the old size: the rebuild then only clears
 // tombstones, and with the same size and seed every hash starts where it
-// did, so the copy writes the new table in order, not all over it.
+// did, so the copy writes the new table in order, not all over it. A
+// sparse table that would keep its size is left alone: that rebuild
+// would clear nothing and allocate a table per insert.
 func (x *index) step(t *table) {
 	if t.next == nil {
-		if t.used <= len(t.slots)/4*3 && (t.live >= len(t.slots)/4 || len(t.slots) == minTable) {
+		full := t.used > len(t.slots)/4*3
+		sparse := t.live < len(t.slots)/4 && len(t.slots) > minTable
+		if !full && !sparse {
 			return
 		}
-		n := max(minTable, (t.live+len(t.slots)/migrateStep+1)*fillTarget.num/fillTarget.den)
-		if old := len(t.slots); n*10 >= old*9 && n*10 <= old*11 {
+		old := len(t.slots)
+		n := max(minTable, (t.live+old/migrateStep+1)*fillNum/fillDen)
+		if n*10 >= old*9 && n*10 <= old*11 {
+			if !full {
+				return
+			}
 			n = old
 		}
 		t.next, t.copied = newTable(n, t.seed), 0

@@ -335,3 +335,20 @@ func TestIndexDensity(t *testing.T) {
 		require.True(t, ok)
 	}
 }
+
+// TestIndexSparseSmallTable: a small table left sparse by deletes shrinks
+// once, or stays, but does not start a rebuild (and allocate a table) on
+// every insert.
+func TestIndexSparseSmallTable(t *testing.T) {
+	var x index
+	x.init()
+	// A table just over the smallest size: shrinking it would give the
+	// smallest size, which is within a tenth of its own.
+	x.t.Store(newTable(minTable+1, 1))
+	x.store(1000, 1)
+	allocs := testing.AllocsPerRun(1000, func() {
+		x.delete(5000)
+		x.store(5000, 1)
+	})
+	require.Zero(t, allocs, "table of %d slots, %d live", len(x.t.Load().slots), x.size())
+}
