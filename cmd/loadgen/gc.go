@@ -254,6 +254,12 @@ func runGCParent(cfg config, w io.Writer, load time.Duration, spawn gcSpawner) e
 	}
 	m := collectMeta()
 	printGCTable(w, m, load, rows)
+	if cfg.PlotPath != "" {
+		if err := writeGCPlot(cfg.PlotPath, rows); err != nil {
+			return err
+		}
+		fmt.Fprintf(progress, "loadgen: wrote %s\n", cfg.PlotPath)
+	}
 	if cfg.JSONPath != "" {
 		b, err := json.MarshalIndent(gcReport{Meta: m, Config: cfg.flags, LoadSeconds: load.Seconds(), Rows: rows}, "", "  ")
 		if err != nil {

@@ -221,3 +221,41 @@ func TestGCEstimateAndProc(t *testing.T) {
 		}
 	}
 }
+
+// TestGCPlot draws a -gc run of two caches at two sizes, with a skipped
+// and a failed measurement that must be left out, into SVG and PNG.
+func TestGCPlot(t *testing.T) {
+	rows := []gcRow{
+		{Target: "velo", Entries: 1000000, RSSOverhead: 40, GCMedian1PNs: 150000, GetP999ns: 1100},
+		{Target: "otter", Entries: 1000000, RSSOverhead: 143, GCMedian1PNs: 102e6, GetP999ns: 6100},
+		{Target: "velo", Entries: 10000000, RSSOverhead: 41, GCMedian1PNs: 180000, GetP999ns: 1700},
+		{Target: "otter", Entries: 10000000, RSSOverhead: 136, GCMedian1PNs: 4e9, GetP999ns: 18600},
+		{Target: "freecache", Entries: 50000000, Skipped: "skipped: would need 30 GiB"},
+		{Target: "bigcache", Entries: 50000000, Error: "child failed"},
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"gc.svg", "gc.png"} {
+		path := filepath.Join(dir, name)
+		if err := writeGCPlot(path, rows); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(path); err != nil || len(b) < 1000 {
+			t.Fatalf("%s: %d bytes, %v", name, len(b), err)
+		}
+	}
+	svg, _ := os.ReadFile(filepath.Join(dir, "gc.svg"))
+	if !strings.Contains(string(svg), "forced GC at GOMAXPROCS 1") {
+		t.Error("the SVG lacks the forced-GC panel")
+	}
+	if strings.Contains(string(svg), "freecache") || strings.Contains(string(svg), "bigcache") {
+		t.Error("a skipped or failed measurement was drawn")
+	}
+	if err := writeGCPlot(filepath.Join(dir, "none.svg"), rows[4:]); err == nil {
+		t.Error("a plot with no measurement should fail")
+	}
+	for n, want := range map[int]string{1000000: "1M", 50000000: "50M", 500000: "500k", 1234: "1234"} {
+		if got := entryLabel(n); got != want {
+			t.Errorf("entryLabel(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

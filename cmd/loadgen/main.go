@@ -182,7 +182,7 @@ func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the key stream and the op mix")
 	fs.StringVar(&cfg.JSONPath, "json", "", "also write every cell and the machine metadata to this JSON file")
 	fs.StringVar(&cfg.CSVPath, "csv", "", "also write every cell, with the metadata, to this CSV file")
-	fs.StringVar(&cfg.PlotPath, "plot", "", "also draw throughput against GOMAXPROCS (with -trace: hit ratio against capacity) to this .png or .svg file")
+	fs.StringVar(&cfg.PlotPath, "plot", "", "also draw throughput against GOMAXPROCS (with -trace: hit ratio against capacity; with -gc: memory, GC work and Get latency against entries) to this .png or .svg file")
 	fs.StringVar(&cfg.CPUProf, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.StringVar(&redisAddr, "redis-addr", redisAddr, "Redis server for -target redis and -redis-compare")
 	fs.BoolVar(&cfg.RedisCompare, "redis-compare", false, "instead of the throughput table, measure Get and Set one at a time, velo in process vs Redis at -redis-addr")
