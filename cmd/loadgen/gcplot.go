@@ -8,7 +8,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 )
@@ -80,15 +79,9 @@ func writeGCPlot(path string, rows []gcRow) error {
 			if len(pts) == 0 {
 				continue
 			}
-			line, points, err := plotter.NewLinePoints(pts)
+			line, points, err := cacheLine(pts, j, t)
 			if err != nil {
 				return err
-			}
-			line.Color, points.Color = plotutil.Color(j), plotutil.Color(j)
-			points.Shape = plotutil.Shape(j)
-			line.Width = vg.Points(1.5)
-			if t == "velo" {
-				line.Width = vg.Points(3)
 			}
 			p.Add(line, points)
 			if i == 0 {

@@ -84,6 +84,22 @@ func writePlot(path string, cfg config, rep *report) error {
 	})
 }
 
+// cacheLine is the line and points of the i-th cache on a plot, in every
+// mode's plots: a color and point shape per cache, velo's line thicker.
+func cacheLine(pts plotter.XYs, i int, name string) (*plotter.Line, *plotter.Scatter, error) {
+	line, points, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return nil, nil, err
+	}
+	line.Color, points.Color = plotutil.Color(i), plotutil.Color(i)
+	points.Shape = plotutil.Shape(i)
+	line.Width = vg.Points(1.5)
+	if name == "velo" {
+		line.Width = vg.Points(3)
+	}
+	return line, points, nil
+}
+
 // savePlot draws a w x h picture with drawFn into path, a .png or .svg file
 // by its extension: the -plot output of every mode.
 func savePlot(path string, w, h vg.Length, drawFn func(draw.Canvas)) error {
@@ -132,16 +148,9 @@ func mixPlot(mix int, cfg config, rep *report) (*plot.Plot, error) {
 				}
 			}
 		}
-		line, points, err := plotter.NewLinePoints(pts)
+		line, points, err := cacheLine(pts, i, t)
 		if err != nil {
 			return nil, err
-		}
-		line.Color = plotutil.Color(i)
-		line.Width = vg.Points(1.5)
-		points.Color = plotutil.Color(i)
-		points.Shape = plotutil.Shape(i)
-		if t == "velo" {
-			line.Width = vg.Points(3)
 		}
 		p.Add(line, points)
 		p.Legend.Add(t, line, points)

@@ -7,7 +7,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 )
@@ -48,16 +47,11 @@ func writeTracePlot(path string, rep *traceReport) error {
 		if len(pts) == 0 {
 			continue
 		}
-		line, points, err := plotter.NewLinePoints(pts)
+		line, points, err := cacheLine(pts, i, name)
 		if err != nil {
 			return err
 		}
-		line.Color, points.Color = plotutil.Color(i), plotutil.Color(i)
-		points.Shape = plotutil.Shape(i)
-		line.Width = vg.Points(1.5)
 		switch name {
-		case "velo":
-			line.Width = vg.Points(3)
 		case "lru", "clock", "optimal":
 			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
