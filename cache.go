@@ -44,6 +44,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/velocache/velo/clock"
 	"github.com/velocache/velo/engine"
 )
 
@@ -130,6 +131,11 @@ type Options struct {
 	// last 12 seconds, while hits go on returning the current value. 0
 	// turns refresh off.
 	RefreshAhead float64
+
+	// Clock, if set, is the time source for TTLs instead of the shared
+	// coarse clock: tests pass clock.NewManual and move time by hand
+	// rather than sleeping. The cache never releases it.
+	Clock *clock.Clock
 }
 
 // Reason says why an entry left the cache; see Options.OnEvict.
@@ -169,6 +175,9 @@ func newCache(opts Options, cfg engine.Config) (*Cache, error) {
 	cfg.Shards = opts.Shards
 	cfg.SegmentBytes = opts.SegmentBytes
 	cfg.ExpiryInterval = opts.ExpiryInterval
+	if opts.Clock != nil {
+		cfg.Clock = opts.Clock
+	}
 	e, err := engine.New(cfg)
 	if err != nil {
 		return nil, err
