@@ -71,10 +71,13 @@ type Options struct {
 	// Stats().Bytes, the segments held, never exceeds it. 0 means 64 MiB;
 	// the minimum is 4 KiB.
 	//
-	// Not counted: the index (16-byte slots, rebuilt at 1/4 to 1/2 full
-	// and kept under 3/4: 21 to 64 bytes per entry, up to 256 after mass
-	// deletes until it shrinks at 1/16) and segments that were retired but
-	// not yet freed by the garbage collector. Segments are never reused,
+	// Not counted: the index (16-byte slots, built 3/5 full and grown at
+	// 3/4 full: 21 to 27 bytes per entry, up to 32 just before a rebuild,
+	// twice that while one runs, up to 64 after mass deletes until it
+	// shrinks at 1/4 full), the frequency sketch under MaxEntries (8 to 16
+	// bytes per entry, growing with the entries up to MaxEntries), and
+	// segments that were retired but not yet freed by the garbage
+	// collector. Segments are never reused,
 	// so writing allocates about as many bytes as it stores; after a
 	// collection the live heap is about MaxBytes plus the index, and
 	// between collections the garbage grows as with any allocation
@@ -84,7 +87,9 @@ type Options struct {
 	// MaxEntries, if positive, also bounds the number of entries. It is
 	// enforced per shard (MaxEntries/Shards each, rounded up), so the
 	// cache may start evicting slightly before MaxEntries when keys are
-	// unevenly spread.
+	// unevenly spread. A bound above MaxBytes/16 (no entry is smaller than
+	// its 16-byte header) cannot bind, and is taken as MaxBytes/16: nothing
+	// is allocated in proportion to it beyond what MaxBytes can hold.
 	MaxEntries int
 
 	// DefaultTTL is the lifetime of an entry stored with ttl 0. 0 means
@@ -106,7 +111,7 @@ type Options struct {
 	SegmentBytes int
 
 	// ExpiryInterval is how often a background goroutine removes expired
-	// entries. 0 means one second.
+	// entries. 0 means one second; the minimum is a millisecond.
 	ExpiryInterval time.Duration
 
 	// OnEvict, if set, is called once for every entry that leaves the
@@ -258,6 +263,11 @@ type Stats struct {
 	Loads      uint64 // load functions GetOrLoad ran, refreshes included
 	LoadErrors uint64 // ... that returned an error or panicked
 	Refreshes  uint64 // background refreshes started (RefreshAhead)
+
+	// CallbackPanics counts the calls of Options.OnEvict that panicked.
+	// Each panic is recovered where the callback ran, and the removals
+	// after it are still reported.
+	CallbackPanics uint64
 }
 
 // HitRatio returns Hits / (Hits + Misses), or 0 before any lookup.
@@ -284,6 +294,8 @@ func (c *Cache) Stats() Stats {
 		Loads:       c.loads.loads.Load(),
 		LoadErrors:  c.loads.loadErrors.Load(),
 		Refreshes:   c.loads.refreshes.Load(),
+
+		CallbackPanics: s.CallbackPanics,
 	}
 }
 
@@ -346,9 +358,14 @@ func (c *Cache) Keys() iter.Seq[string] {
 
 // Close stops the cache's background goroutines (the expiry sweep, and
 // GetOrLoad's loads and background refreshes in flight, whose contexts it
-// cancels and which it waits for), releases the shared clock and drops every entry. Afterwards
-// Set returns ErrClosed and Get misses. Close is safe to call more than
-// once and always returns nil.
+// cancels and which it waits for), releases the shared clock and drops
+// every entry. Afterwards Set returns ErrClosed and Get misses. Close is
+// safe to call more than once, from any goroutine, and always returns nil.
+//
+// Close may be called from an OnEvict callback or a load function. It
+// then returns without waiting for the goroutine it was called from (the
+// expiry sweep, or that load), which would wait for itself; that
+// goroutine ends as soon as the callback or load function returns.
 func (c *Cache) Close() error {
 	c.loads.close()
 	return c.e.Close()

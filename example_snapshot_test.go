@@ -1,8 +1,10 @@
 package velo_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -40,4 +42,33 @@ func ExampleCache_SaveFile() {
 	fmt.Println(string(v), ttl > 59*time.Minute)
 	// Output:
 	// {"name":"Ada"} true
+}
+
+// Loading from a source that might never end, such as a connection to a
+// peer: LoadFrom reads until the snapshot's end record, so io.LimitReader
+// bounds what it reads. At the limit the load fails as a truncated
+// snapshot does, and the entries read before it stay loaded.
+func ExampleCache_LoadFrom() {
+	// The peer's snapshot: 1000 entries of 135 bytes each.
+	peer, _ := velo.New(velo.Options{})
+	defer peer.Close()
+	for i := range 1000 {
+		_ = peer.Set(fmt.Sprintf("key:%04d", i), bytes.Repeat([]byte("v"), 100), 0)
+	}
+	var conn bytes.Buffer // stands for the connection
+	_ = peer.SaveTo(&conn)
+
+	c, _ := velo.New(velo.Options{})
+	defer c.Close()
+	// What io.LimitReader(&conn, 64<<10) returns; its N tells a snapshot
+	// over the limit from one cut short.
+	src := &io.LimitedReader{R: &conn, N: 64 << 10}
+	switch err := c.LoadFrom(src); {
+	case src.N == 0 && errors.Is(err, io.ErrUnexpectedEOF):
+		fmt.Println("snapshot over the limit; entries loaded:", c.Len())
+	case err != nil:
+		fmt.Println("load:", err)
+	}
+	// Output:
+	// snapshot over the limit; entries loaded: 485
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,12 @@ import (
 // ErrLoaderPanicked is wrapped by the *PanicError that GetOrLoad returns
 // when its load function panicked.
 var ErrLoaderPanicked = errors.New("velo: load function panicked")
+
+// ErrLoadCycle is returned by a GetOrLoad that would wait for a load that
+// waits for it: a load function that calls GetOrLoad for its own key, or
+// for a key whose load in turn waits for the first. Without it such a call
+// would wait for itself forever.
+var ErrLoadCycle = errors.New("velo: GetOrLoad would wait for its own load")
 
 // A PanicError reports a panic in GetOrLoad's load function, recovered in
 // the goroutine that ran it. errors.Is(err, ErrLoaderPanicked) holds for it,
@@ -76,6 +83,12 @@ var (
 // ErrClosed after Close; a load cancelled by Close returns an error that
 // wraps ErrClosed and load's own.
 //
+// A load function may call GetOrLoad, for other keys. A call that would
+// wait for a load that is (directly or through other loads) waiting for
+// the calling load function returns ErrLoadCycle at once, whatever ctx it
+// was given. Detecting it costs each load about a microsecond (reading
+// its goroutine's id).
+//
 // With Options.RefreshAhead set, a hit on an entry that has less than that
 // fraction of its TTL left returns the current value at once and calls load
 // in the background, unless a load of the key is already running. Its
@@ -87,26 +100,49 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 	if load == nil {
 		return nil, errNilLoad
 	}
-	if v, info, ok := c.e.GetInfo(nil, key); ok {
-		if c.refreshDue(info) {
-			c.loads.refresh(c, ctx, key, load, info.ExpireAt)
+	for {
+		if v, info, ok := c.e.GetInfo(nil, key); ok {
+			if c.refreshDue(info) {
+				c.loads.refresh(c, ctx, key, load, info)
+			}
+			return v, nil
 		}
-		return v, nil
+		if c.loads.closed.Load() {
+			return nil, ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		cl, how := c.loads.join(c, ctx, key, load)
+		if how == storedLoad {
+			// Its value may have been stored, and deleted, before this
+			// call began: wait for it to end, and look again.
+			select {
+			case <-cl.done:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return c.loads.wait(ctx, key, cl)
 	}
-	if c.loads.closed.Load() {
-		return nil, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+}
+
+// wait waits for cl, which the caller joined, and returns a copy of its
+// value.
+func (l *loader) wait(ctx context.Context, key string, cl *call) ([]byte, error) {
+	if err := l.waitFor(cl); err != nil {
+		l.leave(key, cl)
 		return nil, err
 	}
-	cl := c.loads.join(c, ctx, key, load)
+	defer l.waitDone()
 	select {
 	case <-cl.done:
 	case <-ctx.Done():
 		select {
 		case <-cl.done: // both ready: take the result
 		default:
-			c.loads.leave(key, cl)
+			l.leave(key, cl)
 			return nil, ctx.Err()
 		}
 	}
@@ -145,6 +181,13 @@ type loader struct {
 	closed atomic.Bool
 	wg     sync.WaitGroup // the loads' goroutines
 
+	// running maps the goroutine id of each load in flight to its call,
+	// so that a GetOrLoad made by a load function knows which load it is
+	// made from (see waitFor). cycleMu guards the calls' waitingOn, so
+	// that two loads cannot both start waiting for each other unseen.
+	running *xsync.MapOf[uint64, *call]
+	cycleMu sync.Mutex
+
 	// Counters for Stats; loads are rare next to Gets, so plain atomics.
 	loads, loadErrors, refreshes atomic.Uint64
 }
@@ -162,23 +205,39 @@ type call struct {
 	waiters int
 	cancel  context.CancelFunc // cancels the load's context
 
-	// refreshOf is, for a background refresh, the expiry of the entry it
-	// reloads; 0 for a load after a miss.
-	refreshOf int64
+	// refreshOf is, for a background refresh, the entry it reloads; nil
+	// for a load after a miss.
+	refreshOf *engine.EntryInfo
+
+	// waitingOn is the call whose result this call's load function is
+	// waiting for in a GetOrLoad of its own, or nil. Guarded by
+	// loader.cycleMu.
+	waitingOn *call
+
+	// storing is set before the load's value is stored: from then on
+	// the call takes no new waiters (see storedLoad).
+	storing atomic.Bool
 }
 
 func (l *loader) init() {
 	l.calls = xsync.NewMapOf[string, *call]()
+	l.running = xsync.NewMapOf[uint64, *call]()
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 }
 
-// close stops new loads, cancels those in flight and waits for them.
+// close stops new loads, cancels those in flight and waits for them,
+// unless it is called from a load's goroutine (a load function, or an
+// OnEvict callback of the Set that stores a loaded value): that load
+// cannot return before close does, so close leaves the loads to return on
+// their own, as they will once cancelled.
 func (l *loader) close() {
 	l.mu.Lock()
 	l.closed.Store(true)
 	l.mu.Unlock()
 	l.cancel()
-	l.wg.Wait()
+	if !engine.OnStack((*loader).run) {
+		l.wg.Wait()
+	}
 }
 
 // newCall returns a call with one waiter and the context its load will
@@ -188,26 +247,96 @@ func newCall(parent context.Context) (*call, context.Context) {
 	return &call{done: make(chan struct{}), waiters: 1, cancel: cancel}, ctx
 }
 
-// join returns key's call in flight with one more waiter, or starts one.
-func (l *loader) join(c *Cache, parent context.Context, key string, load loadFunc) *call {
+// How join found key's load.
+type joinResult int
+
+const (
+	startedLoad joinResult = iota // none ran: the caller started one
+	joinedLoad                    // one ran: the caller is one more waiter
+	// One ran whose value is being stored or was stored: the caller did
+	// not join it. Its value may have been stored before the caller's
+	// lookup missed and removed since (a Delete between the two), so
+	// handing it over would return a value a Delete that finished before
+	// the call began had removed.
+	storedLoad
+)
+
+// join returns key's call in flight, with one more waiter, or starts one.
+// A load that has begun storing its value is not joined (see storedLoad).
+func (l *loader) join(c *Cache, parent context.Context, key string, load loadFunc) (*call, joinResult) {
 	var ctx context.Context // set if this caller created the call
+	how := joinedLoad
 	cl, _ := l.calls.Compute(key, func(old *call, loaded bool) (*call, bool) {
 		if loaded {
-			old.waiters++
+			if old.storing.Load() {
+				how = storedLoad
+			} else {
+				old.waiters++
+			}
 			return old, false
 		}
 		var nc *call
 		nc, ctx = newCall(parent)
+		how = startedLoad
 		return nc, false
 	})
-	if ctx != nil {
+	if how == startedLoad {
 		l.start(c, ctx, key, cl, load)
 	}
-	return cl
+	return cl, how
+}
+
+// waitFor is called by a GetOrLoad about to wait for cl. If the caller is
+// itself a load function (its goroutine runs a load), it returns
+// ErrLoadCycle when cl is that load, or waits, through other loads, for
+// it; otherwise it records that the caller's load waits for cl, until
+// waitDone. Only loads can be part of a cycle, since only loads are
+// waited for.
+func (l *loader) waitFor(cl *call) error {
+	me, ok := l.running.Load(goid())
+	if !ok {
+		return nil
+	}
+	l.cycleMu.Lock()
+	defer l.cycleMu.Unlock()
+	for w := cl; w != nil; w = w.waitingOn {
+		if w == me {
+			return ErrLoadCycle
+		}
+	}
+	me.waitingOn = cl
+	return nil
+}
+
+// waitDone ends what waitFor recorded for the calling goroutine's load.
+func (l *loader) waitDone() {
+	me, ok := l.running.Load(goid())
+	if !ok {
+		return
+	}
+	l.cycleMu.Lock()
+	me.waitingOn = nil
+	l.cycleMu.Unlock()
+}
+
+// goid returns the id of the calling goroutine, read from the first line
+// of its stack trace ("goroutine 42 [running]:"), about a microsecond. Go
+// offers no cheaper way, and the id is only ever compared with itself.
+func goid() uint64 {
+	var buf [32]byte
+	n := runtime.Stack(buf[:], false)
+	var id uint64
+	for _, ch := range buf[len("goroutine "):n] {
+		if ch < '0' || ch > '9' {
+			break
+		}
+		id = id*10 + uint64(ch-'0')
+	}
+	return id
 }
 
 // refresh starts a background load of key unless one is in flight.
-func (l *loader) refresh(c *Cache, parent context.Context, key string, load loadFunc, expireAt int64) {
+func (l *loader) refresh(c *Cache, parent context.Context, key string, load loadFunc, of engine.EntryInfo) {
 	// Every hit in the window comes here while the refresh runs: check
 	// without taking the map's lock first.
 	if _, ok := l.calls.Load(key); ok || l.closed.Load() {
@@ -217,7 +346,7 @@ func (l *loader) refresh(c *Cache, parent context.Context, key string, load load
 	cl, loaded := l.calls.LoadOrCompute(key, func() *call {
 		var nc *call
 		nc, ctx = newCall(parent)
-		nc.refreshOf = expireAt
+		nc.refreshOf = &of
 		return nc
 	})
 	if !loaded {
@@ -242,6 +371,9 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 	stop := context.AfterFunc(l.ctx, cl.cancel)
 	defer stop()
 	defer cl.cancel()
+	id := goid()
+	l.running.Store(id, cl)
+	defer l.running.Delete(id)
 
 	var val []byte
 	err := errGoexit // kept only if load never returns
@@ -249,7 +381,7 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 
 	var ttl time.Duration
 	l.loads.Add(1)
-	if cl.refreshOf != 0 {
+	if cl.refreshOf != nil {
 		l.refreshes.Add(1)
 	}
 	val, ttl, err = recoverLoad(ctx, load)
@@ -268,9 +400,10 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 	//
 	// A refresh stores only over the entry it reloads: a value Set, or a
 	// Delete, while it ran is newer than what it loaded.
+	cl.storing.Store(true)
 	var serr error
-	if cl.refreshOf != 0 {
-		_, serr = c.e.Refresh(key, val, ttl, cl.refreshOf)
+	if cl.refreshOf != nil {
+		_, serr = c.e.Refresh(key, val, ttl, *cl.refreshOf)
 	} else {
 		serr = c.e.Set(key, val, ttl)
 	}

@@ -78,7 +78,7 @@ func (c *Cache) SaveTo(w io.Writer) error {
 	var hdr [snapHeaderSize]byte
 	copy(hdr[:], snapMagic)
 	binary.LittleEndian.PutUint32(hdr[8:], snapVersion)
-	binary.LittleEndian.PutUint64(hdr[12:], uint64(wallClock().UnixNano()))
+	binary.LittleEndian.PutUint64(hdr[12:], uint64(unixNanos(wallClock())))
 	binary.LittleEndian.PutUint32(hdr[20:], crc32.Checksum(hdr[:20], castagnoli))
 	if _, err := bw.Write(hdr[:]); err != nil {
 		return err
@@ -132,21 +132,43 @@ func (c *Cache) SaveTo(w io.Writer) error {
 
 // LoadFrom reads a snapshot written by SaveTo and stores its entries, each
 // with the lifetime it had left at the save less the wall-clock time
-// since (none is deducted if the wall clock went back). Entries that
-// expired meanwhile are skipped. An entry replaces any stored under the
-// same key, with a TTL (for RefreshAhead) as it was saved.
+// since. Entries that expired meanwhile are skipped; a snapshot saved more
+// than 292 years ago (the longest time.Duration) has every entry that
+// expires at all expired. If the save time is ahead of the wall clock (the
+// clock went back, or the snapshot is from a machine whose clock is ahead)
+// nothing is deducted: entries load with the lifetime they had at the
+// save, never more. An entry replaces any stored under the same key, with
+// a TTL (for RefreshAhead) as it was saved.
 //
 // Every record is verified before it is stored. LoadFrom stops at the
 // first damaged record and returns an error wrapping ErrSnapshotCorrupt
 // (and io.ErrUnexpectedEOF if the snapshot is cut short) that gives the
 // record number and byte offset; the records before it stay loaded, none
 // after. A snapshot of another format version is refused with
-// ErrSnapshotVersion before anything is stored. LoadFrom reads r to its
-// end: bytes after the snapshot's end record are damage too.
+// ErrSnapshotVersion before anything is stored. An error from r other than
+// io.EOF stops the load too and is returned as it is, the records before
+// it loaded.
+//
+// LoadFrom reads until the snapshot's end record, and then r to its end:
+// bytes after the end record are damage too. It sets no bound of its own
+// on the snapshot's size, since a snapshot may come from a larger cache,
+// so a source that keeps sending valid records (a misbehaving peer, a
+// pipe, a file that something keeps appending to) keeps it reading and
+// storing, and evicting older entries once the cache is full, for as long
+// as it sends. Wrap a source that is not trusted to end in io.LimitReader
+// (see the example): a load that reaches the limit fails as a truncated
+// snapshot does, wrapping ErrSnapshotCorrupt and io.ErrUnexpectedEOF,
+// with the records wholly within the limit loaded. A snapshot's size is
+// 37 bytes (header and end record) plus, for each entry, 27 bytes and the
+// lengths of its key and value. To bound the time a load takes, give it a
+// reader whose Read fails once a deadline passes or a context is done, as
+// a net.Conn's does after SetReadDeadline.
 //
 // Entries larger than this cache accepts (see MaxEntryBytes) are skipped
 // and the rest loaded; LoadFrom then returns an error wrapping ErrTooLarge
-// that counts them. After Close it returns ErrClosed.
+// that counts them. On a closed cache LoadFrom returns ErrClosed before
+// reading r, whatever it holds; if the cache is closed during the load, it
+// returns ErrClosed too.
 //
 // Loading is a series of stores: readers never wait for it, and entries
 // may evict others, as Sets do, if the snapshot is larger than the cache.
@@ -154,6 +176,11 @@ func (c *Cache) SaveTo(w io.Writer) error {
 // one, so load before serving writes. LoadFrom holds one record in memory
 // at a time, at most MaxEntryBytes.
 func (c *Cache) LoadFrom(r io.Reader) error {
+	// Checked before reading r: even an empty snapshot is refused, since
+	// nothing can be loaded into a closed cache.
+	if c.e.Closed() {
+		return ErrClosed
+	}
 	sr := snapReader{r: bufio.NewReaderSize(r, 64<<10)}
 	var hdr [snapHeaderSize]byte
 	if err := sr.read(hdr[:]); err != nil {
@@ -170,8 +197,13 @@ func (c *Cache) LoadFrom(r io.Reader) error {
 	if v := binary.LittleEndian.Uint32(hdr[8:]); v != snapVersion {
 		return fmt.Errorf("%w: version %d, this package reads version %d", ErrSnapshotVersion, v, snapVersion)
 	}
+	// The downtime is computed with time.Time.Sub, which saturates where a
+	// difference of int64 nanoseconds would wrap: a save more than 292
+	// years ago (or any savedAt, against a wall clock far enough ahead)
+	// gives the longest Duration, which every remaining lifetime ends
+	// within. A savedAt ahead of the wall clock deducts nothing.
 	savedAt := int64(binary.LittleEndian.Uint64(hdr[12:]))
-	downtime := max(wallClock().UnixNano()-savedAt, 0)
+	downtime := int64(max(wallClock().Sub(time.Unix(0, savedAt)), 0))
 
 	var (
 		buf      = make([]byte, 0, 256) // the record being read, reused; at most MaxEntryBytes plus framing
@@ -204,6 +236,12 @@ func (c *Cache) LoadFrom(r io.Reader) error {
 					return err
 				}
 				return sr.corrupt("data after the end record")
+			}
+			// Closed during the load: what was stored went with the
+			// cache, even if no store failed to tell (a snapshot of
+			// expired or too-large entries only).
+			if c.e.Closed() {
+				return ErrClosed
 			}
 			if tooLarge > 0 {
 				return fmt.Errorf("%w: skipped %d snapshot entries larger than this cache's %d-byte limit (Options.SegmentBytes); loaded the rest",
@@ -280,6 +318,14 @@ func (c *Cache) LoadFrom(r io.Reader) error {
 			return err
 		}
 	}
+}
+
+// unixNanos returns t in Unix nanoseconds, the header's save time. Where
+// t.UnixNano would wrap (t before 1678 or after 2262) it saturates at the
+// int64 limits instead, so that LoadFrom reads such a time as long ago or
+// in the future, as it was, and not as some arbitrary time.
+func unixNanos(t time.Time) int64 {
+	return int64(t.Sub(time.Unix(0, 0)))
 }
 
 // checksumOK reports whether rec ends with the CRC-32C of the bytes before.
@@ -382,8 +428,13 @@ func (c *Cache) SaveFile(path string) (err error) {
 }
 
 // LoadFile loads the snapshot at path, as LoadFrom. A missing file is an
-// error wrapping fs.ErrNotExist, which a first start can ignore.
+// error wrapping fs.ErrNotExist, which a first start can ignore. On a
+// closed cache it returns ErrClosed without opening path, whether or not
+// the file exists.
 func (c *Cache) LoadFile(path string) error {
+	if c.e.Closed() {
+		return ErrClosed
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -379,11 +380,315 @@ func TestSnapshotTooLarge(t *testing.T) {
 	}
 }
 
+// noReads fails the test if LoadFrom reads it.
+type noReads struct{ t *testing.T }
+
+func (r noReads) Read([]byte) (int, error) {
+	r.t.Error("LoadFrom read its input on a closed cache")
+	return 0, io.EOF
+}
+
+// A closed cache refuses every load before reading anything, an empty
+// snapshot's included, and LoadFile does not even open the file.
 func TestSnapshotClosed(t *testing.T) {
 	data, _ := smallSnapshot(t)
+	empty, _ := newManual(t, Options{})
+	emptyData := save(t, empty)
+	path := filepath.Join(t.TempDir(), "cache.snap")
+	require.NoError(t, os.WriteFile(path, emptyData, 0o600))
+
 	dst, _ := newManual(t, Options{})
 	dst.Close()
+	require.ErrorIs(t, dst.LoadFrom(noReads{t}), ErrClosed)
+	require.ErrorIs(t, dst.LoadFrom(bytes.NewReader(emptyData)), ErrClosed)
 	require.ErrorIs(t, dst.LoadFrom(bytes.NewReader(data)), ErrClosed)
+	require.ErrorIs(t, dst.LoadFile(path), ErrClosed)
+	err := dst.LoadFile(filepath.Join(t.TempDir(), "missing.snap"))
+	require.ErrorIs(t, err, ErrClosed)
+	require.NotErrorIs(t, err, fs.ErrNotExist)
+	require.Zero(t, dst.Len())
+}
+
+// closeOnRead closes c on its first Read, then reads r.
+type closeOnRead struct {
+	c *Cache
+	r io.Reader
+}
+
+func (r *closeOnRead) Read(p []byte) (int, error) {
+	r.c.Close()
+	return r.r.Read(p)
+}
+
+// A cache closed during a load reports it, even when no store failed: an
+// empty snapshot, or one whose entries all expired.
+func TestSnapshotClosedDuringLoad(t *testing.T) {
+	wall := time.Unix(1_700_000_000, 0)
+	setWall(t, &wall)
+	src, _ := newManual(t, Options{})
+	emptyData := save(t, src)
+	require.NoError(t, src.Set("k", []byte("v"), time.Minute))
+	fullData := save(t, src)
+	wall = wall.Add(time.Hour) // "k" expires before the load
+
+	for name, data := range map[string][]byte{"empty": emptyData, "expired": fullData} {
+		dst, _ := newManual(t, Options{})
+		err := dst.LoadFrom(&closeOnRead{dst, bytes.NewReader(data)})
+		require.ErrorIs(t, err, ErrClosed, name)
+	}
+	wall = wall.Add(-time.Hour) // "k" is stored, after the close
+	dst, _ := newManual(t, Options{})
+	require.ErrorIs(t, dst.LoadFrom(&closeOnRead{dst, bytes.NewReader(fullData)}), ErrClosed)
+}
+
+// snapHeader returns a snapshot header with the given save time.
+func snapHeader(savedAt int64) []byte {
+	h := []byte(snapMagic)
+	h = binary.LittleEndian.AppendUint32(h, snapVersion)
+	h = binary.LittleEndian.AppendUint64(h, uint64(savedAt))
+	return binary.LittleEndian.AppendUint32(h, crc32.Checksum(h, castagnoli))
+}
+
+// snapEntry returns an entry record, as docs/snapshot.md describes it.
+func snapEntry(key, value string, remaining, ttl time.Duration) []byte {
+	r := []byte{kindEntry}
+	r = binary.LittleEndian.AppendUint16(r, uint16(len(key)))
+	r = binary.LittleEndian.AppendUint32(r, uint32(len(value)))
+	r = binary.LittleEndian.AppendUint64(r, uint64(remaining))
+	r = binary.LittleEndian.AppendUint64(r, uint64(ttl))
+	r = append(r, key...)
+	r = append(r, value...)
+	return binary.LittleEndian.AppendUint32(r, crc32.Checksum(r, castagnoli))
+}
+
+// withSavedAt returns a copy of a snapshot with its save time replaced.
+func withSavedAt(data []byte, savedAt int64) []byte {
+	return append(snapHeader(savedAt), data[snapHeaderSize:]...)
+}
+
+func savedAtOf(data []byte) int64 {
+	return int64(binary.LittleEndian.Uint64(data[12:]))
+}
+
+const century = 100 * 365 * 24 * time.Hour
+
+// lifetimeSnapshot saves entries that expire in an hour, in a century and
+// never, at the wall time now.
+func lifetimeSnapshot(t *testing.T) []byte {
+	t.Helper()
+	src, _ := newManual(t, Options{})
+	require.NoError(t, src.Set("hour", []byte("h"), time.Hour))
+	require.NoError(t, src.Set("century", []byte("c"), century))
+	require.NoError(t, src.Set("never", []byte("n"), 0))
+	return save(t, src)
+}
+
+// ttls returns the lifetimes left of the entries loaded.
+func ttls(c *Cache) map[string]time.Duration {
+	m := make(map[string]time.Duration)
+	for k := range c.All() {
+		m[k], _ = c.TTL(k)
+	}
+	return m
+}
+
+// A save time so long before the load that the downtime does not fit an
+// int64 of nanoseconds (before about 1731 against a load in 2023) expires
+// every entry that expires at all; it must not wrap into a negative
+// downtime, read as none, that loads them with their full lifetime.
+func TestSnapshotSavedLongAgo(t *testing.T) {
+	wall := time.Unix(1_700_000_000, 0) // November 2023
+	setWall(t, &wall)
+	data := lifetimeSnapshot(t)
+	now := wall.UnixNano()
+
+	expired := map[string]time.Duration{"never": 0}
+	for _, tc := range []struct {
+		name    string
+		savedAt int64
+		want    map[string]time.Duration
+	}{
+		{"1970", 0, map[string]time.Duration{"never": 0, "century": century - time.Duration(now)}},
+		{"downtime MaxInt64", now - math.MaxInt64, expired},
+		{"downtime MaxInt64+1", now - math.MaxInt64 - 1, expired},
+		{"1700", time.Date(1700, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano(), expired},
+		{"MinInt64+1", math.MinInt64 + 1, expired},
+		{"MinInt64", math.MinInt64, expired},
+	} {
+		dst, _ := newManual(t, Options{})
+		require.NoError(t, dst.LoadFrom(bytes.NewReader(withSavedAt(data, tc.savedAt))), tc.name)
+		require.Equal(t, tc.want, ttls(dst), tc.name)
+	}
+}
+
+// A save time ahead of the load's wall clock, by an hour or absurdly,
+// deducts nothing: entries load with the lifetime they had at the save.
+func TestSnapshotSavedInTheFuture(t *testing.T) {
+	wall := time.Unix(1_700_000_000, 0)
+	setWall(t, &wall)
+	data := lifetimeSnapshot(t)
+	full := map[string]time.Duration{"hour": time.Hour, "century": century, "never": 0}
+	for _, savedAt := range []int64{
+		wall.Add(time.Nanosecond).UnixNano(),
+		wall.Add(time.Hour).UnixNano(),
+		time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano(),
+		math.MaxInt64,
+	} {
+		dst, _ := newManual(t, Options{})
+		require.NoError(t, dst.LoadFrom(bytes.NewReader(withSavedAt(data, savedAt))), "savedAt %d", savedAt)
+		require.Equal(t, full, ttls(dst), "savedAt %d", savedAt)
+	}
+}
+
+// Wall clocks outside the years that int64 nanoseconds span (1678 to
+// 2262), at the save or at the load: a save records the nearest limit,
+// not a wrapped time, and the downtime saturates.
+func TestSnapshotWallClockOutOfRange(t *testing.T) {
+	year1 := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	year9999 := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	wall := year1
+	setWall(t, &wall)
+	early := lifetimeSnapshot(t)
+	require.Equal(t, int64(math.MinInt64), savedAtOf(early))
+	wall = year9999
+	late := lifetimeSnapshot(t)
+	require.Equal(t, int64(math.MaxInt64), savedAtOf(late))
+	wall = time.Unix(1_700_000_000, 0)
+	now := lifetimeSnapshot(t)
+	require.Equal(t, wall.UnixNano(), savedAtOf(now))
+
+	full := map[string]time.Duration{"hour": time.Hour, "century": century, "never": 0}
+	expired := map[string]time.Duration{"never": 0}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		load time.Time
+		want map[string]time.Duration
+	}{
+		{"saved in year 1, loaded now", early, time.Unix(1_700_000_000, 0), expired},
+		{"saved in 9999, loaded now", late, time.Unix(1_700_000_000, 0), full},
+		{"saved now, loaded in 9999", now, year9999, expired},
+		{"saved now, loaded in year 1", now, year1, full},
+		{"saved in year 1, loaded in 9999", early, year9999, expired},
+		{"saved in 9999, loaded in year 1", late, year1, full},
+	} {
+		wall = tc.load
+		dst, _ := newManual(t, Options{})
+		require.NoError(t, dst.LoadFrom(bytes.NewReader(tc.data)), tc.name)
+		require.Equal(t, tc.want, ttls(dst), tc.name)
+	}
+}
+
+// endlessSnapshot is a snapshot that never ends: a header, then valid
+// entry records, never expiring, of keys gen-00000000, gen-00000001, ...
+// and values endlessValue(0), endlessValue(1), ...
+type endlessSnapshot struct {
+	started bool
+	pending []byte
+	records int
+}
+
+const endlessRecordSize = entryHeadSize + 12 + 50 + 4
+
+func endlessValue(i int) string { return fmt.Sprintf("%050d", i) }
+
+func (g *endlessSnapshot) Read(p []byte) (int, error) {
+	if len(g.pending) == 0 {
+		if !g.started {
+			g.started = true
+			g.pending = snapHeader(wallClock().UnixNano())
+		} else {
+			g.pending = snapEntry(fmt.Sprintf("gen-%08d", g.records), endlessValue(g.records), 0, 0)
+			g.records++
+		}
+	}
+	n := copy(p, g.pending)
+	g.pending = g.pending[n:]
+	return n, nil
+}
+
+// loadWithin runs LoadFrom(r) and fails the test if it has not returned
+// within a few seconds, rather than hang it.
+func loadWithin(t *testing.T, c *Cache, r io.Reader) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.LoadFrom(r) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("LoadFrom still reading")
+		return nil
+	}
+}
+
+// An endless stream of valid records, read through io.LimitReader as
+// LoadFrom's documentation says to, ends the load with a truncation error
+// at the limit. The records wholly within the limit are loaded, intact,
+// and the entries stored before the load are untouched.
+func TestLoadFromEndlessStream(t *testing.T) {
+	wall := time.Unix(1_700_000_000, 0)
+	setWall(t, &wall)
+	dst, _ := newManual(t, Options{MaxBytes: 64 << 20})
+	for i := range 10 {
+		require.NoError(t, dst.Set(fmt.Sprint("keep-", i), []byte(fmt.Sprint("value-", i)), time.Hour))
+	}
+
+	const limit = 256 << 10
+	lr := &io.LimitedReader{R: &endlessSnapshot{}, N: limit}
+	err := loadWithin(t, dst, lr)
+	require.ErrorIs(t, err, ErrSnapshotCorrupt)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.Zero(t, lr.N, "the limit was reached")
+
+	loaded := (limit - snapHeaderSize) / endlessRecordSize
+	require.Equal(t, 10+loaded, dst.Len())
+	for i := range 10 {
+		v, ok := dst.Get(fmt.Sprint("keep-", i))
+		require.True(t, ok)
+		require.Equal(t, fmt.Sprint("value-", i), string(v))
+		ttl, _ := dst.TTL(fmt.Sprint("keep-", i))
+		require.Equal(t, time.Hour, ttl)
+	}
+	for i := range loaded {
+		v, ok := dst.Get(fmt.Sprintf("gen-%08d", i))
+		require.True(t, ok, "record %d", i)
+		require.Equal(t, endlessValue(i), string(v))
+	}
+	require.False(t, dst.Has(fmt.Sprintf("gen-%08d", loaded)), "the record cut by the limit")
+}
+
+var errReaderDone = errors.New("reader done")
+
+// failAfter reads r until n bytes, then fails with errReaderDone, as a
+// reader with a deadline or a context does.
+type failAfter struct {
+	r io.Reader
+	n int64
+}
+
+func (f *failAfter) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errReaderDone
+	}
+	n, err := f.r.Read(p[:min(int64(len(p)), f.n)])
+	f.n -= int64(n)
+	return n, err
+}
+
+// An error from the reader ends the load, and is returned as it is, not
+// as damage; the records before it stay loaded.
+func TestLoadFromReaderError(t *testing.T) {
+	wall := time.Unix(1_700_000_000, 0)
+	setWall(t, &wall)
+	dst, _ := newManual(t, Options{})
+	const n = snapHeaderSize + 100*endlessRecordSize + 10
+	err := loadWithin(t, dst, &failAfter{&endlessSnapshot{}, n})
+	require.ErrorIs(t, err, errReaderDone)
+	require.NotErrorIs(t, err, ErrSnapshotCorrupt)
+	require.Equal(t, 100, dst.Len())
+	v, _ := dst.Get("gen-00000099")
+	require.Equal(t, endlessValue(99), string(v))
 }
 
 // failWriter fails once more than n bytes were written.

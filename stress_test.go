@@ -119,8 +119,14 @@ func stressSnapshot(c *Cache, fail func(error)) {
 	}
 }
 
+// stressOpsBound bounds the operations a stress run makes after its
+// duration while it waits for what it must have seen (an eviction, a hit,
+// a load...): reaching it without them is a failure, not slowness.
+const stressOpsBound = 5_000_000
+
 func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 	var (
+		ops      atomic.Int64 // Sets, Deletes and reads made
 		stop     atomic.Bool
 		failures atomic.Int64
 		hits     atomic.Int64
@@ -162,6 +168,7 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 			for !stop.Load() {
 				i := rng.IntN(len(keys)/writers)*writers + w
 				key := keys[i]
+				ops.Add(1)
 				switch r := rng.IntN(100); {
 				case r < 10:
 					c.Delete(key)
@@ -189,6 +196,7 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 			buf := make([]byte, 0, 64)
 			for !stop.Load() {
 				i := rng.IntN(len(keys))
+				ops.Add(1)
 				var v []byte
 				var ok bool
 				switch rng.IntN(3) {
@@ -307,24 +315,58 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 		}
 	}()
 
+	// Run for d, then on until every path the test checks has run: on a
+	// loaded machine d may pass before the cache came under eviction
+	// pressure. The operation bound turns a path that never runs into a
+	// failure rather than a hang.
 	time.Sleep(d)
+	missing := func() string {
+		switch {
+		case hits.Load() == 0:
+			return "no verified hit: the test must actually read values"
+		case removals.Load() == 0:
+			return "OnEvict was never called"
+		case iterated.Load() == 0:
+			return "All never yielded an entry"
+		case loaded.Load() == 0:
+			return "GetOrLoad never returned a value"
+		case c.Stats().Evictions == 0:
+			return "no eviction: the cache must be under eviction pressure"
+		}
+		return ""
+	}
+	for after := ops.Load(); missing() != "" && ops.Load()-after < stressOpsBound; {
+		time.Sleep(time.Millisecond)
+	}
 	stop.Store(true)
 	wg.Wait()
 	s := c.Stats()
-	t.Logf("%v: %d verified hits, %d removals, %d iterated; %+v", d, hits.Load(), removals.Load(), iterated.Load(), s)
-	require.Positive(t, hits.Load(), "the test must actually read values")
-	require.Positive(t, removals.Load(), "OnEvict must have been called")
-	require.Positive(t, iterated.Load(), "All must have yielded entries")
-	require.Positive(t, loaded.Load(), "GetOrLoad must have returned values")
+	t.Logf("%v: %d operations, %d verified hits, %d removals, %d iterated; %+v", d, ops.Load(), hits.Load(), removals.Load(), iterated.Load(), s)
 	t.Logf("GetOrLoad: %d loader calls, %d values returned", loads.Load(), loaded.Load())
-	require.Positive(t, s.Evictions, "the cache must be under eviction pressure")
+	if m := missing(); m != "" {
+		t.Fatalf("after %d operations: %s", ops.Load(), m)
+	}
 }
 
 // TestStressClose closes the cache while goroutines use it: nothing may
-// panic, and every operation after Close fails cleanly.
+// panic, and every operation after Close fails cleanly. In odd rounds the
+// Close comes from inside: an OnEvict callback (in a Set's goroutine or
+// the sweep's) and a load function race to close it, with one from
+// outside; none may wait for itself.
 func TestStressClose(t *testing.T) {
 	for round := 0; round < 20; round++ {
-		c, err := New(Options{MaxBytes: 64 << 10, ExpiryInterval: time.Millisecond})
+		var c *Cache
+		var removals atomic.Int64
+		opts := Options{MaxBytes: 64 << 10, ExpiryInterval: time.Millisecond}
+		inside := round%2 == 1
+		if inside {
+			opts.OnEvict = func(string, []byte, Reason) {
+				if removals.Add(1) == int64(50*round) {
+					c.Close()
+				}
+			}
+		}
+		c, err := New(opts)
 		require.NoError(t, err)
 		var wg sync.WaitGroup
 		for g := 0; g < 4; g++ {
@@ -339,6 +381,14 @@ func TestStressClose(t *testing.T) {
 					}
 					if v, ok := c.Get(key); ok {
 						if _, err := checkStressValue(key, v); err != nil {
+							t.Error(err)
+						}
+					}
+					if inside && i == 1000 && g == 0 {
+						_, err := c.GetOrLoad(context.Background(), "closer", func(context.Context) ([]byte, time.Duration, error) {
+							return nil, 0, c.Close()
+						})
+						if err != nil && !errors.Is(err, ErrClosed) {
 							t.Error(err)
 						}
 					}

@@ -20,14 +20,13 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"math/bits"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/velocache/velo/arena"
 	"github.com/velocache/velo/clock"
 )
@@ -46,6 +45,13 @@ const (
 	DefaultExpiryInterval = time.Second
 	MinMaxBytes           = 4 << 10
 	MaxShards             = 1 << 12
+	// MinExpiryInterval is the shortest sweep period: each sweep locks
+	// every shard, so a shorter one would cost an idle cache a core.
+	MinExpiryInterval = time.Millisecond
+	// maxSegments bounds the segments of all shards together. Each costs
+	// about 60 bytes of bookkeeping allocated by New, before anything is
+	// stored.
+	maxSegments = 1 << 20
 
 	maxDefaultShards = 256
 	minShardBytes    = 256 << 10 // default sharding keeps shards at least this big
@@ -73,7 +79,8 @@ type Config struct {
 	// Clock, if set, replaces the shared coarse clock (tests pass a manual
 	// one). The engine does not release it.
 	Clock *clock.Clock
-	// Hash, if set, replaces xxhash (tests force collisions with it).
+	// Hash, if set, replaces the seeded key hash (tests force collisions
+	// with it).
 	Hash func(string) uint64
 
 	// OnRemove, if set, is called once for every entry that leaves the
@@ -95,17 +102,23 @@ type Engine struct {
 	defaultTTL time.Duration
 	clock      *clock.Clock
 	ownClock   bool
-	testHash   func(string) uint64 // Config.Hash; nil for xxhash
+	seed       maphash.Seed        // random per engine: see hashOf
+	testHash   func(string) uint64 // Config.Hash; nil for the seeded hash
 	onRemove   func(string, []byte, Reason)
+
+	// callbackPanics counts the panics of onRemove that report recovered.
+	callbackPanics atomic.Uint64
 
 	// hits and misses are counted on the read path; striped counters keep
 	// goroutines on different cores off each other's cache lines.
 	hits, misses counter
 
-	closed    atomic.Bool
-	closeOnce sync.Once
-	stop      chan struct{}
-	done      chan struct{}
+	// closed is set by the first Close, before anything else it does;
+	// every entry point checks it. stop is closed by that Close, and done
+	// by the sweep goroutine when it has returned (see Close).
+	closed atomic.Bool
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // New validates cfg, fills in defaults and starts the engine's background
@@ -120,6 +133,7 @@ func New(cfg Config) (*Engine, error) {
 		segBytes:   cfg.SegmentBytes,
 		defaultTTL: cfg.DefaultTTL,
 		clock:      cfg.Clock,
+		seed:       maphash.MakeSeed(),
 		testHash:   cfg.Hash,
 		onRemove:   cfg.OnRemove,
 		hits:       newCounter(4 * runtime.GOMAXPROCS(0)),
@@ -159,6 +173,8 @@ func resolve(cfg *Config) error {
 		return fmt.Errorf("%w: SegmentBytes %d is not between 0 and %d", ErrInvalidOptions, cfg.SegmentBytes, arena.MaxSegmentBytes)
 	case cfg.ExpiryInterval < 0:
 		return fmt.Errorf("%w: ExpiryInterval %v is negative", ErrInvalidOptions, cfg.ExpiryInterval)
+	case cfg.ExpiryInterval > 0 && cfg.ExpiryInterval < MinExpiryInterval:
+		return fmt.Errorf("%w: ExpiryInterval %v is below the minimum of %v", ErrInvalidOptions, cfg.ExpiryInterval, MinExpiryInterval)
 	}
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = DefaultMaxBytes
@@ -169,6 +185,10 @@ func resolve(cfg *Config) error {
 	if cfg.ExpiryInterval == 0 {
 		cfg.ExpiryInterval = DefaultExpiryInterval
 	}
+	// No entry is smaller than a header, so no more than this many fit:
+	// a larger bound could never bind, and sizing anything by it (the
+	// frequency sketch) would allocate for entries that cannot exist.
+	cfg.MaxEntries = int(min(int64(cfg.MaxEntries), cfg.MaxBytes/arena.HeaderSize))
 	if cfg.Shards == 0 {
 		n := 1
 		for n < 4*runtime.GOMAXPROCS(0) && n < maxDefaultShards {
@@ -198,11 +218,15 @@ func resolve(cfg *Config) error {
 		cfg.SegmentBytes = int(s)
 	}
 	if n := shardBytes / int64(cfg.SegmentBytes); n < 2 || n >= maxSlots-1 {
-		return fmt.Errorf("%w: MaxBytes %d over %d shards gives %d segments of %d bytes each; need 2 to %d",
+		return fmt.Errorf("%w: MaxBytes %d over %d shards gives %d segments of %d bytes (SegmentBytes) each; need 2 to %d",
 			ErrInvalidOptions, cfg.MaxBytes, cfg.Shards, n, cfg.SegmentBytes, maxSlots-2)
 	}
 	if cfg.SegmentBytes < arena.HeaderSize {
 		return fmt.Errorf("%w: SegmentBytes %d cannot hold an entry", ErrInvalidOptions, cfg.SegmentBytes)
+	}
+	if n := cfg.MaxBytes / int64(cfg.SegmentBytes); n > maxSegments {
+		return fmt.Errorf("%w: MaxBytes %d in segments of %d bytes (SegmentBytes) makes %d segments; the limit is %d",
+			ErrInvalidOptions, cfg.MaxBytes, cfg.SegmentBytes, n, maxSegments)
 	}
 	return nil
 }
@@ -213,13 +237,24 @@ func (e *Engine) MaxEntryBytes() int { return e.segBytes }
 
 func (e *Engine) shardOf(h uint64) *shard { return &e.shards[h>>e.shift] }
 
-// hashOf hashes a key: a direct call to xxhash unless a test replaced it
-// (an indirect call through e.hash costs a few ns on every operation).
+// hashOf hashes a key with the engine's random seed, unless a test
+// replaced the hash (a direct call, not an indirect one through a func
+// field, which would cost a few ns on every operation).
+//
+// The index keeps one location per 64-bit hash, and the sketch counts
+// hashes, so keys that share a hash displace each other and share their
+// counts. With an unseeded hash anyone could compute such keys; with
+// maphash's random seed, which never leaves the process, the hashes of
+// keys are unknown to whoever picks them, and two keys collide only by
+// chance (about n*n/2^65 for n keys). That rare displacement is counted
+// as an eviction. maphash (AES-based where the CPU has AES) costs about
+// 5 ns for the short keys caches see and less than xxhash from 32 bytes
+// on; see docs/design.md.
 func (e *Engine) hashOf(key string) uint64 {
 	if e.testHash != nil {
 		return e.testHash(key)
 	}
-	return xxhash.Sum64String(key)
+	return maphash.String(e.seed, key)
 }
 
 // Get appends the value stored for key to dst. ok is false on a miss: the
@@ -241,6 +276,19 @@ func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
 // hit or miss and, while the entry's 2-bit frequency is below its maximum,
 // to raise it.
 func (e *Engine) lookup(key string) (v []byte, at entryRef, ok bool) {
+	v, at, ok = e.find(key)
+	if !ok {
+		e.misses.inc()
+		return nil, entryRef{}, false
+	}
+	at.seg.Touch(at.off)
+	e.hits.inc()
+	return v, at, true
+}
+
+// find is lookup without counting anything: Has and TTL use it, so that
+// they see exactly what Get sees.
+func (e *Engine) find(key string) (v []byte, at entryRef, ok bool) {
 	if e.closed.Load() {
 		return nil, entryRef{}, false
 	}
@@ -269,11 +317,8 @@ func (e *Engine) lookup(key string) (v []byte, at entryRef, ok bool) {
 		if string(k) != key || exp <= e.clock.Now() {
 			break // another key with the same hash, or expired
 		}
-		seg.Touch(l.off())
-		e.hits.inc()
-		return v, entryRef{seg, l.off(), exp}, true
+		return v, entryRef{seg, l.off(), exp, l.place()}, true
 	}
-	e.misses.inc()
 	return nil, entryRef{}, false
 }
 
@@ -282,12 +327,18 @@ type entryRef struct {
 	seg      *arena.Segment
 	off      int
 	expireAt int64
+	at       loc // without the queue bit
 }
 
 // An EntryInfo describes a stored entry's lifetime.
 type EntryInfo struct {
 	ExpireAt int64         // clock time (see Now) at which it expires; arena.Never if it does not
 	TTL      time.Duration // the lifetime it was stored with, to 0.4%; 0 if none
+
+	// at is where the entry is, which no other entry shares (a slot's
+	// generations only grow): Refresh stores only over this entry. Zero
+	// where unknown (Range).
+	at loc
 }
 
 // GetInfo appends key's value to dst, as Get, and also returns the entry's
@@ -297,30 +348,17 @@ func (e *Engine) GetInfo(dst []byte, key string) ([]byte, EntryInfo, bool) {
 	if !ok {
 		return dst, EntryInfo{}, false
 	}
-	return append(dst, v...), EntryInfo{at.expireAt, at.seg.TTL(at.off)}, true
+	return append(dst, v...), EntryInfo{at.expireAt, at.seg.TTL(at.off), at.at}, true
 }
 
 // Info returns the expiry and TTL of key's entry without reading its value
 // or counting a hit or miss; ok is false if it is absent or expired.
 func (e *Engine) Info(key string) (EntryInfo, bool) {
-	if e.closed.Load() {
-		return EntryInfo{}, false
-	}
-	h := e.hashOf(key)
-	sh := e.shardOf(h)
-	l, ok := sh.index.load(h)
+	_, at, ok := e.find(key)
 	if !ok {
 		return EntryInfo{}, false
 	}
-	seg := sh.slots[l.slot()].Load()
-	if seg == nil || seg.Gen()&genMask != l.gen() {
-		return EntryInfo{}, false
-	}
-	exp, k, _ := seg.Entry(l.off())
-	if string(k) != key || exp <= e.clock.Now() {
-		return EntryInfo{}, false
-	}
-	return EntryInfo{exp, seg.TTL(l.off())}, true
+	return EntryInfo{at.expireAt, at.seg.TTL(at.off), at.at}, true
 }
 
 // Closed reports whether Close was called.
@@ -422,10 +460,12 @@ func (e *Engine) Restore(key string, value []byte, expireAt int64, ttl time.Dura
 }
 
 // Refresh stores key as Set does, but only if key's entry is still the one
-// that expires at expireAt, and reports whether it stored: a background
-// reload must not overwrite a value stored, or undo a Delete, while it
-// ran. The check and the store happen under the shard's lock.
-func (e *Engine) Refresh(key string, value []byte, ttl time.Duration, expireAt int64) (bool, error) {
+// that over describes (from GetInfo), and reports whether it stored: a
+// background reload must not overwrite a value stored, or undo a Delete,
+// while it ran. The entry is told by where it is, not by its expiry, which
+// a newer Set may share; if eviction moved it meanwhile, Refresh does not
+// store either. The check and the store happen under the shard's lock.
+func (e *Engine) Refresh(key string, value []byte, ttl time.Duration, over EntryInfo) (bool, error) {
 	if ttl < 0 {
 		return false, fmt.Errorf("%w: %v is negative", ErrInvalidTTL, ttl)
 	}
@@ -435,7 +475,10 @@ func (e *Engine) Refresh(key string, value []byte, ttl time.Duration, expireAt i
 	if ttl == 0 {
 		ttl = e.defaultTTL
 	}
-	return e.store(key, value, ttl, fromNow, expireAt)
+	if over.at == 0 {
+		return false, nil
+	}
+	return e.store(key, value, ttl, fromNow, over.at)
 }
 
 // check returns the error for a key or entry the engine cannot hold.
@@ -456,10 +499,10 @@ const fromNow = math.MinInt64
 // store appends the entry under the shard lock, expiring at expireAt, or
 // ttl after the clock time read under that lock if expireAt is fromNow,
 // and reports what the write removed once the lock is released. With
-// onlyOver nonzero it stores only if key's entry is live and expires at
-// onlyOver, and reports whether it stored. (Set writes this out for
+// onlyOver nonzero it stores only if key's entry is live and at onlyOver,
+// and reports whether it stored. (Set writes this out for
 // speed; Restore and Refresh share it.)
-func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt, onlyOver int64) (bool, error) {
+func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int64, onlyOver loc) (bool, error) {
 	if e.closed.Load() {
 		return false, ErrClosed
 	}
@@ -475,7 +518,7 @@ func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt, on
 		l, ok := sh.index.load(h)
 		if ok {
 			exp, k, _ := sh.slots[l.slot()].Load().Entry(l.off())
-			ok = string(k) == key && exp == onlyOver && exp > now
+			ok = l.place() == onlyOver && string(k) == key && exp > now
 		}
 		if !ok {
 			sh.mu.Unlock()
@@ -539,6 +582,7 @@ type Stats struct {
 	Hits, Misses, Sets, Deletes, Evictions, Expirations uint64
 	Entries                                             int
 	Bytes                                               int64 // bytes of segments held (the budget counts these)
+	CallbackPanics                                      uint64
 }
 
 // Stats returns the counters. Each shard is read under its lock, so the
@@ -546,8 +590,9 @@ type Stats struct {
 // single instant.
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		Hits:   e.hits.load(),
-		Misses: e.misses.load(),
+		Hits:           e.hits.load(),
+		Misses:         e.misses.load(),
+		CallbackPanics: e.callbackPanics.Load(),
 	}
 	for i := range e.shards {
 		sh := &e.shards[i]
@@ -600,19 +645,25 @@ func (e *Engine) Clear() {
 }
 
 // Close stops the sweep, releases the clock and drops every segment. Later
-// writes return ErrClosed and reads miss. Close is idempotent.
+// writes return ErrClosed and reads miss. Close is idempotent, and may be
+// called from anywhere, OnRemove included.
+//
+// The first Close marks the engine closed, tells the sweep to stop and
+// empties the shards; every Close then waits for the sweep goroutine to
+// return, except one called by that goroutine (from an OnRemove callback
+// the sweep made), which would wait for itself: the sweep returns as soon
+// as that callback does. The sweep goroutine releases the clock on its way
+// out, so the clock is released exactly once whoever closes.
 func (e *Engine) Close() error {
-	e.closeOnce.Do(func() {
-		e.closed.Store(true)
+	if e.closed.CompareAndSwap(false, true) {
 		close(e.stop)
-		<-e.done
-		if e.ownClock {
-			clock.Release(e.clock)
-		}
 		for i := range e.shards {
 			e.shards[i].close()
 		}
-	})
+	}
+	if !OnStack((*Engine).sweepLoop) {
+		<-e.done
+	}
 	return nil
 }
 
@@ -625,8 +676,13 @@ func (e *Engine) SweepExpired() {
 	}
 }
 
+// sweepLoop is the engine's goroutine: it sweeps every interval until
+// Close, then releases the clock.
 func (e *Engine) sweepLoop(every time.Duration) {
 	defer close(e.done)
+	if e.ownClock {
+		defer clock.Release(e.clock)
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -634,6 +690,9 @@ func (e *Engine) sweepLoop(every time.Duration) {
 		case <-e.stop:
 			return
 		case <-t.C:
+			if e.closed.Load() {
+				return
+			}
 			e.SweepExpired()
 		}
 	}

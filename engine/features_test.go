@@ -137,7 +137,8 @@ func TestInfoAndGetInfo(t *testing.T) {
 
 	info, ok = e.Info("forever")
 	require.True(t, ok)
-	require.Equal(t, EntryInfo{ExpireAt: arena.Never}, info)
+	require.Equal(t, int64(arena.Never), info.ExpireAt)
+	require.Zero(t, info.TTL)
 
 	_, ok = e.Info("absent")
 	require.False(t, ok)
@@ -304,7 +305,8 @@ func TestTTLCodeNeverExpiring(t *testing.T) {
 	require.NoError(t, e.Set("k", nil, math.MaxInt64))
 	info, ok := e.Info("k")
 	require.True(t, ok)
-	require.Equal(t, EntryInfo{ExpireAt: arena.Never}, info, "a TTL too long to count is no TTL")
+	require.Equal(t, int64(arena.Never), info.ExpireAt, "a TTL too long to count is no TTL")
+	require.Zero(t, info.TTL)
 }
 
 func TestRefreshOnlyOverTheSameEntry(t *testing.T) {
@@ -313,27 +315,42 @@ func TestRefreshOnlyOverTheSameEntry(t *testing.T) {
 	info, ok := e.Info("k")
 	require.True(t, ok)
 
-	stored, err := e.Refresh("k", []byte("new"), time.Minute, info.ExpireAt+1)
+	// A Set while the refresh ran, with the same expiry (the manual clock
+	// stands still): the newer write wins.
+	require.NoError(t, e.Set("k", []byte("newer"), time.Minute))
+	newer, _ := e.Info("k")
+	require.Equal(t, info.ExpireAt, newer.ExpireAt)
+	stored, err := e.Refresh("k", []byte("reloaded"), time.Minute, info)
 	require.NoError(t, err)
-	require.False(t, stored, "another expiry: another entry")
-	requireHit(t, e, "k", "old")
+	require.False(t, stored, "another entry, with the same expiry")
+	requireHit(t, e, "k", "newer")
 
-	stored, err = e.Refresh("k", []byte("new"), time.Minute, info.ExpireAt)
+	stored, err = e.Refresh("k", []byte("reloaded"), time.Minute, newer)
 	require.NoError(t, err)
 	require.True(t, stored)
-	requireHit(t, e, "k", "new")
+	requireHit(t, e, "k", "reloaded")
 
-	stored, err = e.Refresh("absent", []byte("x"), 0, info.ExpireAt)
+	stored, err = e.Refresh("absent", []byte("x"), 0, newer)
 	require.NoError(t, err)
 	require.False(t, stored)
 	requireMiss(t, e, "absent")
+	stored, err = e.Refresh("k", []byte("x"), 0, EntryInfo{})
+	require.NoError(t, err)
+	require.False(t, stored, "no entry described")
+
+	info, _ = e.Info("k")
+	require.True(t, e.Delete("k"))
+	require.NoError(t, e.Set("k", []byte("again"), time.Minute))
+	stored, err = e.Refresh("k", []byte("late"), time.Minute, info)
+	require.NoError(t, err)
+	require.False(t, stored, "deleted and set again: another entry")
 
 	info, _ = e.Info("k")
 	clk.Advance(time.Minute)
-	stored, err = e.Refresh("k", []byte("late"), time.Minute, info.ExpireAt)
+	stored, err = e.Refresh("k", []byte("late"), time.Minute, info)
 	require.NoError(t, err)
 	require.False(t, stored, "an expired entry is not refreshed")
-	_, err = e.Refresh("k", nil, -1, info.ExpireAt)
+	_, err = e.Refresh("k", nil, -1, info)
 	require.ErrorIs(t, err, ErrInvalidTTL)
 	checkInvariants(t, e)
 }

@@ -57,9 +57,22 @@ func (sh *shard) takeRemovals() []removal {
 }
 
 // report calls the OnRemove callback for each removal, in the order they
-// happened. Callers hold no lock.
+// happened. Callers hold no lock. A panicking callback is recovered and
+// counted (Stats.CallbackPanics), and the removals after it are still
+// reported: the callback may run in the engine's own sweep goroutine, or
+// in a loader's, where a panic would end the process, and a Set, Delete or
+// sweep must not stop halfway through its report because one call failed.
 func (e *Engine) report(rs []removal) {
 	for _, r := range rs {
-		e.onRemove(r.key, r.value, r.reason)
+		e.reportOne(r)
 	}
+}
+
+func (e *Engine) reportOne(r removal) {
+	defer func() {
+		if recover() != nil {
+			e.callbackPanics.Add(1)
+		}
+	}()
+	e.onRemove(r.key, r.value, r.reason)
 }

@@ -13,13 +13,38 @@ type sketch struct {
 	shift uint // 64 - log2(len(table))
 	adds  int
 	reset int // halve every counter after this many additions
+	max   int // the largest len(table): capacity rounded up to a power of two
 }
 
+// sketchStart is the most words a sketch starts with; it grows as entries
+// arrive (see fit), so that a large MaxEntries costs nothing until the
+// cache holds that many entries.
+const sketchStart = 1024
+
+// init sizes the sketch for capacity keys: one word each, allocated as
+// the entries come (see fit).
 func (s *sketch) init(capacity int) {
-	n := 1 << bits.Len(uint(max(capacity, 16)-1))
+	s.max = 1 << bits.Len(uint(max(capacity, 16)-1))
+	s.alloc(min(s.max, sketchStart))
+}
+
+// alloc replaces the table with an empty one of n words, a power of two.
+func (s *sketch) alloc(n int) {
 	s.table = make([]uint64, n)
 	s.shift = uint(64 - bits.TrailingZeros(uint(n)))
 	s.adds, s.reset = 0, 10*n
+}
+
+// fit grows the table when entries, the keys the shard holds, outgrow it:
+// to the next power of two at least twice its size, up to max. The counts
+// start over, as in Caffeine's sketch, which grows the same way: while a
+// cache fills, what the counts knew is young anyway.
+func (s *sketch) fit(entries int) {
+	if entries <= len(s.table) || len(s.table) >= s.max {
+		return
+	}
+	n := min(s.max, 1<<bits.Len(uint(max(entries, 2*len(s.table))-1)))
+	s.alloc(n)
 }
 
 // slot returns the word and the shift of counter i (0..3) of h. Each

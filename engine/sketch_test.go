@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -40,4 +41,17 @@ func TestSketch(t *testing.T) {
 	require.Equal(t, 7, s.estimate(h(19)))
 	require.Equal(t, 7, s.estimate(h(5000)))
 	require.Equal(t, 2, s.estimate(h(5)))
+}
+
+func TestSketchGrowsWithEntries(t *testing.T) {
+	// A MaxEntries far above what is stored costs a small sketch, which
+	// grows as entries arrive, up to the bound.
+	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 20, MaxEntries: 100000, Shards: 1})
+	sh := &e.shards[0]
+	require.Len(t, sh.sketch.table, sketchStart)
+	for i := range 150000 {
+		require.NoError(t, e.Set(fmt.Sprint(i), []byte("v"), 0))
+	}
+	require.LessOrEqual(t, e.Len(), 100000)
+	require.Len(t, sh.sketch.table, 1<<17, "100000 rounded up to a power of two")
 }

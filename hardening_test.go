@@ -1,0 +1,365 @@
+package velo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/velocache/velo/clock"
+)
+
+// Callbacks and loaders that re-enter the cache, panic or close it; options
+// that cannot work. Each test bounds its waits with a guard that fails the
+// test instead of hanging it: nothing here depends on how fast the machine
+// is.
+
+// guard is how long a test waits for something that must happen, before
+// it reports a hang. It is a deadlock detector, not a speed requirement.
+const guard = 20 * time.Second
+
+// await fails the test if ch does not deliver within guard.
+func await[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(guard):
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%s: nothing after %v; goroutines:\n%s", what, guard, buf[:runtime.Stack(buf, true)])
+		panic("unreachable")
+	}
+}
+
+// closeReturns runs c.Close in a goroutine and fails the test if it does
+// not return.
+func closeReturns(t *testing.T, c *Cache, who string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	require.NoError(t, await(t, done, who+": Close"))
+}
+
+// noLeak fails the test if the goroutines counted before do not come back
+// to that number once the test's cache is closed.
+func noLeak(t *testing.T, before int) {
+	t.Helper()
+	for i := 0; i < int(guard/time.Millisecond) && runtime.NumGoroutine() > before; i++ {
+		time.Sleep(time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, strings.TrimSpace(string(buf[:runtime.Stack(buf, true)])))
+	}
+}
+
+func TestCloseFromOnEvictInSweep(t *testing.T) {
+	before := runtime.NumGoroutine()
+	clk := clock.NewManual(1e9)
+	var c *Cache
+	closed := make(chan error, 1)
+	c, err := New(Options{Clock: clk, ExpiryInterval: time.Millisecond,
+		OnEvict: func(key string, _ []byte, r Reason) {
+			if r == Expired {
+				closed <- c.Close() // in the sweep's goroutine
+			}
+		}})
+	require.NoError(t, err)
+	require.NoError(t, c.Set("k", []byte("v"), time.Second))
+	clk.Advance(2 * time.Second)
+	require.NoError(t, await(t, closed, "Close from the sweep's callback"))
+	require.ErrorIs(t, c.Set("k", []byte("v"), 0), ErrClosed)
+	closeReturns(t, c, "a second Close, from outside")
+	noLeak(t, before)
+}
+
+func TestCloseFromOnEvictWhileClosing(t *testing.T) {
+	// Close from outside waits for the sweep, which is in a callback that
+	// calls Close too: neither may wait for the other.
+	before := runtime.NumGoroutine()
+	clk := clock.NewManual(1e9)
+	var c *Cache
+	inCallback, release := make(chan struct{}), make(chan struct{})
+	c, err := New(Options{Clock: clk, ExpiryInterval: time.Millisecond,
+		OnEvict: func(string, []byte, Reason) {
+			close(inCallback)
+			<-release
+			c.Close()
+		}})
+	require.NoError(t, err)
+	require.NoError(t, c.Set("k", []byte("v"), time.Second))
+	clk.Advance(2 * time.Second)
+	await(t, inCallback, "the sweep's callback")
+	outside := make(chan error, 1)
+	go func() { outside <- c.Close() }()
+	close(release)
+	require.NoError(t, await(t, outside, "Close from outside"))
+	noLeak(t, before)
+}
+
+func TestCloseFromOnEvictInSet(t *testing.T) {
+	before := runtime.NumGoroutine()
+	var c *Cache
+	c, err := New(Options{OnEvict: func(string, []byte, Reason) { c.Close() }})
+	require.NoError(t, err)
+	require.NoError(t, c.Set("k", []byte("1"), 0))
+	require.NoError(t, c.Set("k", []byte("2"), 0)) // Replaced: the callback closes
+	_, ok := c.Get("k")
+	require.False(t, ok)
+	closeReturns(t, c, "Close after Close from a callback")
+	noLeak(t, before)
+}
+
+func TestCloseFromLoader(t *testing.T) {
+	before := runtime.NumGoroutine()
+	c, err := New(Options{})
+	require.NoError(t, err)
+	// A second load in flight, which Close cancels.
+	other := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		_, err := c.GetOrLoad(context.Background(), "other", func(ctx context.Context) ([]byte, time.Duration, error) {
+			close(started)
+			<-ctx.Done()
+			return nil, 0, ctx.Err()
+		})
+		other <- err
+	}()
+	await(t, started, "the other load")
+	res := make(chan error, 1)
+	go func() {
+		_, err := c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {
+			return []byte("v"), 0, c.Close()
+		})
+		res <- err
+	}()
+	require.NoError(t, await(t, res, "GetOrLoad whose loader closes the cache"))
+	require.ErrorIs(t, await(t, other, "the load Close cancelled"), ErrClosed)
+	closeReturns(t, c, "Close from outside")
+	noLeak(t, before)
+}
+
+func TestCloseFromOnEvictInLoader(t *testing.T) {
+	// The loader's Set replaces an entry; its callback, in the loader's
+	// goroutine, closes the cache.
+	before := runtime.NumGoroutine()
+	var c *Cache
+	c, err := New(Options{OnEvict: func(string, []byte, Reason) { c.Close() }})
+	require.NoError(t, err)
+	res := make(chan error, 1)
+	go func() {
+		_, err := c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {
+			c.Delete("absent")
+			require.NoError(t, c.Set("k", []byte("stale"), 0)) // replaced by the load's own Set
+			return []byte("v"), 0, nil
+		})
+		res <- err
+	}()
+	require.NoError(t, await(t, res, "GetOrLoad"))
+	closeReturns(t, c, "Close from outside")
+	noLeak(t, before)
+}
+
+func TestGetOrLoadReentrantSameKey(t *testing.T) {
+	before := runtime.NumGoroutine()
+	c, err := New(Options{})
+	require.NoError(t, err)
+	inner := make(chan error, 1)
+	res := make(chan error, 1)
+	go func() {
+		v, err := c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {
+			// Not the ctx it was given: detection must not depend on it.
+			_, err := c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {
+				return []byte("inner"), 0, nil
+			})
+			inner <- err
+			return []byte("outer"), 0, nil
+		})
+		if err == nil && string(v) != "outer" {
+			err = fmt.Errorf("got %q", v)
+		}
+		res <- err
+	}()
+	require.ErrorIs(t, await(t, inner, "re-entrant GetOrLoad"), ErrLoadCycle)
+	require.NoError(t, await(t, res, "outer GetOrLoad"))
+	// The key is not stuck: later callers get the stored value.
+	v, err := c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {
+		return nil, 0, errors.New("must not load")
+	})
+	require.NoError(t, err)
+	require.Equal(t, "outer", string(v))
+	closeReturns(t, c, "Close")
+	noLeak(t, before)
+}
+
+func TestGetOrLoadCycleTwoKeys(t *testing.T) {
+	c, err := New(Options{})
+	require.NoError(t, err)
+	defer c.Close()
+	var cycles atomic.Int32
+	var loadA, loadB func(context.Context) ([]byte, time.Duration, error)
+	loadA = func(ctx context.Context) ([]byte, time.Duration, error) {
+		_, err := c.GetOrLoad(context.Background(), "b", loadB)
+		if errors.Is(err, ErrLoadCycle) {
+			cycles.Add(1)
+		}
+		return []byte("a"), 0, nil
+	}
+	loadB = func(ctx context.Context) ([]byte, time.Duration, error) {
+		_, err := c.GetOrLoad(context.Background(), "a", loadA)
+		if errors.Is(err, ErrLoadCycle) {
+			cycles.Add(1)
+		}
+		return []byte("b"), 0, nil
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, err := c.GetOrLoad(context.Background(), "a", loadA)
+		res <- err
+	}()
+	require.NoError(t, await(t, res, "GetOrLoad a -> b -> a"))
+	require.Equal(t, int32(1), cycles.Load(), "b's load, waiting for a, is told")
+	v, ok := c.Get("b")
+	require.True(t, ok)
+	require.Equal(t, "b", string(v))
+}
+
+func TestGetOrLoadConcurrentWaitersNotCycles(t *testing.T) {
+	// Many goroutines missing one key, and a loader that loads another key
+	// with its own waiters: waiting is not a cycle.
+	c, err := New(Options{})
+	require.NoError(t, err)
+	defer c.Close()
+	var loads atomic.Int32
+	gate := make(chan struct{})
+	load := func(context.Context) ([]byte, time.Duration, error) {
+		loads.Add(1)
+		<-gate
+		v, err := c.GetOrLoad(context.Background(), "inner", func(context.Context) ([]byte, time.Duration, error) {
+			return []byte("i"), 0, nil
+		})
+		return append([]byte("o"), v...), 0, err
+	}
+	const n = 50
+	res := make(chan error, n)
+	for range n {
+		go func() {
+			v, err := c.GetOrLoad(context.Background(), "outer", load)
+			if err == nil && string(v) != "oi" {
+				err = fmt.Errorf("got %q", v)
+			}
+			res <- err
+		}()
+	}
+	for waiters(c, "outer") < n {
+		runtime.Gosched()
+	}
+	close(gate)
+	for range n {
+		require.NoError(t, await(t, res, "GetOrLoad"))
+	}
+	require.Equal(t, int32(1), loads.Load())
+}
+
+func TestOnEvictPanicRecovered(t *testing.T) {
+	// In a Set that removes several entries: each is reported, each panic
+	// counted.
+	var reported []string
+	clk := clock.NewManual(1e9)
+	c, err := New(Options{Clock: clk, MaxEntries: 256, Shards: 1, ExpiryInterval: time.Hour,
+		OnEvict: func(key string, _ []byte, r Reason) {
+			reported = append(reported, key)
+			panic("callback bug")
+		}})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Set("k", []byte("1"), 0))
+	require.NoError(t, c.Set("k", []byte("2"), 0))
+	require.Equal(t, []string{"k"}, reported)
+	require.Equal(t, uint64(1), c.Stats().CallbackPanics)
+
+	// The sweep removes several expired entries in one pass and reports
+	// them all, in its own goroutine, which must survive.
+	reported = nil
+	for i := range 10 {
+		require.NoError(t, c.Set(fmt.Sprint("e", i), []byte("v"), time.Second))
+	}
+	clk.Advance(2 * time.Second)
+	c.sweep()
+	require.Len(t, reported, 10)
+	require.Equal(t, uint64(11), c.Stats().CallbackPanics)
+}
+
+func TestOnEvictPanicInBackground(t *testing.T) {
+	// Panics in the sweep's goroutine and in a loader's must not end the
+	// process (a test binary that survives this test shows it).
+	clk := clock.NewManual(1e9)
+	var expired atomic.Int32
+	c, err := New(Options{Clock: clk, ExpiryInterval: time.Millisecond,
+		OnEvict: func(_ string, _ []byte, r Reason) {
+			if r == Expired {
+				expired.Add(1)
+			}
+			panic(fmt.Sprint("callback bug: ", r))
+		}})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Set("k", []byte("v"), 0))
+	_, err = c.GetOrLoad(context.Background(), "l", func(context.Context) ([]byte, time.Duration, error) {
+		require.NoError(t, c.Set("k", []byte("w"), 0)) // Replaced, in the loader's goroutine
+		return []byte("v"), time.Second, nil
+	})
+	require.NoError(t, err)
+	clk.Advance(2 * time.Second) // "l" expires; the sweep reports it
+	for i := 0; expired.Load() == 0 && i < int(guard/time.Millisecond); i++ {
+		time.Sleep(time.Millisecond)
+	}
+	require.Equal(t, int32(1), expired.Load())
+	require.GreaterOrEqual(t, c.Stats().CallbackPanics, uint64(2))
+	require.NoError(t, c.Set("after", []byte("v"), 0), "the cache works on")
+}
+
+func TestAbsurdOptions(t *testing.T) {
+	// Refused, with the option named.
+	for _, tc := range []struct {
+		opts Options
+		name string
+	}{
+		{Options{ExpiryInterval: time.Nanosecond}, "ExpiryInterval"},
+		{Options{ExpiryInterval: time.Millisecond - 1}, "ExpiryInterval"},
+		{Options{MaxBytes: 1 << 40, SegmentBytes: 4096}, "SegmentBytes"},
+		{Options{MaxBytes: 1 << 33, Shards: 4096, SegmentBytes: 4096}, "SegmentBytes"},
+		{Options{RefreshAhead: math.NaN()}, "RefreshAhead"},
+		{Options{RefreshAhead: math.Inf(1)}, "RefreshAhead"},
+	} {
+		c, err := New(tc.opts)
+		require.ErrorIs(t, err, ErrInvalidOptions, "%+v", tc.opts)
+		require.ErrorContains(t, err, tc.name)
+		require.Nil(t, c)
+	}
+
+	// Bounds larger than the budget can hold are accepted, and allocate
+	// nothing in proportion to them.
+	for _, n := range []int{1 << 27, 1 << 40, math.MaxInt - 1, math.MaxInt} {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		c, err := New(Options{MaxEntries: n})
+		runtime.ReadMemStats(&m1)
+		require.NoError(t, err, "MaxEntries %d", n)
+		require.Less(t, m1.TotalAlloc-m0.TotalAlloc, uint64(1<<20), "New(MaxEntries %d) allocated", n)
+		for i := range 1000 {
+			require.NoError(t, c.Set(fmt.Sprint(i), []byte("v"), 0))
+		}
+		require.Equal(t, 1000, c.Len(), "MaxEntries %d", n)
+		require.NoError(t, c.Close())
+	}
+	c, err := New(Options{ExpiryInterval: time.Millisecond})
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+}
