@@ -276,19 +276,21 @@ func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
 // hit or miss and, while the entry's 2-bit frequency is below its maximum,
 // to raise it.
 func (e *Engine) lookup(key string) (v []byte, at entryRef, ok bool) {
-	v, at, ok = e.find(key)
-	if !ok {
-		e.misses.inc()
-		return nil, entryRef{}, false
-	}
-	at.seg.Touch(at.off)
-	e.hits.inc()
-	return v, at, true
+	return e.find(key, countRead)
 }
 
-// find is lookup without counting anything: Has and TTL use it, so that
-// they see exactly what Get sees.
-func (e *Engine) find(key string) (v []byte, at entryRef, ok bool) {
+// A readMode says whether a lookup counts as a read: a hit or miss in
+// Stats, and a use of the entry for the eviction policy.
+type readMode bool
+
+const (
+	countRead readMode = true  // Get, AppendValue, View, GetOrLoad
+	quietRead readMode = false // Has, TTL: they only look
+)
+
+// find is lookup, counting the read or not: Has and TTL use it quietly,
+// so that they see exactly what Get sees.
+func (e *Engine) find(key string, mode readMode) (v []byte, at entryRef, ok bool) {
 	if e.closed.Load() {
 		return nil, entryRef{}, false
 	}
@@ -317,7 +319,14 @@ func (e *Engine) find(key string) (v []byte, at entryRef, ok bool) {
 		if string(k) != key || exp <= e.clock.Now() {
 			break // another key with the same hash, or expired
 		}
+		if mode == countRead {
+			seg.Touch(l.off())
+			e.hits.inc()
+		}
 		return v, entryRef{seg, l.off(), exp, l.place()}, true
+	}
+	if mode == countRead {
+		e.misses.inc()
 	}
 	return nil, entryRef{}, false
 }
@@ -354,7 +363,7 @@ func (e *Engine) GetInfo(dst []byte, key string) ([]byte, EntryInfo, bool) {
 // Info returns the expiry and TTL of key's entry without reading its value
 // or counting a hit or miss; ok is false if it is absent or expired.
 func (e *Engine) Info(key string) (EntryInfo, bool) {
-	_, at, ok := e.find(key)
+	_, at, ok := e.find(key, quietRead)
 	if !ok {
 		return EntryInfo{}, false
 	}

@@ -602,6 +602,22 @@ func TestHashCollisionConstant(t *testing.T) {
 	checkInvariants(t, e)
 }
 
+func TestHashCollisionCountedWithCallback(t *testing.T) {
+	// With a callback, the old entry is read: a displacement is reported
+	// as Evicted and counted as an eviction, so Stats and OnRemove agree.
+	var reasons []Reason
+	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1,
+		Hash:     func(string) uint64 { return 42 },
+		OnRemove: func(_ string, _ []byte, r Reason) { reasons = append(reasons, r) }})
+	require.NoError(t, e.Set("a", []byte("A"), 0))
+	require.NoError(t, e.Set("a", []byte("A2"), 0))
+	require.NoError(t, e.Set("b", []byte("B"), 0))
+	require.Equal(t, []Reason{Replaced, Evicted}, reasons)
+	require.Equal(t, uint64(1), e.Stats().Evictions)
+	require.Equal(t, 1, e.Len())
+	checkInvariants(t, e)
+}
+
 func TestHashCollisionSmallSet(t *testing.T) {
 	// 16 hash values spread over 4 shards: keys collide constantly, also
 	// through rotation, reinsertion and the CLOCK hand.

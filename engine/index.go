@@ -114,13 +114,12 @@ func newTable(n int, seed uint64) *table {
 	return &table{slots: make([]slot, n), n: uint64(n), seed: seed}
 }
 
-// start returns the slot where probing for h begins. Key hashes come from
-// an unseeded xxhash, so a client that picks the keys could pick hashes
-// that all share their low bits; starting from a seeded multiplicative
-// hash keeps such keys from piling into one probe run. The slot is the
-// high word of that hash times n (Lemire's multiply-shift range
+// start returns the slot where probing for h begins: the high word of a
+// seeded multiplicative hash of h times n (Lemire's multiply-shift range
 // reduction), so a table can have any size: sizes are chosen for memory
-// (see step), not rounded up to a power of two.
+// (see step), not rounded up to a power of two. Key hashes are seeded
+// already (Engine.hashOf); the table's own seed changes the layout at
+// each rebuild.
 func (t *table) start(h uint64) uint64 {
 	hi, _ := bits.Mul64((h^t.seed)*0x9e3779b97f4a7c15, t.n)
 	return hi
