@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/require"
-	"github.com/velocache/velo/clock"
 )
 
 func TestTTLRemaining(t *testing.T) {
@@ -115,17 +113,11 @@ func TestOnEvict(t *testing.T) {
 		mu  sync.Mutex
 		got = map[Reason][]string{}
 	)
-	// A fixed hash: which key the frequency sketch favours depends on
-	// which counters the keys share, so with the cache's random seed the
-	// last assertion would hold only most of the time.
-	clk := clock.NewManual(1e9)
-	c, err := newTestCache(Options{MaxEntries: 256, Shards: 1, OnEvict: func(key string, value []byte, r Reason) {
+	c, clk := newManual(t, Options{MaxEntries: 256, Shards: 1, OnEvict: func(key string, value []byte, r Reason) {
 		mu.Lock()
 		defer mu.Unlock()
 		got[r] = append(got[r], key+"="+string(value))
-	}}, clk, xxhash.Sum64String)
-	require.NoError(t, err)
-	defer c.Close()
+	}})
 	require.NoError(t, c.Set("a", []byte("1"), 0))
 	require.NoError(t, c.Set("a", []byte("2"), 0))
 	require.True(t, c.Delete("a"))

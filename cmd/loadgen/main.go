@@ -37,6 +37,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -158,6 +159,14 @@ type config struct {
 	TracePath   string
 	TraceFormat string
 	Capacities  string
+	// Preset names the workload preset applied (preset.go); Count is how
+	// many times each cell is measured (count.go); StreamLen is the key
+	// stream's length (0: streamLen); SizeBy is "bytes" or "entries"
+	// (peerBytes in preset.go).
+	Preset    string
+	Count     int
+	StreamLen int
+	SizeBy    string
 
 	flags map[string]string // every flag's value as given, for the JSON report
 }
@@ -193,6 +202,7 @@ func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs.StringVar(&cfg.TracePath, "trace", "", "instead of the throughput table, replay this access trace and print hit ratios per capacity")
 	fs.StringVar(&cfg.TraceFormat, "format", "", "format of -trace: arc, lirs, cache2k, scarab, corda, cloudphysics, oracle")
 	fs.StringVar(&cfg.Capacities, "capacities", "", "cache sizes for -trace, in entries, comma-separated")
+	addPresetFlags(fs, cfg)
 	return fs
 }
 
@@ -224,6 +234,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := applyPreset(fs, cfg.Preset); err != nil {
+		return config{}, err
 	}
 	var err error
 	if cfg.Targets, err = parseTargets(l.targets); err != nil {
@@ -260,9 +273,12 @@ func parseFlags(args []string) (config, error) {
 
 // check validates the scalar flags.
 func (cfg *config) check() error {
+	if err := cfg.checkPreset(); err != nil {
+		return err
+	}
 	switch {
-	case cfg.Dist != "zipf" && cfg.Dist != "uniform" && cfg.Dist != "sequential":
-		return fmt.Errorf("-dist %q: want zipf, uniform or sequential", cfg.Dist)
+	case cfg.Dist != "zipf" && cfg.Dist != "uniform" && cfg.Dist != "sequential" && cfg.Dist != "scrambled-zipf":
+		return fmt.Errorf("-dist %q: want zipf, scrambled-zipf, uniform or sequential", cfg.Dist)
 	case cfg.Entries < 0:
 		return fmt.Errorf("-entries %d: want 0 or more", cfg.Entries)
 	case cfg.Dist == "zipf" && !(cfg.ZipfS > 1 && cfg.ZipfS < math.Inf(1)):
@@ -402,7 +418,7 @@ func parseInts(name, s string, lo, hi int) ([]int, error) {
 // workload is everything generated before timing starts.
 type workload struct {
 	keys   []string
-	stream []int32 // indices into keys, streamLen of them
+	stream []int32 // indices into keys, -stream (a power of two) of them
 	// values holds valueCount values; key i is always written with
 	// values[i%valueCount], so a key's size does not change between writes.
 	values [][]byte
@@ -423,12 +439,15 @@ func newWorkload(cfg config) *workload {
 	case "zipf":
 		z := rand.NewZipf(rng, cfg.ZipfS, 1, uint64(cfg.Keys-1))
 		next = func(int) int32 { return int32(z.Uint64()) }
+	case "scrambled-zipf":
+		z := newScrambledZipf(cfg.ZipfS, uint64(cfg.Keys))
+		next = func(int) int32 { return int32(z.next(rng)) }
 	case "uniform":
 		next = func(int) int32 { return int32(rng.IntN(cfg.Keys)) }
 	default: // sequential
 		next = func(i int) int32 { return int32(i % cfg.Keys) }
 	}
-	stream := make([]int32, streamLen)
+	stream := make([]int32, cmp.Or(cfg.StreamLen, streamLen))
 	for i := range stream {
 		stream[i] = next(i)
 	}
@@ -513,6 +532,7 @@ type worker struct {
 // it is phaseMeasure. Counts live in local variables until the end.
 func (w *worker) loop(phase *atomic.Int32, c cache, wl *workload, mix *[100]bool, ttl time.Duration) {
 	keys, stream, buf := wl.keys, wl.stream, w.buf
+	mask := len(stream) - 1 // a power of two
 	hist := w.hist
 	pos, slot := w.pos, w.slot
 	var ops, reads, hits uint64
@@ -531,7 +551,7 @@ func (w *worker) loop(phase *atomic.Int32, c cache, wl *workload, mix *[100]bool
 			}
 		}
 		for range batchOps {
-			ki := stream[pos&(streamLen-1)]
+			ki := stream[pos&mask]
 			key := keys[ki]
 			pos++
 			isRead := mix[slot]
@@ -582,6 +602,14 @@ type cell struct {
 	P50ns       int64   `json:"p50_ns"`
 	P99ns       int64   `json:"p99_ns"`
 	P999ns      int64   `json:"p999_ns"`
+	// Over -count runs (count.go): MopsPerSec and the percentiles are the
+	// runs' medians, the counts their sums.
+	Count     int       `json:"count,omitempty"`
+	MopsMin   float64   `json:"mops_min,omitempty"`
+	MopsMax   float64   `json:"mops_max,omitempty"`
+	SpreadPct float64   `json:"spread_pct,omitempty"` // (max-min)/median
+	RunsMops  []float64 `json:"runs_mops_per_sec,omitempty"`
+	Run       int       `json:"run,omitempty"` // in report.Runs: the repetition, from 1
 }
 
 // runner measures cells, reusing histograms between them.
@@ -637,7 +665,7 @@ func (r *runner) workers(n int) []worker {
 	for i := range ws {
 		r.hists[i].Reset()
 		ws[i] = worker{
-			pos:  i * (streamLen / n),
+			pos:  i * (len(r.wl.stream) / n),
 			slot: i * 37 % 100,
 			buf:  make([]byte, 0, r.cfg.ValueSize),
 			hist: r.hists[i],
@@ -680,6 +708,8 @@ type report struct {
 	Meta   meta              `json:"meta"`
 	Config map[string]string `json:"config"`
 	Cells  []cell            `json:"cells"`
+	// Runs holds every run in the order measured when -count > 1.
+	Runs []cell `json:"runs,omitempty"`
 }
 
 type meta struct {
@@ -697,20 +727,36 @@ type meta struct {
 // within each cell. Progress lines go to progress.
 func run(cfg config, progress io.Writer) (*report, error) {
 	rep := &report{Meta: collectMeta(), Config: cfg.flags}
-	fmt.Fprintf(progress, "loadgen: generating %d keys and a %s stream of %d\n", cfg.Keys, cfg.Dist, streamLen)
+	fmt.Fprintf(progress, "loadgen: generating %d keys and a %s stream of %d\n", cfg.Keys, cfg.Dist, cmp.Or(cfg.StreamLen, streamLen))
 	r := &runner{cfg: cfg, wl: newWorkload(cfg)}
-	total := len(cfg.Mixes) * len(cfg.Procs) * len(cfg.Targets)
+	count := max(cfg.Count, 1)
+	total := len(cfg.Mixes) * len(cfg.Procs) * len(cfg.Targets) * count
+	done := 0
 	for _, mix := range cfg.Mixes {
 		for _, procs := range cfg.Procs {
-			for _, target := range rotate(cfg.Targets, len(rep.Cells)/len(cfg.Targets)) {
-				c, err := r.runCell(target, mix, procs)
-				if err != nil {
-					return nil, err
+			var runs []cell
+			for i := range count {
+				for _, target := range rotate(cfg.Targets, done/len(cfg.Targets)) {
+					c, err := r.runCell(target, mix, procs)
+					if err != nil {
+						return nil, err
+					}
+					c.Run = i + 1
+					runs = append(runs, c)
+					done++
+					fmt.Fprintf(progress, "loadgen: [%d/%d] read %3d%%  procs %d  %-8s %7.2f Mops/s\n",
+						done, total, mix, procs, target, c.MopsPerSec)
 				}
-				rep.Cells = append(rep.Cells, c)
-				fmt.Fprintf(progress, "loadgen: [%d/%d] read %3d%%  procs %d  %-8s %7.2f Mops/s\n",
-					len(rep.Cells), total, mix, procs, target, c.MopsPerSec)
 			}
+			if count == 1 {
+				for i := range runs {
+					runs[i].Run = 0
+				}
+				rep.Cells = append(rep.Cells, runs...)
+				continue
+			}
+			rep.Cells = append(rep.Cells, aggregateRuns(runs, cfg.Targets)...)
+			rep.Runs = append(rep.Runs, runs...)
 		}
 	}
 	return rep, nil
@@ -778,12 +824,9 @@ func clockReadNs() int64 {
 // column per procs, plus a velo/mutexmap ratio row per mix.
 func printReport(w io.Writer, cfg config, rep *report) {
 	m := rep.Meta
-	dist := "uniform"
-	if cfg.Dist == "zipf" {
-		dist = fmt.Sprintf("zipf s=%g", cfg.ZipfS)
-	}
 	fmt.Fprintf(w, "loadgen: %s over %d keys, %d-byte values, ttl %v; %v warmup + %v measured per cell; every %dth op timed\n",
-		dist, cfg.Keys, cfg.ValueSize, cfg.TTL, cfg.Warmup, cfg.Duration, sampleEvery)
+		distLabel(cfg), cfg.Keys, cfg.ValueSize, cfg.TTL, cfg.Warmup, cfg.Duration, sampleEvery)
+	printRunSetup(w, cfg)
 	fmt.Fprintf(w, "%s %s/%s, NumCPU %d, CPU %s, %s; clock read %d ns (included in latencies)\n\n",
 		m.GoVersion, m.GOOS, m.GOARCH, m.NumCPU, m.CPUModel, m.Date, m.ClockReadNs)
 
@@ -803,7 +846,7 @@ func printReport(w io.Writer, cfg config, rep *report) {
 			fmt.Fprintf(tw, "%d\t%s", mix, t)
 			for _, p := range cfg.Procs {
 				c := byKey[cellKey(mix, p, t)]
-				fmt.Fprintf(tw, "\t%.2f (%d/%d/%d)", c.MopsPerSec, c.P50ns, c.P99ns, c.P999ns)
+				fmt.Fprintf(tw, "\t%s", formatCell(c))
 			}
 			fmt.Fprintln(tw, "\t")
 		}
@@ -819,6 +862,7 @@ func printReport(w io.Writer, cfg config, rep *report) {
 			}
 			fmt.Fprintln(tw, "\t")
 		}
+		printBestPeerRow(tw, cfg, mix, byKey)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\ncells: Mops/s (p50/p99/p99.9 latency in ns); procs = GOMAXPROCS = goroutines")

@@ -137,20 +137,29 @@ func (o *otterPeer) close() { o.c.StopAllGoroutines() }
 // key is not visible to Get until then, and a Set that finds the buffer
 // full is dropped (SetWithTTL returns false). wait flushes the buffer.
 // Ristretto keeps the value slice it is given and Get hands it back.
+//
+// Under -size-by entries (preset.go) it is set up as otter's benchmark
+// does: MaxCost -entries, each entry costing 1, IgnoreInternalCost, and
+// NumCounters 10x -entries.
 type ristrettoPeer struct {
-	c *ristretto.Cache[string, []byte]
+	c        *ristretto.Cache[string, []byte]
+	unitCost bool
 }
 
 func openRistretto(cfg config) (cache, error) {
-	c, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
+	rc := &ristretto.Config[string, []byte]{
 		NumCounters: 10 * int64(cfg.Keys),
 		MaxCost:     cfg.Capacity,
 		BufferItems: 64,
-	})
+	}
+	if cfg.sizeByEntries() {
+		rc.NumCounters, rc.MaxCost, rc.IgnoreInternalCost = 10*int64(cfg.Entries), int64(cfg.Entries), true
+	}
+	c, err := ristretto.NewCache(rc)
 	if err != nil {
 		return nil, err
 	}
-	return ristrettoPeer{c}, nil
+	return ristrettoPeer{c, cfg.sizeByEntries()}, nil
 }
 
 func (r ristrettoPeer) read(_ []byte, key string) ([]byte, bool) { return r.c.Get(key) }
@@ -158,7 +167,11 @@ func (r ristrettoPeer) read(_ []byte, key string) ([]byte, bool) { return r.c.Ge
 // write ignores a dropped or rejected Set, as a ristretto user would: the
 // workload's hit ratio shows them.
 func (r ristrettoPeer) write(key string, value []byte, ttl time.Duration) error {
-	r.c.SetWithTTL(key, value, int64(len(key)+len(value)), ttl)
+	cost := int64(len(key) + len(value))
+	if r.unitCost {
+		cost = 1
+	}
+	r.c.SetWithTTL(key, value, cost, ttl)
 	return nil
 }
 
@@ -221,7 +234,7 @@ func openBigcache(cfg config) (cache, error) {
 		// MaxEntrySize only sizes the initial queues and each shard's
 		// entry buffer: the value, plus room for loadgen's keys.
 		MaxEntrySize:     cfg.ValueSize + 32,
-		HardMaxCacheSize: int(max(1, cfg.Capacity>>20)),
+		HardMaxCacheSize: int(max(1, peerBytes(cfg)>>20)),
 		Verbose:          false,
 		StatsEnabled:     false,
 	})
@@ -257,7 +270,7 @@ type freecachePeer struct {
 }
 
 func openFreecache(cfg config) (cache, error) {
-	return freecachePeer{freecache.NewCache(int(min(cfg.Capacity, math.MaxInt)))}, nil
+	return freecachePeer{freecache.NewCache(int(min(peerBytes(cfg), math.MaxInt)))}, nil
 }
 
 // read copies into dst's array from its start (GetWithBuf uses buf[:n]
@@ -293,7 +306,7 @@ type fastcachePeer struct {
 var errFastcacheEntry = errors.New("fastcache: entry too large for a 64 KiB chunk (SetBig is not used)")
 
 func openFastcache(cfg config) (cache, error) {
-	return fastcachePeer{fastcache.New(int(min(cfg.Capacity, math.MaxInt)))}, nil
+	return fastcachePeer{fastcache.New(int(min(peerBytes(cfg), math.MaxInt)))}, nil
 }
 
 func (f fastcachePeer) read(dst []byte, key string) ([]byte, bool) {
