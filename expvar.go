@@ -17,13 +17,16 @@ type expvarStats struct {
 	Loads       uint64  `json:"loads"`
 	LoadErrors  uint64  `json:"load_errors"`
 	Refreshes   uint64  `json:"refreshes"`
+	Rejected    uint64  `json:"rejected"`
+	Panics      uint64  `json:"callback_panics"`
 	HitRatio    float64 `json:"hit_ratio"`
 }
 
 // ExpvarVar returns an expvar.Var that reports the cache's Stats as a JSON
 // object with the keys hits, misses, sets, deletes, evictions, expirations,
-// entries, bytes, loads, load_errors, refreshes and hit_ratio. Each call to its String method reads
-// c.Stats() afresh, so the Var can be published once and scraped forever.
+// entries, bytes, loads, load_errors, refreshes, rejected, callback_panics
+// and hit_ratio. Each call to its String method reads c.Stats() afresh, so
+// the Var can be published once and scraped forever.
 //
 // The library never publishes it itself, because expvar.Publish panics on
 // a duplicate name and only the caller knows what names are free. Publish
@@ -48,6 +51,8 @@ func (c *Cache) ExpvarVar() expvar.Var {
 			Loads:       s.Loads,
 			LoadErrors:  s.LoadErrors,
 			Refreshes:   s.Refreshes,
+			Rejected:    s.Rejected,
+			Panics:      s.CallbackPanics,
 			HitRatio:    s.HitRatio(),
 		}
 	})

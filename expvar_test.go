@@ -34,18 +34,20 @@ func TestExpvarVarMatchesStats(t *testing.T) {
 
 	s := c.Stats()
 	require.Equal(t, map[string]float64{
-		"hits":        1,
-		"misses":      1,
-		"sets":        3,
-		"deletes":     1,
-		"evictions":   0,
-		"expirations": 0,
-		"entries":     1,
-		"bytes":       float64(s.Bytes),
-		"loads":       0,
-		"load_errors": 0,
-		"refreshes":   0,
-		"hit_ratio":   0.5,
+		"hits":            1,
+		"misses":          1,
+		"sets":            3,
+		"deletes":         1,
+		"evictions":       0,
+		"expirations":     0,
+		"entries":         1,
+		"bytes":           float64(s.Bytes),
+		"loads":           0,
+		"load_errors":     0,
+		"refreshes":       0,
+		"rejected":        0,
+		"callback_panics": 0,
+		"hit_ratio":       0.5,
 	}, decodeExpvar(t, c))
 	require.Positive(t, s.Bytes, "a stored entry holds at least one segment")
 }

@@ -363,3 +363,26 @@ func TestAbsurdOptions(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
 }
+
+func TestRejectedCounted(t *testing.T) {
+	c, err := New(Options{MaxBytes: 1 << 20, Shards: 1, SegmentBytes: 4096})
+	require.NoError(t, err)
+	defer c.Close()
+	big := make([]byte, 8192)
+	require.ErrorIs(t, c.Set("big", big, 0), ErrTooLarge)
+	require.ErrorIs(t, c.Set(strings.Repeat("k", 70000), nil, 0), ErrTooLarge)
+	// A loaded value too large to cache is returned, and counted.
+	loads := 0
+	for range 2 {
+		v, err := c.GetOrLoad(context.Background(), "loaded", func(context.Context) ([]byte, time.Duration, error) {
+			loads++
+			return big, 0, nil
+		})
+		require.NoError(t, err)
+		require.Len(t, v, len(big))
+	}
+	require.Equal(t, 2, loads, "never cached: every call loads")
+	s := c.Stats()
+	require.Equal(t, uint64(4), s.Rejected)
+	require.Zero(t, s.Sets)
+}

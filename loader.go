@@ -79,9 +79,10 @@ var (
 // happened in load's goroutine, not the callers'. A negative TTL is returned
 // as an error wrapping ErrInvalidTTL. A value the cache cannot store
 // (ErrTooLarge, or the cache closed meanwhile) is still returned with a nil
-// error, only not cached. GetOrLoad returns an error for a nil load, and
-// ErrClosed after Close; a load cancelled by Close returns an error that
-// wraps ErrClosed and load's own.
+// error, only not cached; a value too large is counted in Stats.Rejected,
+// so that a loader whose values never fit shows there. GetOrLoad returns
+// an error for a nil load, and ErrClosed after Close; a load cancelled by
+// Close returns an error that wraps ErrClosed and load's own.
 //
 // A load function may call GetOrLoad, for other keys. A call that would
 // wait for a load that is (directly or through other loads) waiting for

@@ -106,8 +106,9 @@ type Engine struct {
 	testHash   func(string) uint64 // Config.Hash; nil for the seeded hash
 	onRemove   func(string, []byte, Reason)
 
-	// callbackPanics counts the panics of onRemove that report recovered.
-	callbackPanics atomic.Uint64
+	// callbackPanics counts the panics of onRemove that report recovered;
+	// rejected, the writes check refused as too large.
+	callbackPanics, rejected atomic.Uint64
 
 	// hits and misses are counted on the read path; striped counters keep
 	// goroutines on different cores off each other's cache lines.
@@ -490,12 +491,15 @@ func (e *Engine) Refresh(key string, value []byte, ttl time.Duration, over Entry
 	return e.store(key, value, ttl, fromNow, over.at)
 }
 
-// check returns the error for a key or entry the engine cannot hold.
+// check returns the error for a key or entry the engine cannot hold, and
+// counts it in Stats.Rejected.
 func (e *Engine) check(key string, value []byte) error {
 	if len(key) > arena.MaxKeyLen {
+		e.rejected.Add(1)
 		return fmt.Errorf("%w: key of %d bytes, the limit is %d", ErrTooLarge, len(key), arena.MaxKeyLen)
 	}
 	if n := arena.EntrySize(len(key), len(value)); n > e.segBytes {
+		e.rejected.Add(1)
 		return fmt.Errorf("%w: entry of %d bytes (key, value, %d-byte header, padding), the limit is %d (Options.SegmentBytes)",
 			ErrTooLarge, n, arena.HeaderSize, e.segBytes)
 	}
@@ -592,6 +596,7 @@ type Stats struct {
 	Entries                                             int
 	Bytes                                               int64 // bytes of segments held (the budget counts these)
 	CallbackPanics                                      uint64
+	Rejected                                            uint64 // writes refused with ErrTooLarge
 }
 
 // Stats returns the counters. Each shard is read under its lock, so the
@@ -602,6 +607,7 @@ func (e *Engine) Stats() Stats {
 		Hits:           e.hits.load(),
 		Misses:         e.misses.load(),
 		CallbackPanics: e.callbackPanics.Load(),
+		Rejected:       e.rejected.Load(),
 	}
 	for i := range e.shards {
 		sh := &e.shards[i]

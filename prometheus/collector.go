@@ -19,6 +19,7 @@ type collector struct {
 	hits, misses, sets, deletes, evictions, expirations *prometheus.Desc
 	entries, bytes                                      *prometheus.Desc
 	loads, loadErrors, refreshes                        *prometheus.Desc
+	rejected, callbackPanics                            *prometheus.Desc
 }
 
 // NewCollector returns a prometheus.Collector for c's Stats. Register it
@@ -39,6 +40,8 @@ type collector struct {
 //	velo_loads_total        counter  load functions GetOrLoad ran
 //	velo_load_errors_total  counter  ... that failed or panicked
 //	velo_refreshes_total    counter  background refreshes started
+//	velo_rejected_total     counter  writes refused as too large
+//	velo_callback_panics_total  counter  OnEvict calls that panicked
 //
 // Each scrape calls c.Stats() exactly once, so the values in one scrape
 // are a single snapshot. The hit ratio is not exported; compute it in
@@ -51,18 +54,20 @@ func NewCollector(c *velo.Cache, namespace string, constLabels prometheus.Labels
 		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, nil, constLabels)
 	}
 	return &collector{
-		cache:       c,
-		hits:        desc("hits_total", "Cache lookups that found their key."),
-		misses:      desc("misses_total", "Cache lookups that did not find their key."),
-		sets:        desc("sets_total", "Successful Set calls."),
-		deletes:     desc("deletes_total", "Delete calls that removed a present key."),
-		evictions:   desc("evictions_total", "Entries evicted to stay within the memory or entry budget."),
-		expirations: desc("expirations_total", "Expired entries removed."),
-		entries:     desc("entries", "Entries stored now, including expired ones not yet swept."),
-		bytes:       desc("bytes", "Bytes of segments the cache holds now."),
-		loads:       desc("loads_total", "Load functions GetOrLoad ran, refreshes included."),
-		loadErrors:  desc("load_errors_total", "Load functions that returned an error or panicked."),
-		refreshes:   desc("refreshes_total", "Background refreshes started (RefreshAhead)."),
+		cache:          c,
+		hits:           desc("hits_total", "Cache lookups that found their key."),
+		misses:         desc("misses_total", "Cache lookups that did not find their key."),
+		sets:           desc("sets_total", "Successful Set calls."),
+		deletes:        desc("deletes_total", "Delete calls that removed a present key."),
+		evictions:      desc("evictions_total", "Entries evicted to stay within the memory or entry budget."),
+		expirations:    desc("expirations_total", "Expired entries removed."),
+		entries:        desc("entries", "Entries stored now, including expired ones not yet swept."),
+		bytes:          desc("bytes", "Bytes of segments the cache holds now."),
+		loads:          desc("loads_total", "Load functions GetOrLoad ran, refreshes included."),
+		loadErrors:     desc("load_errors_total", "Load functions that returned an error or panicked."),
+		refreshes:      desc("refreshes_total", "Background refreshes started (RefreshAhead)."),
+		rejected:       desc("rejected_total", "Writes refused because the entry is too large (ErrTooLarge)."),
+		callbackPanics: desc("callback_panics_total", "OnEvict calls that panicked (recovered)."),
 	}
 }
 
@@ -70,7 +75,7 @@ func NewCollector(c *velo.Cache, namespace string, constLabels prometheus.Labels
 func (k *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		k.hits, k.misses, k.sets, k.deletes, k.evictions, k.expirations, k.entries, k.bytes,
-		k.loads, k.loadErrors, k.refreshes,
+		k.loads, k.loadErrors, k.refreshes, k.rejected, k.callbackPanics,
 	} {
 		ch <- d
 	}
@@ -91,6 +96,8 @@ func (k *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(k.loads, s.Loads)
 	counter(k.loadErrors, s.LoadErrors)
 	counter(k.refreshes, s.Refreshes)
+	counter(k.rejected, s.Rejected)
+	counter(k.callbackPanics, s.CallbackPanics)
 	ch <- prometheus.MustNewConstMetric(k.entries, prometheus.GaugeValue, float64(s.Entries))
 	ch <- prometheus.MustNewConstMetric(k.bytes, prometheus.GaugeValue, float64(s.Bytes))
 }

@@ -50,6 +50,9 @@ func TestCollectorValues(t *testing.T) {
 		t.Fatalf("Stats().Bytes = %d with an entry stored", bytes)
 	}
 	want := fmt.Sprintf(`
+# HELP velo_callback_panics_total OnEvict calls that panicked (recovered).
+# TYPE velo_callback_panics_total counter
+velo_callback_panics_total{cache="test"} 0
 # HELP velo_bytes Bytes of segments the cache holds now.
 # TYPE velo_bytes gauge
 velo_bytes{cache="test"} %d
@@ -80,6 +83,9 @@ velo_misses_total{cache="test"} 1
 # HELP velo_refreshes_total Background refreshes started (RefreshAhead).
 # TYPE velo_refreshes_total counter
 velo_refreshes_total{cache="test"} 0
+# HELP velo_rejected_total Writes refused because the entry is too large (ErrTooLarge).
+# TYPE velo_rejected_total counter
+velo_rejected_total{cache="test"} 0
 # HELP velo_sets_total Successful Set calls.
 # TYPE velo_sets_total counter
 velo_sets_total{cache="test"} 3
@@ -88,8 +94,8 @@ velo_sets_total{cache="test"} 3
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(col); n != 11 {
-		t.Fatalf("collected %d metrics, want 11", n)
+	if n := testutil.CollectAndCount(col); n != 13 {
+		t.Fatalf("collected %d metrics, want 13", n)
 	}
 }
 
@@ -152,7 +158,7 @@ func TestCollectorTwoCachesOneRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 22 {
-		t.Fatalf("gathered %d metrics, want 22", n)
+	if n != 26 {
+		t.Fatalf("gathered %d metrics, want 26", n)
 	}
 }
