@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -87,8 +88,8 @@ var (
 // A load function may call GetOrLoad, for other keys. A call that would
 // wait for a load that is (directly or through other loads) waiting for
 // the calling load function returns ErrLoadCycle at once, whatever ctx it
-// was given. Detecting it costs each load about a microsecond (reading
-// its goroutine's id).
+// was given. Detecting it costs each load a few microseconds (reading its
+// goroutine's id), far less than any load that does I/O.
 //
 // With Options.RefreshAhead set, a hit on an entry that has less than that
 // fraction of its TTL left returns the current value at once and calls load
@@ -132,11 +133,12 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 // wait waits for cl, which the caller joined, and returns a copy of its
 // value.
 func (l *loader) wait(ctx context.Context, key string, cl *call) ([]byte, error) {
-	if err := l.waitFor(cl); err != nil {
+	me, err := l.waitFor(cl)
+	if err != nil {
 		l.leave(key, cl)
 		return nil, err
 	}
-	defer l.waitDone()
+	defer l.waitDone(me)
 	select {
 	case <-cl.done:
 	case <-ctx.Done():
@@ -291,33 +293,68 @@ func (l *loader) join(c *Cache, parent context.Context, key string, load loadFun
 // itself a load function (its goroutine runs a load), it returns
 // ErrLoadCycle when cl is that load, or waits, through other loads, for
 // it; otherwise it records that the caller's load waits for cl, until
-// waitDone. Only loads can be part of a cycle, since only loads are
+// waitDone(me). Only loads can be part of a cycle, since only loads are
 // waited for.
-func (l *loader) waitFor(cl *call) error {
+func (l *loader) waitFor(cl *call) (me *call, err error) {
+	if !onLoadGoroutine() {
+		return nil, nil
+	}
 	me, ok := l.running.Load(goid())
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	l.cycleMu.Lock()
 	defer l.cycleMu.Unlock()
 	for w := cl; w != nil; w = w.waitingOn {
 		if w == me {
-			return ErrLoadCycle
+			return nil, ErrLoadCycle
 		}
 	}
 	me.waitingOn = cl
-	return nil
+	return me, nil
 }
 
-// waitDone ends what waitFor recorded for the calling goroutine's load.
-func (l *loader) waitDone() {
-	me, ok := l.running.Load(goid())
-	if !ok {
+// waitDone ends what waitFor recorded for me, the caller's load, if any.
+func (l *loader) waitDone(me *call) {
+	if me == nil {
 		return
 	}
 	l.cycleMu.Lock()
 	me.waitingOn = nil
 	l.cycleMu.Unlock()
+}
+
+// runEntry is the entry PC of loader.run, the function every load's
+// goroutine runs.
+var runEntry = runtime.FuncForPC(reflect.ValueOf((*loader).run).Pointer()).Entry()
+
+// onLoadGoroutine reports whether the calling goroutine runs a load:
+// whether loader.run is one of the first frames of its stack. A load's
+// goroutine starts in WaitGroup.Go's function, which calls start's
+// closure, which calls run, so run is within the bottom few frames; only
+// those are looked up. It reads the stack's return addresses (no
+// allocation, well under a microsecond), far cheaper than goid, which only
+// a load's goroutine then needs.
+func onLoadGoroutine() bool {
+	const bottom = 6
+	var pcs [256]uintptr
+	n := runtime.Callers(2, pcs[:])
+	if n == len(pcs) {
+		// Deeper than pcs: not the bottom. Such stacks are rare (a load
+		// function recursing, say); walk them in full.
+		return onStackDeep()
+	}
+	for _, pc := range pcs[max(0, n-bottom):n] {
+		if f := runtime.FuncForPC(pc - 1); f != nil && f.Entry() == runEntry {
+			return true
+		}
+	}
+	return false
+}
+
+// onStackDeep is onLoadGoroutine for stacks of any depth.
+func onStackDeep() bool {
+	return engine.OnStack((*loader).run)
 }
 
 // goid returns the id of the calling goroutine, read from the first line
