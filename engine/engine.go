@@ -24,6 +24,7 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -113,6 +114,12 @@ type Engine struct {
 	// hits and misses are counted on the read path; striped counters keep
 	// goroutines on different cores off each other's cache lines.
 	hits, misses counter
+
+	// sweepMu serializes sweeps (the background one and SweepExpired's),
+	// which share sweepSlots, the list of a shard's segments a sweep
+	// walks: reused, so that an idle cache's sweep allocates nothing.
+	sweepMu    sync.Mutex
+	sweepSlots []int
 
 	// closed is set by the first Close, before anything else it does;
 	// every entry point checks it. stop is closed by that Close, and done
@@ -685,9 +692,11 @@ func (e *Engine) Close() error {
 // SweepExpired removes every expired entry now, as the background sweep
 // does each ExpiryInterval. Tests with a manual clock call it directly.
 func (e *Engine) SweepExpired() {
+	e.sweepMu.Lock()
+	defer e.sweepMu.Unlock()
 	now := e.clock.Now()
 	for i := range e.shards {
-		e.shards[i].sweep(now)
+		e.sweepSlots = e.shards[i].sweep(now, e.sweepSlots[:0])
 	}
 }
 

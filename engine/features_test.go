@@ -354,3 +354,15 @@ func TestRefreshOnlyOverTheSameEntry(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidTTL)
 	checkInvariants(t, e)
 }
+
+func TestSweepAllocatesNothing(t *testing.T) {
+	// The background sweep runs every ExpiryInterval in every cache; with
+	// nothing expired it must not allocate (a process measuring its own
+	// allocations would count it).
+	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 4, SegmentBytes: 4096})
+	for i := range 2000 {
+		require.NoError(t, e.Set(fmt.Sprint(i), []byte("value"), time.Hour))
+	}
+	e.SweepExpired()
+	require.Zero(t, testing.AllocsPerRun(10, e.SweepExpired))
+}

@@ -760,9 +760,12 @@ const sweepChunk = 256
 // because a segment's entries never change: between chunks, writers may
 // append to it (the walk goes on to those too), or release it (the walk
 // stops).
-func (sh *shard) sweep(now int64) {
+//
+// slots is scratch space for the list of segments to walk; sweep returns
+// it, grown if need be, for the next call.
+func (sh *shard) sweep(now int64, slots []int) []int {
 	sh.mu.Lock()
-	slots := slices.Clone(sh.fifo)
+	slots = append(slots, sh.fifo...)
 	sh.mu.Unlock()
 	for _, slot := range slots {
 		var seg *arena.Segment
@@ -790,6 +793,7 @@ func (sh *shard) sweep(now int64) {
 			sh.e.report(removed)
 		}
 	}
+	return slots
 }
 
 // needsSweep reports whether the segment in slot may hold an expired entry
