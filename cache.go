@@ -254,7 +254,7 @@ type Stats struct {
 	Hits        uint64 // Get and AppendValue calls that found their key
 	Misses      uint64 // ... that did not
 	Sets        uint64 // successful Set calls
-	Rejected    uint64 // Sets (and GetOrLoad stores, snapshot records) refused with ErrTooLarge
+	Rejected    uint64 // Sets and GetOrLoad stores refused with ErrTooLarge
 	Deletes     uint64 // Delete calls that removed a present key
 	Evictions   uint64 // entries removed to stay within the budget
 	Expirations uint64 // expired entries removed

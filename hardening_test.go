@@ -257,8 +257,10 @@ func TestGetOrLoadConcurrentWaitersNotCycles(t *testing.T) {
 			res <- err
 		}()
 	}
-	for waiters(c, "outer") < n {
-		runtime.Gosched()
+	for start := time.Now(); waiters(c, "outer") < n; runtime.Gosched() {
+		if time.Since(start) > guard {
+			t.Fatalf("%d of %d callers joined the load", waiters(c, "outer"), n)
+		}
 	}
 	close(gate)
 	for range n {

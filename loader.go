@@ -238,7 +238,7 @@ func (l *loader) close() {
 	l.closed.Store(true)
 	l.mu.Unlock()
 	l.cancel()
-	if !engine.OnStack((*loader).run) {
+	if !onLoadGoroutine() {
 		l.wg.Wait()
 	}
 }
@@ -342,7 +342,7 @@ func onLoadGoroutine() bool {
 	if n == len(pcs) {
 		// Deeper than pcs: not the bottom. Such stacks are rare (a load
 		// function recursing, say); walk them in full.
-		return onStackDeep()
+		return engine.OnStack((*loader).run)
 	}
 	for _, pc := range pcs[max(0, n-bottom):n] {
 		if f := runtime.FuncForPC(pc - 1); f != nil && f.Entry() == runEntry {
@@ -350,11 +350,6 @@ func onLoadGoroutine() bool {
 		}
 	}
 	return false
-}
-
-// onStackDeep is onLoadGoroutine for stacks of any depth.
-func onStackDeep() bool {
-	return engine.OnStack((*loader).run)
 }
 
 // goid returns the id of the calling goroutine, read from the first line

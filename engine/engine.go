@@ -254,8 +254,8 @@ func (e *Engine) shardOf(h uint64) *shard { return &e.shards[h>>e.shift] }
 // counts. With an unseeded hash anyone could compute such keys; with
 // maphash's random seed, which never leaves the process, the hashes of
 // keys are unknown to whoever picks them, and two keys collide only by
-// chance (about n*n/2^65 for n keys). That rare displacement is counted
-// as an eviction. maphash (AES-based where the CPU has AES) costs about
+// chance (about n*n/2^65 for n keys). Such a displacement is counted as
+// an eviction when OnRemove is set (see noteReplaced). maphash (AES-based where the CPU has AES) costs about
 // 5 ns for the short keys caches see and less than xxhash from 32 bytes
 // on; see docs/design.md.
 func (e *Engine) hashOf(key string) uint64 {
