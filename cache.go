@@ -51,9 +51,8 @@ import (
 // Errors returned by the cache. Test for them with errors.Is; the returned
 // error says more (the sizes involved, the offending option).
 var (
-	// ErrTooLarge: the key is longer than 65535 bytes, or the entry (key,
-	// value and a 16-byte header, rounded up to 8 bytes) is larger than
-	// Options.SegmentBytes.
+	// ErrTooLarge: the key is longer than 65535 bytes, or the value is
+	// longer than Options.MaxValueBytes.
 	ErrTooLarge = engine.ErrTooLarge
 	// ErrClosed: the cache was closed.
 	ErrClosed = engine.ErrClosed
@@ -68,8 +67,16 @@ var (
 type Options struct {
 	// MaxBytes is the memory budget for stored entries: keys, values and
 	// a 16-byte header each, padded to 8 bytes, packed into segments.
-	// Stats().Bytes, the segments held, never exceeds it. 0 means 64 MiB;
-	// the minimum is 4 KiB.
+	// Stats().HeldBytes, the segments held, never exceeds it (between
+	// calls; a write may add one segment before it reclaims). 0 means 64
+	// MiB; the minimum is 4 KiB.
+	//
+	// What fits stays: until the live entries (Stats().Bytes) fill 90% of
+	// MaxBytes less one segment per shard (about 84% with the default
+	// segment size), the cache makes room by compacting, moving the live
+	// entries of its emptiest segments forward, never by evicting one.
+	// Overwrites, deletes and expiry leave dead bytes behind that this
+	// takes back. Above that, it evicts (see the package documentation).
 	//
 	// Not counted: the index (16-byte slots, built 3/5 full and grown at
 	// 3/4 full: 21 to 27 bytes per entry, up to 32 just before a rebuild,
@@ -84,12 +91,14 @@ type Options struct {
 	// (GOGC and GOMEMLIMIT bound it).
 	MaxBytes int64
 
-	// MaxEntries, if positive, also bounds the number of entries. It is
-	// enforced per shard (MaxEntries/Shards each, rounded up), so the
-	// cache may start evicting slightly before MaxEntries when keys are
-	// unevenly spread. A bound above MaxBytes/16 (no entry is smaller than
-	// its 16-byte header) cannot bind, and is taken as MaxBytes/16: nothing
-	// is allocated in proportion to it beyond what MaxBytes can hold.
+	// MaxEntries, if positive, also bounds the number of entries: N
+	// distinct keys set into a cache of MaxEntries N are all kept (while
+	// they fit MaxBytes). A Set of a new key beyond it evicts one entry.
+	// Concurrent Sets of new keys at the bound may each evict one, so the
+	// cache can hold a few entries fewer than the bound for a while. A
+	// bound above MaxBytes/16 (no entry is smaller than its 16-byte
+	// header) cannot bind, and is taken as MaxBytes/16: nothing is
+	// allocated in proportion to it beyond what MaxBytes can hold.
 	MaxEntries int
 
 	// DefaultTTL is the lifetime of an entry stored with ttl 0. 0 means
@@ -103,12 +112,20 @@ type Options struct {
 	// MaxEntries).
 	Shards int
 
-	// SegmentBytes is the size of the segments entries are packed into,
-	// and so the largest entry the cache accepts (16 + len(key) +
-	// len(value), rounded up to a multiple of 8). Each shard needs at least two segments. 0 picks a
-	// sixteenth of a shard's budget, between 4 KiB and 4 MiB; set it
-	// when you store larger values (up to 16 MiB).
+	// SegmentBytes is the size of the segments entries are packed into.
+	// Entries (16 + len(key) + len(value), rounded up to a multiple of 8)
+	// larger than a quarter of it get a segment of their own. Each shard's
+	// share of MaxBytes must hold at least two segments. 0 picks a
+	// sixteenth of a shard's budget, between 4 KiB and 4 MiB; at most 16
+	// MiB.
 	SegmentBytes int
+
+	// MaxValueBytes is the longest value the cache accepts; longer ones
+	// get ErrTooLarge. 0 means MaxBytes/64, at least 4 KiB and at most 16
+	// MiB (or a SegmentBytes set by hand, less the header, if larger): a
+	// 64 MiB cache takes a 1 MiB value on any machine. It may be set up
+	// to MaxBytes/4 or 1 GiB.
+	MaxValueBytes int
 
 	// ExpiryInterval is how often a background goroutine removes expired
 	// entries. 0 means one second; the minimum is a millisecond.
@@ -179,6 +196,7 @@ func newCache(opts Options, cfg engine.Config) (*Cache, error) {
 	cfg.DefaultTTL = opts.DefaultTTL
 	cfg.Shards = opts.Shards
 	cfg.SegmentBytes = opts.SegmentBytes
+	cfg.MaxValueBytes = opts.MaxValueBytes
 	cfg.ExpiryInterval = opts.ExpiryInterval
 	if opts.Clock != nil {
 		cfg.Clock = opts.Clock
@@ -196,8 +214,8 @@ func newCache(opts Options, cfg engine.Config) (*Cache, error) {
 // afterwards. ttl 0 means Options.DefaultTTL; a TTL too large to represent
 // (centuries) means the entry does not expire.
 //
-// Set returns ErrInvalidTTL for a negative ttl, ErrTooLarge for an entry
-// that does not fit a segment and ErrClosed after Close; in each case the
+// Set returns ErrInvalidTTL for a negative ttl, ErrTooLarge for a value
+// longer than Options.MaxValueBytes and ErrClosed after Close; in each case the
 // value already stored under key, if any, is left as it was. The empty key
 // and the empty value are ordinary data.
 func (c *Cache) Set(key string, value []byte, ttl time.Duration) error {
@@ -246,8 +264,13 @@ func (c *Cache) Delete(key string) bool { return c.e.Delete(key) }
 func (c *Cache) Len() int { return c.e.Len() }
 
 // MaxEntryBytes returns the largest entry the cache accepts: 16 bytes of
-// header plus key plus value, rounded up to a multiple of 8.
+// header plus the longest key plus the longest value, rounded up to a
+// multiple of 8.
 func (c *Cache) MaxEntryBytes() int { return c.e.MaxEntryBytes() }
+
+// MaxValueBytes returns the longest value the cache accepts (see
+// Options.MaxValueBytes).
+func (c *Cache) MaxValueBytes() int { return c.e.MaxValueBytes() }
 
 // Stats is a snapshot of a cache's counters since New.
 type Stats struct {
@@ -259,7 +282,17 @@ type Stats struct {
 	Evictions   uint64 // entries removed to stay within the budget
 	Expirations uint64 // expired entries removed
 	Entries     int    // entries stored now (as Len)
-	Bytes       int64  // bytes of segments held now, at most Options.MaxBytes
+	Bytes       int64  // bytes of the entries stored now: key, value and a 16-byte header each, rounded up to 8
+
+	// HeldBytes is the memory of the segments that hold the entries, at
+	// most Options.MaxBytes; HeldBytes - Bytes is room not yet reclaimed
+	// from overwritten, deleted and expired entries.
+	HeldBytes int64
+	// SetBytes counts the bytes of entries Set and GetOrLoad stored;
+	// MovedBytes, those the cache copied again to keep them while it
+	// reclaimed their segments. (SetBytes + MovedBytes) / SetBytes is the
+	// write amplification.
+	SetBytes, MovedBytes int64
 
 	Loads      uint64 // load functions GetOrLoad ran, refreshes included
 	LoadErrors uint64 // ... that returned an error or panicked
@@ -292,7 +325,10 @@ func (c *Cache) Stats() Stats {
 		Evictions:   s.Evictions,
 		Expirations: s.Expirations,
 		Entries:     s.Entries,
-		Bytes:       s.Bytes,
+		Bytes:       s.LiveBytes,
+		HeldBytes:   s.HeldBytes,
+		SetBytes:    s.SetBytes,
+		MovedBytes:  s.MovedBytes,
 		Loads:       c.loads.loads.Load(),
 		LoadErrors:  c.loads.loadErrors.Load(),
 		Refreshes:   c.loads.refreshes.Load(),

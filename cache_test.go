@@ -132,8 +132,8 @@ func TestNoDefaultTTL(t *testing.T) {
 }
 
 func TestBadInputKeepsOldValue(t *testing.T) {
-	c, _ := newManual(t, Options{MaxBytes: 1 << 20, SegmentBytes: 4096})
-	require.Equal(t, 4096, c.MaxEntryBytes())
+	c, _ := newManual(t, Options{MaxBytes: 1 << 20, MaxValueBytes: 4096})
+	require.Equal(t, 4096, c.MaxValueBytes())
 	require.NoError(t, c.Set("k", []byte("old"), 0))
 
 	cases := []struct {
@@ -144,8 +144,8 @@ func TestBadInputKeepsOldValue(t *testing.T) {
 		want  error
 	}{
 		{"negative ttl", "k", []byte("new"), -time.Nanosecond, ErrInvalidTTL},
-		{"value too large", "k", make([]byte, 4096), 0, ErrTooLarge},
-		{"entry one byte too large", "k", make([]byte, 4096-arena.HeaderSize), 0, ErrTooLarge},
+		{"value one byte too large", "k", make([]byte, 4097), 0, ErrTooLarge},
+		{"value far too large", "k", make([]byte, 1<<20), 0, ErrTooLarge},
 		{"huge key", strings.Repeat("k", 70000), []byte("v"), 0, ErrTooLarge},
 	}
 	for _, tc := range cases {

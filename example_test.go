@@ -48,7 +48,7 @@ func ExampleCache_AppendValue() {
 }
 
 func ExampleCache_Set_errors() {
-	c, _ := velo.New(velo.Options{SegmentBytes: 4096, MaxBytes: 1 << 20})
+	c, _ := velo.New(velo.Options{MaxValueBytes: 4096, MaxBytes: 1 << 20})
 	_ = c.Set("k", []byte("v1"), 0)
 
 	err := c.Set("k", make([]byte, 8192), 0)

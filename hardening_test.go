@@ -367,7 +367,7 @@ func TestAbsurdOptions(t *testing.T) {
 }
 
 func TestRejectedCounted(t *testing.T) {
-	c, err := New(Options{MaxBytes: 1 << 20, Shards: 1, SegmentBytes: 4096})
+	c, err := New(Options{MaxBytes: 1 << 20, Shards: 1, MaxValueBytes: 4096})
 	require.NoError(t, err)
 	defer c.Close()
 	big := make([]byte, 8192)

@@ -357,7 +357,7 @@ func TestGetOrLoadTTL(t *testing.T) {
 }
 
 func TestGetOrLoadTooLarge(t *testing.T) {
-	c, _ := newLoaderCache(t, Options{MaxBytes: 1 << 20, Shards: 1, SegmentBytes: 4096})
+	c, _ := newLoaderCache(t, Options{MaxBytes: 1 << 20, Shards: 1, MaxValueBytes: 4096})
 	var calls atomic.Int32
 	big := bytes.Repeat([]byte("x"), 10000)
 	load := func(context.Context) ([]byte, time.Duration, error) {

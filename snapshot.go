@@ -42,9 +42,9 @@ const (
 	kindEntry = 'E'
 	kindEnd   = 'Z'
 
-	// No cache holds an entry larger than a segment, so no snapshot holds
-	// a longer value: a longer length can only be damage.
-	maxSnapValue = arena.MaxSegmentBytes
+	// No cache accepts a longer value, so no snapshot holds one: a longer
+	// length can only be damage.
+	maxSnapValue = engine.MaxValueLimit
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -164,7 +164,7 @@ func (c *Cache) SaveTo(w io.Writer) error {
 // reader whose Read fails once a deadline passes or a context is done, as
 // a net.Conn's does after SetReadDeadline.
 //
-// Entries larger than this cache accepts (see MaxEntryBytes) are skipped
+// Entries with values longer than this cache accepts (see MaxValueBytes) are skipped
 // and the rest loaded; LoadFrom then returns an error wrapping ErrTooLarge
 // that counts them. On a closed cache LoadFrom returns ErrClosed before
 // reading r, whatever it holds; if the cache is closed during the load, it
@@ -209,7 +209,7 @@ func (c *Cache) LoadFrom(r io.Reader) error {
 		buf      = make([]byte, 0, 256) // the record being read, reused; at most MaxEntryBytes plus framing
 		count    uint64                 // entry records read
 		tooLarge int                    // entries skipped for size
-		maxEntry = c.MaxEntryBytes()
+		maxValue = c.MaxValueBytes()
 	)
 	for {
 		sr.records++
@@ -244,8 +244,8 @@ func (c *Cache) LoadFrom(r io.Reader) error {
 				return ErrClosed
 			}
 			if tooLarge > 0 {
-				return fmt.Errorf("%w: skipped %d snapshot entries larger than this cache's %d-byte limit (Options.SegmentBytes); loaded the rest",
-					ErrTooLarge, tooLarge, maxEntry)
+				return fmt.Errorf("%w: skipped %d snapshot entries with values over this cache's %d-byte limit (Options.MaxValueBytes); loaded the rest",
+					ErrTooLarge, tooLarge, maxValue)
 			}
 			return nil
 		default:
@@ -266,7 +266,7 @@ func (c *Cache) LoadFrom(r io.Reader) error {
 		}
 		vlen := int(vlen32)
 		count++
-		if arena.EntrySize(klen, vlen) > maxEntry {
+		if vlen > maxValue {
 			// Read it through, to stay in step and to report damage, but
 			// without holding it.
 			crc := crc32.Update(0, castagnoli, buf)

@@ -357,7 +357,7 @@ func TestSnapshotTooLarge(t *testing.T) {
 	}
 	data := save(t, src)
 
-	dst, _ := newManual(t, Options{SegmentBytes: 4096, MaxBytes: 1 << 20})
+	dst, _ := newManual(t, Options{MaxValueBytes: 4096, MaxBytes: 1 << 20})
 	err := dst.LoadFrom(bytes.NewReader(data))
 	require.ErrorIs(t, err, ErrTooLarge)
 	require.NotErrorIs(t, err, ErrSnapshotCorrupt)

@@ -246,7 +246,7 @@ func TestTypedEncodeErrorKeepsOldValue(t *testing.T) {
 }
 
 func TestTypedCacheErrors(t *testing.T) {
-	c, err := velo.New(velo.Options{MaxBytes: 1 << 20, SegmentBytes: 4096})
+	c, err := velo.New(velo.Options{MaxBytes: 1 << 20, MaxValueBytes: 4096})
 	require.NoError(t, err)
 	s := velo.NewTyped(c, velo.String())
 	require.NoError(t, s.Set("k", "v1", 0))

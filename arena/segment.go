@@ -62,8 +62,10 @@ const (
 
 	// MaxKeyLen is the longest key an entry can hold.
 	MaxKeyLen = math.MaxUint16
-	// MaxSegmentBytes is the largest segment: offsets fit in 24 bits.
-	MaxSegmentBytes = 1 << 24
+	// MaxSegmentBytes is the largest segment. (Segments that pack many
+	// entries are smaller: the engine keeps offsets in 24 bits, and gives
+	// an entry larger than its segments a segment of its own.)
+	MaxSegmentBytes = math.MaxInt32
 	// Never is the expireAt of an entry that does not expire.
 	Never = math.MaxInt64
 )

@@ -60,7 +60,7 @@ func TestAppendFull(t *testing.T) {
 }
 
 func TestAppendKeyTooLong(t *testing.T) {
-	s := NewSegment(MaxSegmentBytes, 0)
+	s := NewSegment(1<<24, 0)
 	_, ok := s.Append(strings.Repeat("k", MaxKeyLen+1), nil, 0, 0)
 	require.False(t, ok)
 	require.Equal(t, 0, s.Used())

@@ -34,11 +34,11 @@ func testDrain(t *testing.T, size int) {
 		k := fmt.Sprintf("k%06d", i)
 		if sh.head != nil && sh.head.Free() < n && atBudget {
 			rotations++
-			if sh.allocated < sh.maxSegs {
+			if e.held.Load()+int64(e.segBytes) <= e.maxBytes {
 				drained++
 			}
 		}
-		if sh.allocated == sh.maxSegs && sh.head.Used() < sh.head.Size()/2 {
+		if e.held.Load() == e.maxBytes && sh.head.Used() < sh.head.Size()/2 {
 			atBudget = true // a drain can start in this head
 		}
 		require.NoError(t, e.Set(k, valueFor(k, size), 0))

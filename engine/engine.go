@@ -8,13 +8,18 @@
 // value with plain loads while writers carry on; docs/design.md gives the
 // whole argument.
 //
-// Memory: a shard holds at most MaxBytes/Shards bytes of segments. When the
-// newest segment (the head) is full, the shard allocates a new head and, if
-// that puts it over budget, retires its oldest segment: entries read since
-// they were written move to the new head, the rest are evicted. New keys
-// and keys seen before are kept in two queues, with a frequency sketch to
-// admit keys to the main one (S3-FIFO with TinyLFU admission; see evictOne).
-// Expired entries are removed by a background sweep.
+// Memory: the shards' segments together hold at most MaxBytes. When a
+// shard's newest segment (the head) is full, it allocates a new head and,
+// if that puts the engine over budget, reclaims: while the live entries
+// fill less than 90% of the budget, it compacts (moves the live entries of
+// its segment with the most dead bytes to the head), so nothing stored is
+// lost to overwrites; above that, the oldest segment is retired: entries
+// read since they were written move to the new head, the rest are evicted
+// (reclaim.go). New keys and keys seen before are kept in two queues, with
+// a frequency sketch to admit keys to the main one (S3-FIFO with TinyLFU
+// admission; see evictOne). Expired entries are removed by a background
+// sweep. Entries larger than a quarter of a segment get a segment each,
+// so the largest value depends on the options only (MaxValueBytes).
 package engine
 
 import (
@@ -49,6 +54,14 @@ const (
 	// MinExpiryInterval is the shortest sweep period: each sweep locks
 	// every shard, so a shorter one would cost an idle cache a core.
 	MinExpiryInterval = time.Millisecond
+	// MaxValueLimit is the largest MaxValueBytes.
+	MaxValueLimit = 1 << 30
+	// maxPackedBytes is the largest segment entries are packed into: a
+	// location holds offsets below it.
+	maxPackedBytes = 1 << 24
+	// maxShardSegs bounds a shard's share of the budget in segments: its
+	// table of slots has room for six times that (see slotsFor).
+	maxShardSegs = (maxSlots - 4) / 6
 	// maxSegments bounds the segments of all shards together. Each costs
 	// about 60 bytes of bookkeeping allocated by New, before anything is
 	// stored.
@@ -75,6 +88,7 @@ type Config struct {
 	DefaultTTL     time.Duration
 	Shards         int           // a power of two; 0 = from GOMAXPROCS and the budget
 	SegmentBytes   int           // 0 = the shard's budget / 16, between 4 KiB and 4 MiB
+	MaxValueBytes  int           // 0 = MaxBytes/64 (at least 4 KiB, at most 16 MiB and MaxBytes/4)
 	ExpiryInterval time.Duration // how often expired entries are swept; 0 = 1s
 
 	// Clock, if set, replaces the shared coarse clock (tests pass a manual
@@ -100,6 +114,11 @@ type Engine struct {
 	shards     []shard
 	shift      uint // a hash's shard is h >> shift
 	segBytes   int
+	largeFrom  int // entries larger than this get a segment each (see addLarge)
+	maxValue   int
+	maxBytes   int64
+	keepLimit  int64 // live bytes below which reclaiming compacts (see reclaim.go)
+	maxEntries int64 // 0: no bound
 	defaultTTL time.Duration
 	clock      *clock.Clock
 	ownClock   bool
@@ -110,6 +129,20 @@ type Engine struct {
 	// callbackPanics counts the panics of onRemove that report recovered;
 	// rejected, the writes check refused as too large.
 	callbackPanics, rejected atomic.Uint64
+
+	// held is the bytes of the segments all shards hold, which MaxBytes
+	// bounds; entries, the live entries of all shards, kept only under
+	// MaxEntries (one shared counter, written by inserts and removals,
+	// not overwrites or reads). births numbers segments in the order they
+	// were installed, for retiring the engine's oldest (reclaim.go).
+	// Each is on a line of its own: shards write them at different rates.
+	_       [64]byte
+	held    atomic.Int64
+	_       [56]byte
+	entries atomic.Int64
+	_       [56]byte
+	births  atomic.Uint64
+	_       [56]byte
 
 	// hits and misses are counted on the read path; striped counters keep
 	// goroutines on different cores off each other's cache lines.
@@ -139,6 +172,10 @@ func New(cfg Config) (*Engine, error) {
 		shards:     make([]shard, cfg.Shards),
 		shift:      uint(64 - bits.TrailingZeros(uint(cfg.Shards))),
 		segBytes:   cfg.SegmentBytes,
+		largeFrom:  cfg.SegmentBytes / 4,
+		maxValue:   cfg.MaxValueBytes,
+		maxBytes:   cfg.MaxBytes,
+		maxEntries: int64(cfg.MaxEntries),
 		defaultTTL: cfg.DefaultTTL,
 		clock:      cfg.Clock,
 		seed:       maphash.MakeSeed(),
@@ -149,14 +186,14 @@ func New(cfg Config) (*Engine, error) {
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
-	shardBytes := cfg.MaxBytes / int64(cfg.Shards)
-	maxSegs := int(shardBytes / int64(cfg.SegmentBytes))
+	share := cfg.MaxBytes / int64(cfg.Shards)
+	e.keepLimit = (cfg.MaxBytes - int64(cfg.Shards)*int64(cfg.SegmentBytes)) / 100 * keepShare
 	maxEntries := 0
 	if cfg.MaxEntries > 0 {
 		maxEntries = (cfg.MaxEntries + cfg.Shards - 1) / cfg.Shards
 	}
 	for i := range e.shards {
-		e.shards[i].init(e, maxSegs, maxEntries)
+		e.shards[i].init(e, share, slotsFor(share, cfg.SegmentBytes), maxEntries)
 	}
 	if e.clock == nil {
 		e.clock = clock.Acquire()
@@ -177,13 +214,16 @@ func resolve(cfg *Config) error {
 		return fmt.Errorf("%w: DefaultTTL %v is negative", ErrInvalidOptions, cfg.DefaultTTL)
 	case cfg.Shards < 0 || cfg.Shards > MaxShards || cfg.Shards&(cfg.Shards-1) != 0:
 		return fmt.Errorf("%w: Shards %d is not a power of two between 1 and %d", ErrInvalidOptions, cfg.Shards, MaxShards)
-	case cfg.SegmentBytes < 0 || cfg.SegmentBytes > arena.MaxSegmentBytes:
-		return fmt.Errorf("%w: SegmentBytes %d is not between 0 and %d", ErrInvalidOptions, cfg.SegmentBytes, arena.MaxSegmentBytes)
+	case cfg.SegmentBytes < 0 || cfg.SegmentBytes > maxPackedBytes:
+		return fmt.Errorf("%w: SegmentBytes %d is not between 0 and %d", ErrInvalidOptions, cfg.SegmentBytes, maxPackedBytes)
+	case cfg.MaxValueBytes < 0 || cfg.MaxValueBytes > MaxValueLimit:
+		return fmt.Errorf("%w: MaxValueBytes %d is not between 0 and %d", ErrInvalidOptions, cfg.MaxValueBytes, MaxValueLimit)
 	case cfg.ExpiryInterval < 0:
 		return fmt.Errorf("%w: ExpiryInterval %v is negative", ErrInvalidOptions, cfg.ExpiryInterval)
 	case cfg.ExpiryInterval > 0 && cfg.ExpiryInterval < MinExpiryInterval:
 		return fmt.Errorf("%w: ExpiryInterval %v is below the minimum of %v", ErrInvalidOptions, cfg.ExpiryInterval, MinExpiryInterval)
 	}
+	explicitSeg := cfg.SegmentBytes
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
@@ -200,6 +240,9 @@ func resolve(cfg *Config) error {
 	if cfg.Shards == 0 {
 		n := 1
 		for n < 4*runtime.GOMAXPROCS(0) && n < maxDefaultShards {
+			n *= 2
+		}
+		for cfg.MaxBytes/int64(n) > maxShardSegs*maxDefaultSegBytes && n < MaxShards {
 			n *= 2
 		}
 		for n > 1 && (cfg.MaxBytes/int64(n) < minShardBytes ||
@@ -220,14 +263,14 @@ func resolve(cfg *Config) error {
 				ErrInvalidOptions, cfg.MaxBytes, cfg.Shards, shardBytes)
 		}
 		// Large budgets need larger segments to stay within the slot count.
-		for shardBytes/s >= maxSlots-1 && s < arena.MaxSegmentBytes {
+		for shardBytes/s > maxShardSegs && s < maxPackedBytes {
 			s *= 2
 		}
 		cfg.SegmentBytes = int(s)
 	}
-	if n := shardBytes / int64(cfg.SegmentBytes); n < 2 || n >= maxSlots-1 {
+	if n := shardBytes / int64(cfg.SegmentBytes); n < 2 || n > maxShardSegs {
 		return fmt.Errorf("%w: MaxBytes %d over %d shards gives %d segments of %d bytes (SegmentBytes) each; need 2 to %d",
-			ErrInvalidOptions, cfg.MaxBytes, cfg.Shards, n, cfg.SegmentBytes, maxSlots-2)
+			ErrInvalidOptions, cfg.MaxBytes, cfg.Shards, n, cfg.SegmentBytes, maxShardSegs)
 	}
 	if cfg.SegmentBytes < arena.HeaderSize {
 		return fmt.Errorf("%w: SegmentBytes %d cannot hold an entry", ErrInvalidOptions, cfg.SegmentBytes)
@@ -236,12 +279,38 @@ func resolve(cfg *Config) error {
 		return fmt.Errorf("%w: MaxBytes %d in segments of %d bytes (SegmentBytes) makes %d segments; the limit is %d",
 			ErrInvalidOptions, cfg.MaxBytes, cfg.SegmentBytes, n, maxSegments)
 	}
+	if cfg.MaxValueBytes > int(cfg.MaxBytes/4) {
+		return fmt.Errorf("%w: MaxValueBytes %d is over a quarter of MaxBytes %d", ErrInvalidOptions, cfg.MaxValueBytes, cfg.MaxBytes)
+	}
+	if cfg.MaxValueBytes == 0 {
+		// A segment size set by hand is a promise of values that fit one.
+		cfg.MaxValueBytes = max(defaultMaxValue(cfg.MaxBytes), min(explicitSeg-arena.HeaderSize, int(cfg.MaxBytes/4)))
+	}
 	return nil
 }
 
+// defaultMaxValue is the default MaxValueBytes: MaxBytes/64, at least 4
+// KiB, at most 16 MiB and a quarter of the budget. It depends on the
+// budget only, not on the shard or segment sizes (which depend on
+// GOMAXPROCS): a value a cache takes on a laptop, it takes on a server.
+func defaultMaxValue(maxBytes int64) int {
+	return int(min(max(maxBytes/64, 4<<10), 16<<20, maxBytes/4))
+}
+
+// slotsFor returns the size of a shard's table of slots: room for six
+// times its share of the budget in segments, since the budget is the
+// engine's (a shard may hold more than its share), and large entries take
+// a slot each (at least a quarter segment).
+func slotsFor(share int64, segBytes int) int {
+	return int(min(6*(share/int64(segBytes))+4, maxSlots))
+}
+
 // MaxEntryBytes is the largest entry (arena.EntrySize of key and value) the
-// engine accepts.
-func (e *Engine) MaxEntryBytes() int { return e.segBytes }
+// engine accepts: the longest key with the largest value.
+func (e *Engine) MaxEntryBytes() int { return arena.EntrySize(arena.MaxKeyLen, e.maxValue) }
+
+// MaxValueBytes is the largest value the engine accepts.
+func (e *Engine) MaxValueBytes() int { return e.maxValue }
 
 func (e *Engine) shardOf(h uint64) *shard { return &e.shards[h>>e.shift] }
 
@@ -505,10 +574,9 @@ func (e *Engine) check(key string, value []byte) error {
 		e.rejected.Add(1)
 		return fmt.Errorf("%w: key of %d bytes, the limit is %d", ErrTooLarge, len(key), arena.MaxKeyLen)
 	}
-	if n := arena.EntrySize(len(key), len(value)); n > e.segBytes {
+	if len(value) > e.maxValue {
 		e.rejected.Add(1)
-		return fmt.Errorf("%w: entry of %d bytes (key, value, %d-byte header, padding), the limit is %d (Options.SegmentBytes)",
-			ErrTooLarge, n, arena.HeaderSize, e.segBytes)
+		return fmt.Errorf("%w: value of %d bytes, the limit is %d (Options.MaxValueBytes)", ErrTooLarge, len(value), e.maxValue)
 	}
 	return nil
 }
@@ -601,7 +669,10 @@ func (e *Engine) Len() int {
 type Stats struct {
 	Hits, Misses, Sets, Deletes, Evictions, Expirations uint64
 	Entries                                             int
-	Bytes                                               int64 // bytes of segments held (the budget counts these)
+	LiveBytes                                           int64 // bytes of the entries stored (arena.EntrySize each)
+	HeldBytes                                           int64 // bytes of segments held (the budget counts these)
+	SetBytes                                            int64 // bytes of entries appended by Set
+	MovedBytes                                          int64 // bytes of entries copied forward by compaction and reinsertion
 	CallbackPanics                                      uint64
 	Rejected                                            uint64 // writes refused with ErrTooLarge
 }
@@ -624,7 +695,10 @@ func (e *Engine) Stats() Stats {
 		s.Evictions += sh.evictions
 		s.Expirations += sh.expirations
 		s.Entries += int(sh.count.Load())
-		s.Bytes += int64(sh.allocated) * int64(e.segBytes)
+		s.LiveBytes += sh.live
+		s.HeldBytes += sh.held
+		s.SetBytes += sh.setBytes
+		s.MovedBytes += sh.movedBytes
 		sh.mu.Unlock()
 	}
 	return s

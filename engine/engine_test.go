@@ -118,7 +118,7 @@ func TestSetGetOverwriteDelete(t *testing.T) {
 	require.Equal(t, uint64(1), s.Deletes)
 	require.Zero(t, s.Evictions)
 	require.Equal(t, 2, s.Entries)
-	require.Positive(t, s.Bytes)
+	require.Positive(t, s.HeldBytes)
 	checkInvariants(t, e)
 }
 
@@ -272,22 +272,22 @@ func TestTooLarge(t *testing.T) {
 	// on its own.
 	const segBytes = 256 << 10
 	e, _ := newTestEngine(t, Config{MaxBytes: 4 * segBytes, Shards: 1, SegmentBytes: segBytes})
-	require.Equal(t, segBytes, e.MaxEntryBytes())
+	require.Equal(t, segBytes-arena.HeaderSize, e.MaxValueBytes(), "a SegmentBytes set by hand takes values that fill a segment")
 
 	longKey := strings.Repeat("k", arena.MaxKeyLen)
 	require.NoError(t, e.Set(longKey, []byte("v"), 0), "a key of MaxKeyLen bytes is fine")
 	requireHit(t, e, longKey, "v")
 
 	require.NoError(t, e.Set("k", []byte("old"), 0))
-	exact := make([]byte, segBytes-arena.HeaderSize-len("k"))
+	exact := make([]byte, e.MaxValueBytes())
+	require.NoError(t, e.Set("exact", exact, 0), "a value of MaxValueBytes is fine")
 	tests := []struct {
 		name  string
 		key   string
 		value []byte
 	}{
 		{"key over 65535 bytes", longKey + "!", nil},
-		{"entry one byte over SegmentBytes", "k", append(exact, 0)},
-		{"value alone over SegmentBytes", "k", make([]byte, segBytes)},
+		{"value one byte over MaxValueBytes", "k", append(exact, 0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,7 +320,7 @@ func TestResolveRejects(t *testing.T) {
 		{"Shards 6", Config{Shards: 6}, "Shards"},
 		{"Shards over MaxShards", Config{Shards: 2 * MaxShards}, "Shards"},
 		{"negative SegmentBytes", Config{SegmentBytes: -1}, "SegmentBytes"},
-		{"SegmentBytes over the arena limit", Config{MaxBytes: 1 << 30, Shards: 1, SegmentBytes: arena.MaxSegmentBytes + 1}, "SegmentBytes"},
+		{"SegmentBytes over the arena limit", Config{MaxBytes: 1 << 30, Shards: 1, SegmentBytes: maxPackedBytes + 1}, "SegmentBytes"},
 		{"negative ExpiryInterval", Config{ExpiryInterval: -1}, "ExpiryInterval"},
 		{"MaxBytes below minimum", Config{MaxBytes: MinMaxBytes - 1}, "MaxBytes"},
 		{"MaxBytes 1", Config{MaxBytes: 1}, "MaxBytes"},
@@ -361,24 +361,26 @@ func TestResolveDefaults(t *testing.T) {
 		want Config // Clock and Hash are left alone
 	}{
 		{"zero", Config{},
-			Config{MaxBytes: DefaultMaxBytes, Shards: 16, SegmentBytes: clampSeg(DefaultMaxBytes / 16 / segmentsPerShard), ExpiryInterval: time.Second}},
+			Config{MaxBytes: DefaultMaxBytes, Shards: 16, SegmentBytes: clampSeg(DefaultMaxBytes / 16 / segmentsPerShard), MaxValueBytes: 1 << 20, ExpiryInterval: time.Second}},
 		{"minimum budget", Config{MaxBytes: MinMaxBytes},
-			Config{MaxBytes: MinMaxBytes, Shards: 1, SegmentBytes: 2048, ExpiryInterval: time.Second}},
+			Config{MaxBytes: MinMaxBytes, Shards: 1, SegmentBytes: 2048, MaxValueBytes: MinMaxBytes / 4, ExpiryInterval: time.Second}},
 		{"shards shrink to keep 256 KiB each", Config{MaxBytes: 1 << 20},
-			Config{MaxBytes: 1 << 20, Shards: 4, SegmentBytes: clampSeg(1 << 20 / 4 / segmentsPerShard), ExpiryInterval: time.Second}},
+			Config{MaxBytes: 1 << 20, Shards: 4, SegmentBytes: clampSeg(1 << 20 / 4 / segmentsPerShard), MaxValueBytes: 16 << 10, ExpiryInterval: time.Second}},
 		{"shards shrink to keep 256 entries each", Config{MaxBytes: 1 << 30, MaxEntries: 1000},
-			Config{MaxBytes: 1 << 30, MaxEntries: 1000, Shards: 2, SegmentBytes: maxDefaultSegBytes, ExpiryInterval: time.Second}},
+			Config{MaxBytes: 1 << 30, MaxEntries: 1000, Shards: 2, SegmentBytes: maxDefaultSegBytes, MaxValueBytes: 16 << 20, ExpiryInterval: time.Second}},
 		{"few entries: one shard", Config{MaxEntries: 100},
-			Config{MaxBytes: DefaultMaxBytes, MaxEntries: 100, Shards: 1, SegmentBytes: maxDefaultSegBytes, ExpiryInterval: time.Second}},
+			Config{MaxBytes: DefaultMaxBytes, MaxEntries: 100, Shards: 1, SegmentBytes: maxDefaultSegBytes, MaxValueBytes: 1 << 20, ExpiryInterval: time.Second}},
 		{"small shards get two segments", Config{MaxBytes: 4096, Shards: 2},
-			Config{MaxBytes: 4096, Shards: 2, SegmentBytes: 1024, ExpiryInterval: time.Second}},
-		{"huge budget doubles the segment", Config{MaxBytes: 1 << 39, Shards: 1},
-			Config{MaxBytes: 1 << 39, Shards: 1, SegmentBytes: arena.MaxSegmentBytes, ExpiryInterval: time.Second}},
+			Config{MaxBytes: 4096, Shards: 2, SegmentBytes: 1024, MaxValueBytes: 1024, ExpiryInterval: time.Second}},
+		{"large budget on one shard doubles the segment", Config{MaxBytes: 8 << 30, Shards: 1},
+			Config{MaxBytes: 8 << 30, Shards: 1, SegmentBytes: maxPackedBytes, MaxValueBytes: 16 << 20, ExpiryInterval: time.Second}},
+		{"huge budget gets more shards", Config{MaxBytes: 1 << 39},
+			Config{MaxBytes: 1 << 39, Shards: 256, SegmentBytes: maxDefaultSegBytes, MaxValueBytes: 16 << 20, ExpiryInterval: time.Second}},
 		{"explicit values kept",
 			Config{MaxBytes: 1 << 20, Shards: 2, SegmentBytes: 8192, DefaultTTL: time.Minute, ExpiryInterval: time.Millisecond, MaxEntries: 7},
-			Config{MaxBytes: 1 << 20, Shards: 2, SegmentBytes: 8192, DefaultTTL: time.Minute, ExpiryInterval: time.Millisecond, MaxEntries: 7}},
+			Config{MaxBytes: 1 << 20, Shards: 2, SegmentBytes: 8192, MaxValueBytes: 16 << 10, DefaultTTL: time.Minute, ExpiryInterval: time.Millisecond, MaxEntries: 7}},
 		{"many small shards", Config{MaxBytes: 1 << 20, Shards: MaxShards},
-			Config{MaxBytes: 1 << 20, Shards: MaxShards, SegmentBytes: 128, ExpiryInterval: time.Second}},
+			Config{MaxBytes: 1 << 20, Shards: MaxShards, SegmentBytes: 128, MaxValueBytes: 16 << 10, ExpiryInterval: time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -392,10 +394,11 @@ func TestResolveDefaults(t *testing.T) {
 func TestNewDerivedSizes(t *testing.T) {
 	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 4, SegmentBytes: 4096, MaxEntries: 10})
 	require.Len(t, e.shards, 4)
-	require.Equal(t, 4096, e.MaxEntryBytes())
+	require.Equal(t, 4096, e.MaxValueBytes())
 	for i := range e.shards {
 		sh := &e.shards[i]
-		require.Equal(t, 4, sh.maxSegs, "16 KiB per shard in 4 KiB segments")
+		require.Equal(t, int64(16<<10), sh.share, "16 KiB per shard")
+		require.Len(t, sh.slots, 6*4+4, "room for six times the share in 4 KiB segments")
 		require.Equal(t, 3, sh.maxEntries, "MaxEntries/Shards rounded up")
 	}
 	// The top bits pick the shard.
@@ -434,7 +437,7 @@ func TestRotationStaysWithinBudget(t *testing.T) {
 				// Sizes vary so that segments end with gaps.
 				require.NoError(t, e.Set(k, valueFor(k, 20+i%300), 0))
 				s := e.Stats()
-				require.LessOrEqual(t, s.Bytes, int64(maxBytes))
+				require.LessOrEqual(t, s.HeldBytes, int64(maxBytes))
 				if i%97 == 0 {
 					checkInvariants(t, e)
 				}
@@ -510,17 +513,14 @@ func TestMaxEntriesBound(t *testing.T) {
 	for i := range 2000 {
 		k := fmt.Sprintf("key%d", i)
 		require.NoError(t, e.Set(k, valueFor(k, 1+i%50), 0))
-		require.LessOrEqual(t, e.Len(), maxEntries)
-		for j := range e.shards {
-			require.LessOrEqual(t, e.shards[j].count.Load(), int64(maxEntries/shards), "shard %d", j)
-		}
+		require.Equal(t, min(i+1, maxEntries), e.Len(), "the bound is the engine's, not a shard's")
 		if i%101 == 0 {
 			checkInvariants(t, e)
 		}
 	}
 	s := e.Stats()
 	require.Equal(t, uint64(2000), s.Evictions+uint64(s.Entries))
-	require.Zero(t, s.Bytes%int64(e.segBytes))
+	require.Zero(t, s.HeldBytes%int64(e.segBytes))
 	checkInvariants(t, e)
 }
 
@@ -674,7 +674,7 @@ func TestSweepExpiredReleasesSegments(t *testing.T) {
 	}
 	before := e.Stats()
 	require.Zero(t, before.Evictions)
-	require.Greater(t, before.Bytes, int64(4*4096))
+	require.Greater(t, before.HeldBytes, int64(4*4096))
 
 	clk.Advance(time.Second - 1)
 	e.SweepExpired()
@@ -687,7 +687,7 @@ func TestSweepExpiredReleasesSegments(t *testing.T) {
 	after := e.Stats()
 	require.Zero(t, e.Len())
 	require.Equal(t, uint64(n), after.Expirations)
-	require.LessOrEqual(t, after.Bytes, int64(4096), "only the (empty) head may remain")
+	require.LessOrEqual(t, after.HeldBytes, int64(4096), "only the (empty) head may remain")
 	checkInvariants(t, e)
 
 	// The engine works on after a full sweep.
@@ -719,8 +719,8 @@ func TestSweepCompactsSparseSegments(t *testing.T) {
 	// expired entries that make it sparse; the next sweep compacts it then.
 	e.SweepExpired()
 	after := e.Stats()
-	t.Logf("bytes %d -> %d", before.Bytes, after.Bytes)
-	require.Less(t, after.Bytes, before.Bytes, "sparse segments were compacted")
+	t.Logf("bytes %d -> %d", before.HeldBytes, after.HeldBytes)
+	require.Less(t, after.HeldBytes, before.HeldBytes, "sparse segments were compacted")
 	require.Equal(t, n/8, e.Len())
 	checkInvariants(t, e)
 	for i := 0; i < n; i += 8 {
@@ -742,7 +742,7 @@ func TestClose(t *testing.T) {
 	require.NoError(t, e.Close(), "Close twice")
 	require.NotPanics(t, e.SweepExpired)
 	s := e.Stats()
-	require.Zero(t, s.Bytes)
+	require.Zero(t, s.HeldBytes)
 	require.Zero(t, s.Entries)
 }
 
@@ -851,7 +851,7 @@ func TestConcurrentReadersWriters(t *testing.T) {
 		t.Fatal(*err)
 	}
 	checkInvariants(t, e)
-	require.LessOrEqual(t, e.Stats().Bytes, int64(16<<10))
+	require.LessOrEqual(t, e.Stats().HeldBytes, int64(16<<10))
 }
 
 // The three tests below are regression tests for bugs found at commit

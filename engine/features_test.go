@@ -151,7 +151,7 @@ func TestInfoAndGetInfo(t *testing.T) {
 }
 
 func TestRestore(t *testing.T) {
-	e, clk := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 1, SegmentBytes: 1024})
+	e, clk := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 1, SegmentBytes: 1024, MaxValueBytes: 1024})
 	now := clk.Now()
 	require.NoError(t, e.Restore("a", []byte("1"), now+int64(time.Second), time.Minute))
 	require.NoError(t, e.Restore("b", []byte("2"), arena.Never, 0))
@@ -219,7 +219,7 @@ func TestClearIsReusable(t *testing.T) {
 		e.Clear()
 		checkInvariants(t, e)
 		require.Zero(t, e.Len())
-		require.Zero(t, e.Stats().Bytes)
+		require.Zero(t, e.Stats().HeldBytes)
 		requireMiss(t, e, fmt.Sprintf("r%d-%05d", round, 499))
 	}
 	fillKeys(t, e, "after-", 50, 50)

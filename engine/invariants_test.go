@@ -17,10 +17,19 @@ import (
 // stack walk (t.Helper).
 func checkInvariants(t testing.TB, e *Engine) {
 	t.Helper()
+	var held, entries int64
 	for i := range e.shards {
 		if err := checkShard(e, i); err != nil {
 			t.Fatalf("shard %d of %d: %v", i, len(e.shards), err)
 		}
+		held += e.shards[i].held
+		entries += e.shards[i].count.Load()
+	}
+	if held != e.held.Load() || held > e.maxBytes {
+		t.Fatalf("shards hold %d bytes, the engine counts %d, the budget is %d", held, e.held.Load(), e.maxBytes)
+	}
+	if e.maxEntries > 0 && (entries != e.entries.Load() || entries > e.maxEntries) {
+		t.Fatalf("shards hold %d entries, the engine counts %d, MaxEntries is %d", entries, e.entries.Load(), e.maxEntries)
 	}
 }
 
@@ -34,9 +43,8 @@ func checkShard(e *Engine, i int) error {
 		return fmt.Errorf("checkInvariants on a closed engine")
 	}
 	n := len(sh.slots)
-	if n != sh.maxSegs+1 || len(sh.meta) != n || len(sh.gens) != n {
-		return fmt.Errorf("%d slots, %d meta, %d gens for a budget of %d segments (want one slot more)",
-			n, len(sh.meta), len(sh.gens), sh.maxSegs)
+	if want := slotsFor(sh.share, e.segBytes); n != want || len(sh.meta) != n || len(sh.gens) != n {
+		return fmt.Errorf("%d slots, %d meta, %d gens; want %d", n, len(sh.meta), len(sh.gens), want)
 	}
 
 	// fifo and free partition the slots.
@@ -69,14 +77,21 @@ func checkShard(e *Engine, i int) error {
 			return fmt.Errorf("fifo slot %d is nil", s)
 		case seg.Gen() != sh.gens[s]:
 			return fmt.Errorf("slot %d holds generation %d, gens says %d", s, seg.Gen(), sh.gens[s])
-		case seg.Size() != e.segBytes || seg.Used() > seg.Size():
+		case sh.meta[s].large && (seg.Size() <= e.largeFrom || seg.Used() != seg.Size() || seg.Next(0) != seg.Size()):
+			return fmt.Errorf("slot %d: large segment of %d bytes, %d used, first entry ends at %d; large from %d",
+				s, seg.Size(), seg.Used(), seg.Next(0), e.largeFrom)
+		case !sh.meta[s].large && (seg.Size() != e.segBytes || seg.Used() > seg.Size()):
 			return fmt.Errorf("slot %d: segment of %d bytes, %d used; SegmentBytes %d", s, seg.Size(), seg.Used(), e.segBytes)
 		}
 	}
 
-	// Within budget, and the head is the newest segment.
-	if sh.allocated != len(sh.fifo) || sh.allocated > sh.maxSegs {
-		return fmt.Errorf("allocated %d, fifo %v, budget %d segments", sh.allocated, sh.fifo, sh.maxSegs)
+	// held counts the segments; the head is the newest segment.
+	var held int64
+	for _, s := range sh.fifo {
+		held += int64(sh.slots[s].Load().Size())
+	}
+	if held != sh.held || sh.seen.held.Load() != sh.held {
+		return fmt.Errorf("held %d (published %d), the segments hold %d", sh.held, sh.seen.held.Load(), held)
 	}
 	if len(sh.fifo) == 0 {
 		if sh.head != nil {
@@ -97,6 +112,8 @@ func checkShard(e *Engine, i int) error {
 	// per-slot bookkeeping (live and appended entries, minExpire) is
 	// recounted on the way.
 	live := make([]int, n)
+	liveBytes := make([]int64, n)
+	var shardLive int64
 	entries := make([]int, n)
 	minExp := make([]int64, n)
 	matched, small := 0, 0
@@ -107,9 +124,15 @@ func checkShard(e *Engine, i int) error {
 		off := 0
 		for off < seg.Used() {
 			entries[s]++
-			exp, k, _ := seg.Entry(off)
+			exp, k, v := seg.Entry(off)
 			h := e.hashOf(string(k))
-			if l, ok := sh.index.load(h); ok && l.place() == makeLoc(s, seg.Gen(), off, false) {
+			if l, ok := sh.index.load(h); ok && l.place() == placeOf(s, seg.Gen(), off) {
+				size := arena.EntrySize(len(k), len(v))
+				if l.size(seg) != size {
+					return fmt.Errorf("key %q: its location says %d bytes, the entry has %d", k, l.size(seg), size)
+				}
+				liveBytes[s] += int64(size)
+				shardLive += int64(size)
 				if e.shardOf(h) != sh {
 					return fmt.Errorf("key %q (hash %#x) is indexed in the wrong shard", k, h)
 				}
@@ -147,11 +170,14 @@ func checkShard(e *Engine, i int) error {
 	if appended != sh.appended {
 		return fmt.Errorf("appended %d, the segments' meta sums to %d", sh.appended, appended)
 	}
-	if sh.maxEntries > 0 && size > sh.maxEntries {
-		return fmt.Errorf("%d entries, MaxEntries per shard %d", size, sh.maxEntries)
+	if shardLive != sh.live {
+		return fmt.Errorf("live bytes %d, the entries hold %d", sh.live, shardLive)
 	}
 	for _, s := range sh.fifo {
 		m := sh.meta[s]
+		if m.liveBytes != liveBytes[s] {
+			return fmt.Errorf("slot %d: meta says %d live bytes, the walk finds %d", s, m.liveBytes, liveBytes[s])
+		}
 		if m.live != live[s] || m.appended != entries[s] {
 			return fmt.Errorf("slot %d: meta says %d live of %d appended, the walk finds %d live of %d",
 				s, m.live, m.appended, live[s], entries[s])
@@ -159,8 +185,8 @@ func checkShard(e *Engine, i int) error {
 		if m.minExpire > minExp[s] {
 			return fmt.Errorf("slot %d: minExpire %d above a live entry's expiry %d", s, m.minExpire, minExp[s])
 		}
-		// unlink, retire and compaction release a segment as soon as its
-		// last live entry leaves; only the head may be empty.
+		// vacate releases a segment as soon as its last live entry
+		// leaves; only the head may be empty.
 		if s != sh.headSlot && m.live == 0 {
 			return fmt.Errorf("slot %d: empty segment other than the head, fifo %v", s, sh.fifo)
 		}

@@ -40,6 +40,9 @@ import (
 const (
 	modelMaxBytes = 16 << 10
 	modelSegBytes = 2 << 10
+	// modelMaxValue is below what a segment holds, so that the generated
+	// sizes (around a segment's worth) fall on both sides of the limit.
+	modelMaxValue = modelSegBytes - arena.HeaderSize - 8
 	modelKeys     = 24
 )
 
@@ -188,7 +191,7 @@ var modelKeyNames = func() (k [modelKeys]string) {
 func runModel(t testing.TB, data []byte) {
 	r := &opReader{data: data}
 	c := r.next()
-	cfg := Config{MaxBytes: modelMaxBytes, SegmentBytes: modelSegBytes, Shards: 1 << (c & 1)}
+	cfg := Config{MaxBytes: modelMaxBytes, SegmentBytes: modelSegBytes, MaxValueBytes: modelMaxValue, Shards: 1 << (c & 1)}
 	if c&2 != 0 {
 		cfg.MaxEntries = 12
 	}
@@ -258,7 +261,7 @@ func runModel(t testing.TB, data []byte) {
 			switch {
 			case ttl < 0:
 				want = ErrInvalidTTL
-			case arena.EntrySize(len(k), size) > modelSegBytes:
+			case size > modelMaxValue:
 				want = ErrTooLarge
 			}
 			if !errors.Is(err, want) { // errors.Is(err, nil) is err == nil
@@ -343,7 +346,7 @@ func runModel(t testing.TB, data []byte) {
 			exp := clk.Now() + int64(d) - int64(5*time.Millisecond) // the first five are already expired
 			trace = append(trace, fmt.Sprintf("%d: Restore(%s, %d bytes, %d)", seq, k, size, exp-clk.Now()))
 			err := e.Restore(k, v, exp, d)
-			tooLarge := arena.EntrySize(len(k), size) > modelSegBytes
+			tooLarge := size > modelMaxValue
 			if tooLarge != errors.Is(err, ErrTooLarge) || !tooLarge && err != nil {
 				t.Fatalf("Restore(%q, %d bytes) = %v", k, size, err)
 			}
@@ -383,7 +386,7 @@ func runModel(t testing.TB, data []byte) {
 		if n := e.Len(); n > len(model) {
 			t.Fatalf("Len %d, the model has %d", n, len(model))
 		}
-		if b := e.Stats().Bytes; b > modelMaxBytes {
+		if b := e.Stats().HeldBytes; b > modelMaxBytes {
 			t.Fatalf("Bytes %d over MaxBytes %d", b, modelMaxBytes)
 		}
 		checkInvariants(t, e)

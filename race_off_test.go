@@ -1,0 +1,5 @@
+//go:build !race
+
+package velo
+
+const raceEnabled = false

@@ -1,0 +1,174 @@
+package velo
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Tests of what the byte and entry budgets promise: what fits stays, the
+// value limit depends on the options only. None is timed: each drives its
+// own condition (a count of writes) and checks what the cache holds.
+
+// storageValue is a value of n bytes (at least 8) that names its key and
+// version, so that a read can tell the latest value from a stale one.
+func storageValue(key, version, n int) []byte {
+	v := make([]byte, n)
+	binary.LittleEndian.PutUint32(v, uint32(key))
+	binary.LittleEndian.PutUint32(v[4:], uint32(version))
+	for i := 8; i < n; i++ {
+		v[i] = byte(key + version + i)
+	}
+	return v
+}
+
+// TestOverwritesKeepLiveKeys: a live set that fills a quarter of the
+// budget, overwritten many times over with Zipf-chosen keys, is kept
+// whole: dead versions are compacted away, never a live key evicted.
+func TestOverwritesKeepLiveKeys(t *testing.T) {
+	overwrites := 400_000
+	if testing.Short() || raceEnabled {
+		overwrites = 100_000
+	}
+	for _, shards := range []int{0, 1} {
+		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
+			const keys, maxBytes = 10_922, 4_587_520
+			c, err := New(Options{MaxBytes: maxBytes, Shards: shards})
+			require.NoError(t, err)
+			defer c.Close()
+			key := func(i int) string { return fmt.Sprintf("session:%08d", i) } // 16 bytes
+			version := make([]int, keys)
+			for i := range keys {
+				require.NoError(t, c.Set(key(i), storageValue(i, 0, 64), 0))
+			}
+			r := rand.New(rand.NewSource(1))
+			z := rand.NewZipf(r, 1.01, 1, keys-1)
+			for range overwrites {
+				i := int(z.Uint64())
+				version[i]++
+				require.NoError(t, c.Set(key(i), storageValue(i, version[i], 64), 0))
+			}
+			for i := range keys {
+				v, ok := c.Get(key(i))
+				require.True(t, ok, "key %d of %d lost", i, keys)
+				require.Equal(t, storageValue(i, version[i], 64), v, "key %d", i)
+			}
+			s := c.Stats()
+			t.Logf("%d entries, %d live bytes, %d held, %d set, %d moved (write amplification %.2f)",
+				s.Entries, s.Bytes, s.HeldBytes, s.SetBytes, s.MovedBytes, float64(s.SetBytes+s.MovedBytes)/float64(s.SetBytes))
+			require.Zero(t, s.Evictions)
+			require.Equal(t, int64(keys*(16+16+64)), s.Bytes)
+			require.LessOrEqual(t, s.HeldBytes, int64(maxBytes))
+		})
+	}
+}
+
+// TestUtilisationBeforeEviction writes new keys, each followed by
+// overwrites of keys already stored, until the first eviction, and checks
+// that live entries then filled at least 80% of MaxBytes: whatever the
+// overwrite share and value sizes, eviction waits until the live data,
+// not the dead versions, fill the budget.
+func TestUtilisationBeforeEviction(t *testing.T) {
+	for _, overwritePct := range []int{0, 50, 90} {
+		for _, sizes := range []string{"fixed", "mixed"} {
+			t.Run(fmt.Sprintf("overwrites=%d%%/%s", overwritePct, sizes), func(t *testing.T) {
+				testUtilisation(t, overwritePct, sizes)
+			})
+		}
+	}
+}
+
+func testUtilisation(t *testing.T, overwritePct int, sizes string) {
+	const maxBytes = 4 << 20
+	c, err := New(Options{MaxBytes: maxBytes})
+	require.NoError(t, err)
+	defer c.Close()
+	r := rand.New(rand.NewSource(int64(overwritePct)))
+	size := func() int {
+		if sizes == "fixed" {
+			return 100
+		}
+		return 8 + r.Intn(1000)
+	}
+	key := func(i int) string { return fmt.Sprintf("key:%08d", i) }
+	n := 0
+	// Bounded by a count, not a time: a budget of 4 MiB holds fewer than
+	// 4 MiB / 24 bytes of entries, and each round adds one.
+	for writes := 0; writes < 2_000_000; writes++ {
+		if n > 0 && r.Intn(100) < overwritePct {
+			i := r.Intn(n)
+			require.NoError(t, c.Set(key(i), storageValue(i, writes, size()), 0))
+		} else {
+			require.NoError(t, c.Set(key(n), storageValue(n, writes, size()), 0))
+			n++
+		}
+		if writes%64 != 0 {
+			continue
+		}
+		if s := c.Stats(); s.Evictions > 0 {
+			util := float64(s.Bytes) / maxBytes
+			t.Logf("first eviction after %d writes of %d keys: %d entries, live %.1f%% of MaxBytes, held %.1f%%, write amplification %.2f",
+				writes, n, s.Entries, 100*util, 100*float64(s.HeldBytes)/maxBytes, float64(s.SetBytes+s.MovedBytes)/float64(s.SetBytes))
+			require.GreaterOrEqual(t, util, 0.80)
+			return
+		}
+	}
+	t.Fatal("no eviction")
+}
+
+// TestMaxEntriesExact: N distinct keys set into a cache of MaxEntries N
+// are all kept, and one more evicts exactly one.
+func TestMaxEntriesExact(t *testing.T) {
+	for _, n := range []int{1_000, 10_000, 32_768} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			c, err := New(Options{MaxEntries: n, MaxBytes: 64 << 20})
+			require.NoError(t, err)
+			defer c.Close()
+			for i := range n {
+				require.NoError(t, c.Set(fmt.Sprintf("k%d", i), []byte("v"), 0))
+			}
+			require.Equal(t, n, c.Len())
+			for i := range n {
+				require.True(t, c.Has(fmt.Sprintf("k%d", i)), "key %d", i)
+			}
+			require.NoError(t, c.Set("one more", []byte("v"), 0))
+			require.Equal(t, n, c.Len())
+			require.Equal(t, uint64(1), c.Stats().Evictions)
+		})
+	}
+}
+
+// TestValueLimitIgnoresGOMAXPROCS: a 64 MiB cache takes a 1 MiB value on
+// any machine and with any shard count; one byte more is refused and
+// counted.
+func TestValueLimitIgnoresGOMAXPROCS(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	big := storageValue(1, 1, 1<<20)
+	for _, procs := range []int{1, 64} {
+		for _, shards := range []int{0, 1, 256, 4096} {
+			t.Run(fmt.Sprintf("GOMAXPROCS=%d/shards=%d", procs, shards), func(t *testing.T) {
+				runtime.GOMAXPROCS(procs)
+				c, err := New(Options{MaxBytes: 64 << 20, Shards: shards})
+				require.NoError(t, err)
+				defer c.Close()
+				require.Equal(t, 1<<20, c.MaxValueBytes())
+				// Many of them, and small entries between: the large ones
+				// go through eviction too, and the budget holds.
+				for i := range 200 {
+					require.NoError(t, c.Set(fmt.Sprint("big", i), big, 0))
+					require.NoError(t, c.Set(fmt.Sprint("small", i), []byte("s"), 0))
+					require.LessOrEqual(t, c.Stats().HeldBytes, int64(64<<20))
+				}
+				v, ok := c.Get("big199")
+				require.True(t, ok)
+				require.Equal(t, big, v)
+				require.ErrorIs(t, c.Set("too big", make([]byte, 1<<20+1), 0), ErrTooLarge)
+				require.Equal(t, uint64(1), c.Stats().Rejected)
+			})
+		}
+	}
+}
