@@ -14,6 +14,9 @@ type expvarStats struct {
 	Expirations uint64  `json:"expirations"`
 	Entries     int     `json:"entries"`
 	Bytes       int64   `json:"bytes"`
+	HeldBytes   int64   `json:"held_bytes"`
+	SetBytes    int64   `json:"set_bytes"`
+	MovedBytes  int64   `json:"moved_bytes"`
 	Loads       uint64  `json:"loads"`
 	LoadErrors  uint64  `json:"load_errors"`
 	Refreshes   uint64  `json:"refreshes"`
@@ -24,7 +27,7 @@ type expvarStats struct {
 
 // ExpvarVar returns an expvar.Var that reports the cache's Stats as a JSON
 // object with the keys hits, misses, sets, deletes, evictions, expirations,
-// entries, bytes, loads, load_errors, refreshes, rejected, callback_panics
+// entries, bytes, held_bytes, set_bytes, moved_bytes, loads, load_errors, refreshes, rejected, callback_panics
 // and hit_ratio. Each call to its String method reads c.Stats() afresh, so
 // the Var can be published once and scraped forever.
 //
@@ -48,6 +51,9 @@ func (c *Cache) ExpvarVar() expvar.Var {
 			Expirations: s.Expirations,
 			Entries:     s.Entries,
 			Bytes:       s.Bytes,
+			HeldBytes:   s.HeldBytes,
+			SetBytes:    s.SetBytes,
+			MovedBytes:  s.MovedBytes,
 			Loads:       s.Loads,
 			LoadErrors:  s.LoadErrors,
 			Refreshes:   s.Refreshes,

@@ -42,6 +42,9 @@ func TestExpvarVarMatchesStats(t *testing.T) {
 		"expirations":     0,
 		"entries":         1,
 		"bytes":           float64(s.Bytes),
+		"held_bytes":      float64(s.HeldBytes),
+		"set_bytes":       float64(s.SetBytes),
+		"moved_bytes":     0,
 		"loads":           0,
 		"load_errors":     0,
 		"refreshes":       0,
@@ -49,7 +52,8 @@ func TestExpvarVarMatchesStats(t *testing.T) {
 		"callback_panics": 0,
 		"hit_ratio":       0.5,
 	}, decodeExpvar(t, c))
-	require.Positive(t, s.Bytes, "a stored entry holds at least one segment")
+	require.Equal(t, int64(24), s.Bytes, "one entry of 16 + 1 + 1 bytes, padded to 8, is left")
+	require.Positive(t, s.HeldBytes, "a stored entry holds at least one segment")
 }
 
 // The Var is published once, so it must read the cache on every call

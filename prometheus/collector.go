@@ -17,7 +17,7 @@ type collector struct {
 	cache *velo.Cache
 
 	hits, misses, sets, deletes, evictions, expirations *prometheus.Desc
-	entries, bytes                                      *prometheus.Desc
+	entries, bytes, heldBytes, setBytes, movedBytes     *prometheus.Desc
 	loads, loadErrors, refreshes                        *prometheus.Desc
 	rejected, callbackPanics                            *prometheus.Desc
 }
@@ -36,7 +36,10 @@ type collector struct {
 //	velo_evictions_total    counter  entries evicted to stay within the budget
 //	velo_expirations_total  counter  expired entries removed
 //	velo_entries            gauge    entries stored now
-//	velo_bytes              gauge    bytes of segments held now
+//	velo_bytes              gauge    bytes of the entries stored now
+//	velo_held_bytes         gauge    bytes of the segments holding them (at most MaxBytes)
+//	velo_set_bytes_total    counter  bytes of entries stored by Set and GetOrLoad
+//	velo_moved_bytes_total  counter  bytes of entries copied again by compaction and reinsertion
 //	velo_loads_total        counter  load functions GetOrLoad ran
 //	velo_load_errors_total  counter  ... that failed or panicked
 //	velo_refreshes_total    counter  background refreshes started
@@ -62,7 +65,10 @@ func NewCollector(c *velo.Cache, namespace string, constLabels prometheus.Labels
 		evictions:      desc("evictions_total", "Entries evicted to stay within the memory or entry budget."),
 		expirations:    desc("expirations_total", "Expired entries removed."),
 		entries:        desc("entries", "Entries stored now, including expired ones not yet swept."),
-		bytes:          desc("bytes", "Bytes of segments the cache holds now."),
+		bytes:          desc("bytes", "Bytes of the entries stored now: key, value and a 16-byte header each, padded to 8."),
+		heldBytes:      desc("held_bytes", "Bytes of the segments that hold the entries, at most MaxBytes."),
+		setBytes:       desc("set_bytes_total", "Bytes of entries stored by Set and GetOrLoad."),
+		movedBytes:     desc("moved_bytes_total", "Bytes of entries copied again to keep them while their segments were reclaimed."),
 		loads:          desc("loads_total", "Load functions GetOrLoad ran, refreshes included."),
 		loadErrors:     desc("load_errors_total", "Load functions that returned an error or panicked."),
 		refreshes:      desc("refreshes_total", "Background refreshes started (RefreshAhead)."),
@@ -75,6 +81,7 @@ func NewCollector(c *velo.Cache, namespace string, constLabels prometheus.Labels
 func (k *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		k.hits, k.misses, k.sets, k.deletes, k.evictions, k.expirations, k.entries, k.bytes,
+		k.heldBytes, k.setBytes, k.movedBytes,
 		k.loads, k.loadErrors, k.refreshes, k.rejected, k.callbackPanics,
 	} {
 		ch <- d
@@ -100,4 +107,7 @@ func (k *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(k.callbackPanics, s.CallbackPanics)
 	ch <- prometheus.MustNewConstMetric(k.entries, prometheus.GaugeValue, float64(s.Entries))
 	ch <- prometheus.MustNewConstMetric(k.bytes, prometheus.GaugeValue, float64(s.Bytes))
+	ch <- prometheus.MustNewConstMetric(k.heldBytes, prometheus.GaugeValue, float64(s.HeldBytes))
+	ch <- prometheus.MustNewConstMetric(k.setBytes, prometheus.CounterValue, float64(s.SetBytes))
+	ch <- prometheus.MustNewConstMetric(k.movedBytes, prometheus.CounterValue, float64(s.MovedBytes))
 }

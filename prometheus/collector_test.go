@@ -43,19 +43,28 @@ func TestCollectorValues(t *testing.T) {
 	c := newCache(t)
 	exercise(t, c)
 
-	// Bytes depends on the engine's segment layout, which is not this
+	// The byte figures depend on the engine's layout, which is not this
 	// package's business: expect whatever Stats says, as long as it is set.
-	bytes := c.Stats().Bytes
-	if bytes <= 0 {
-		t.Fatalf("Stats().Bytes = %d with an entry stored", bytes)
+	s := c.Stats()
+	if s.Bytes <= 0 || s.HeldBytes <= 0 || s.SetBytes <= 0 {
+		t.Fatalf("Stats() = %+v with an entry stored", s)
 	}
 	want := fmt.Sprintf(`
 # HELP velo_callback_panics_total OnEvict calls that panicked (recovered).
 # TYPE velo_callback_panics_total counter
 velo_callback_panics_total{cache="test"} 0
-# HELP velo_bytes Bytes of segments the cache holds now.
+# HELP velo_bytes Bytes of the entries stored now: key, value and a 16-byte header each, padded to 8.
 # TYPE velo_bytes gauge
 velo_bytes{cache="test"} %d
+# HELP velo_held_bytes Bytes of the segments that hold the entries, at most MaxBytes.
+# TYPE velo_held_bytes gauge
+velo_held_bytes{cache="test"} %d
+# HELP velo_set_bytes_total Bytes of entries stored by Set and GetOrLoad.
+# TYPE velo_set_bytes_total counter
+velo_set_bytes_total{cache="test"} %d
+# HELP velo_moved_bytes_total Bytes of entries copied again to keep them while their segments were reclaimed.
+# TYPE velo_moved_bytes_total counter
+velo_moved_bytes_total{cache="test"} %d
 # HELP velo_deletes_total Delete calls that removed a present key.
 # TYPE velo_deletes_total counter
 velo_deletes_total{cache="test"} 1
@@ -89,13 +98,13 @@ velo_rejected_total{cache="test"} 0
 # HELP velo_sets_total Successful Set calls.
 # TYPE velo_sets_total counter
 velo_sets_total{cache="test"} 3
-`, bytes)
+`, s.Bytes, s.HeldBytes, s.SetBytes, s.MovedBytes)
 	col := veloprom.NewCollector(c, "", prometheus.Labels{"cache": "test"})
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(col); n != 13 {
-		t.Fatalf("collected %d metrics, want 13", n)
+	if n := testutil.CollectAndCount(col); n != 16 {
+		t.Fatalf("collected %d metrics, want 16", n)
 	}
 }
 
@@ -158,7 +167,7 @@ func TestCollectorTwoCachesOneRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 26 {
-		t.Fatalf("gathered %d metrics, want 26", n)
+	if n != 32 {
+		t.Fatalf("gathered %d metrics, want 32", n)
 	}
 }
