@@ -9,11 +9,13 @@
 // published entry with plain loads, concurrently with the writer appending
 // further entries after it: the two never touch the same bytes.
 //
-// A segment's memory is never reused for other entries. When its owner
-// retires a segment it drops its reference, and the garbage collector frees
-// the memory once no reader still holds it. That is what makes a torn or
-// recycled read impossible without reader-side synchronization; the cost is
-// allocation proportional to bytes written (see docs/design.md).
+// A segment is reused for other entries only through Recycle, which its
+// owner may call only once no reader can hold the segment any more: the
+// engine learns that from the garbage collector, which finalizes a
+// segment once nothing references it (see docs/design.md). Readers must
+// therefore keep the *Segment itself reachable (runtime.KeepAlive) for as
+// long as they use a slice of its bytes: the slice alone keeps the memory
+// from being freed, not from being recycled.
 //
 // The only mutable state in a published entry is its frequency, a 2-bit
 // saturating counter that reads raise and the owner's eviction policy
@@ -81,7 +83,8 @@ type Segment struct {
 	// entries; each is immutable once appended.
 	data []byte
 	// gen tells this segment apart from earlier and later segments that
-	// occupied the same slot of the owner's table. Immutable.
+	// occupied the same slot of the owner's table. Set by NewSegment and
+	// Recycle, when no reader holds the segment.
 	gen uint32
 	// Readers load data and gen on every Get; the owner writes used on
 	// every append. The padding keeps them on different cache lines, so
@@ -102,8 +105,16 @@ func NewSegment(size int, gen uint32) *Segment {
 	return &Segment{data: make([]byte, size), gen: gen}
 }
 
-// Gen returns the generation the segment was created with.
+// Gen returns the generation the segment was created or recycled with.
 func (s *Segment) Gen() uint32 { return s.gen }
+
+// Recycle empties the segment for reuse under generation gen. Owner only,
+// and only when no reader can still hold the segment: its old entries'
+// bytes are overwritten by the next appends.
+func (s *Segment) Recycle(gen uint32) {
+	s.gen = gen
+	s.used = 0
+}
 
 // Size returns the segment's capacity in bytes.
 func (s *Segment) Size() int { return len(s.data) }

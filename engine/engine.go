@@ -148,6 +148,12 @@ type Engine struct {
 	// goroutines on different cores off each other's cache lines.
 	hits, misses counter
 
+	pool segPool // recycles packed segments
+	// recycleAtRelease, set by a test, recycles a released segment at
+	// once instead of when no reader holds it: the unsafe variant that
+	// the recycling tests must catch.
+	recycleAtRelease func(*arena.Segment)
+
 	// sweepMu serializes sweeps (the background one and SweepExpired's),
 	// which share sweepSlots, the list of a shard's segments a sweep
 	// walks: reused, so that an idle cache's sweep allocates nothing.
@@ -192,6 +198,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.MaxEntries > 0 {
 		maxEntries = (cfg.MaxEntries + cfg.Shards - 1) / cfg.Shards
 	}
+	e.pool.init(cfg.SegmentBytes, int(cfg.MaxBytes/int64(cfg.SegmentBytes)), cfg.Shards)
 	for i := range e.shards {
 		e.shards[i].init(e, share, slotsFor(share, cfg.SegmentBytes), maxEntries)
 	}
@@ -337,17 +344,21 @@ func (e *Engine) hashOf(key string) uint64 {
 // Get appends the value stored for key to dst. ok is false on a miss: the
 // key is absent, expired, or the engine is closed.
 func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
-	v, _, ok := e.lookup(key)
+	v, at, ok := e.lookup(key)
 	if !ok {
 		return dst, false
 	}
-	return append(dst, v...), true
+	dst = append(dst, v...)
+	runtime.KeepAlive(at.seg) // until the copy is done: see segPool
+	return dst, true
 }
 
 // lookup finds key's value and counts the hit or miss. The returned slice
-// aliases segment memory: it must be copied, never modified or kept. (It
-// keeps the segment alive while it exists, so it never changes under the
-// caller.) at locates the entry, for callers that want its expiry or TTL.
+// aliases segment memory: it must be copied, never modified or kept, and
+// the caller must keep at.seg reachable until it is done with it
+// (runtime.KeepAlive): the slice keeps the memory from being freed, but
+// only the segment keeps it from being recycled (see segPool). at locates
+// the entry, for callers that want its expiry or TTL.
 //
 // The read path takes no lock and writes shared memory only to count the
 // hit or miss and, while the entry's 2-bit frequency is below its maximum,
@@ -434,7 +445,10 @@ func (e *Engine) GetInfo(dst []byte, key string) ([]byte, EntryInfo, bool) {
 	if !ok {
 		return dst, EntryInfo{}, false
 	}
-	return append(dst, v...), EntryInfo{at.expireAt, at.seg.TTL(at.off), at.at}, true
+	dst = append(dst, v...)
+	info := EntryInfo{at.expireAt, at.seg.TTL(at.off), at.at}
+	runtime.KeepAlive(at.seg)
+	return dst, info, true
 }
 
 // Info returns the expiry and TTL of key's entry without reading its value
@@ -456,12 +470,14 @@ func (e *Engine) Now() int64 { return e.clock.Now() }
 
 // View calls fn with the value stored for key, aliasing segment memory,
 // and reports whether it was found. fn must neither modify nor keep the
-// slice: it is safe to read because published entry bytes are never
-// written again, and the slice keeps its segment alive while fn runs.
+// slice: it is safe to read while fn runs because published entry bytes
+// are never written again while View holds their segment, and the segment
+// is recycled only once nothing holds it.
 func (e *Engine) View(key string, fn func(value []byte)) bool {
-	v, _, ok := e.lookup(key)
+	v, at, ok := e.lookup(key)
 	if ok {
 		fn(v)
+		runtime.KeepAlive(at.seg)
 	}
 	return ok
 }
@@ -470,12 +486,13 @@ func (e *Engine) View(key string, fn func(value []byte)) bool {
 // exactly its length (cheaper than Get with a nil dst, which rounds the
 // allocation up through append's growth).
 func (e *Engine) Copy(key string) ([]byte, bool) {
-	v, _, ok := e.lookup(key)
+	v, at, ok := e.lookup(key)
 	if !ok {
 		return nil, false
 	}
 	b := make([]byte, len(v))
 	copy(b, v)
+	runtime.KeepAlive(at.seg)
 	return b, true
 }
 
@@ -706,7 +723,8 @@ func (e *Engine) Stats() Stats {
 
 // Range calls yield for the live, unexpired entries, shard by shard, until
 // yield returns false. key and value alias the engine's memory: yield must
-// not modify them, and copies what it keeps (keeping them pins a segment).
+// not modify them, and must copy what it keeps: their memory is recycled
+// once yield has returned and nothing holds their segment (see segPool).
 //
 // Range is weakly consistent and holds no lock while yield runs. It visits
 // each shard's log up to where the log ended when it reached the shard,
@@ -756,6 +774,7 @@ func (e *Engine) Close() error {
 		for i := range e.shards {
 			e.shards[i].close()
 		}
+		e.pool.close()
 	}
 	if !OnStack((*Engine).sweepLoop) {
 		<-e.done
@@ -787,6 +806,10 @@ func (e *Engine) sweepLoop(every time.Duration) {
 		select {
 		case <-e.stop:
 			return
+		case <-e.pool.gc:
+			// The pool is running low: released segments come back
+			// once a collection finds them unreachable (see segPool).
+			runtime.GC()
 		case <-t.C:
 			if e.closed.Load() {
 				return

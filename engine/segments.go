@@ -86,7 +86,7 @@ func (sh *shard) rotate(need int, now int64) {
 	if len(sh.free) == 0 {
 		sh.freeSlot(now)
 	}
-	slot, seg := sh.install(func(gen uint32) *arena.Segment { return arena.NewSegment(sh.e.segBytes, gen) }, false)
+	slot, seg := sh.install(sh.e.pool.take, false)
 	oldHead, hadHead := sh.headSlot, sh.head != nil
 	sh.head, sh.headSlot = seg, slot
 	if hadHead && sh.meta[oldHead].live == 0 {
@@ -127,8 +127,17 @@ func (sh *shard) freeSlot(now int64) {
 // release empties a slot whose segment has no live entries, and returns
 // its bytes to the budget.
 func (sh *shard) release(slot int) {
-	size := int64(sh.slots[slot].Load().Size())
+	seg := sh.slots[slot].Load()
+	size := int64(seg.Size())
+	if sh.meta[slot].large {
+		sh.e.pool.dropped(int(size))
+	}
+	// The segment goes back to the pool once no reader holds it (see
+	// segPool).
 	sh.slots[slot].Store(nil)
+	if sh.e.recycleAtRelease != nil {
+		sh.e.recycleAtRelease(seg)
+	}
 	sh.unlinkFifo(slot)
 	sh.free = append(sh.free, slot)
 	sh.held -= size

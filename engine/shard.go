@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,7 +254,9 @@ func (sh *shard) each(yield func(key string, value []byte, info EntryInfo) bool)
 			if !ok || l.place() != at {
 				continue
 			}
-			if !yield(key, v, EntryInfo{ExpireAt: exp, TTL: p.seg.TTL(off), at: at}) {
+			more := yield(key, v, EntryInfo{ExpireAt: exp, TTL: p.seg.TTL(off), at: at})
+			runtime.KeepAlive(p.seg) // key and v alias it: see segPool
+			if !more {
 				return false
 			}
 		}

@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/velocache/velo/arena"
+)
+
+// waitForPool runs collections until the pool holds at least n segments
+// (finalizers run after a collection, in their own goroutine), or fails.
+func waitForPool(t *testing.T, e *Engine, n int) {
+	t.Helper()
+	for range 200 {
+		runtime.GC()
+		e.pool.mu.Lock()
+		free := len(e.pool.free)
+		e.pool.mu.Unlock()
+		if free >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("the pool did not get %d segments back", n)
+}
+
+// TestSegmentsComeBackToThePool: released segments return to the pool
+// after a collection, so a cache written many times its size over makes
+// no more segments than the pool's limit.
+func TestSegmentsComeBackToThePool(t *testing.T) {
+	e, _ := newTestEngine(t, Config{MaxBytes: 256 << 10, Shards: 1, SegmentBytes: 4096})
+	value := make([]byte, 200)
+	for i := range 50_000 {
+		require.NoError(t, e.Set(fmt.Sprint("k", i), value, 0))
+		if i%100 == 0 {
+			runtime.GC()
+		}
+	}
+	checkInvariants(t, e)
+	waitForPool(t, e, 1)
+	p := &e.pool
+	p.mu.Lock()
+	made := p.made
+	p.mu.Unlock()
+	t.Logf("made %d of %d, reused %d, untracked %d; %d bytes written", made, p.limit, p.reused.Load(), p.untracked.Load(), e.Stats().SetBytes)
+	require.LessOrEqual(t, made, p.limit)
+	require.Greater(t, p.reused.Load(), uint64(100), "segments were recycled")
+}
+
+// TestSteadyStateSetAllocatesNothing: with segments coming back from the
+// pool, a Set that fills its head and rotates to a new one allocates
+// nothing, not even amortized.
+func TestSteadyStateSetAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	const segBytes = 4096
+	e, _ := newTestEngine(t, Config{MaxBytes: 4 << 20, Shards: 2, SegmentBytes: segBytes})
+	// Entries of a quarter segment exactly: the largest packed ones; a
+	// rotation every four Sets.
+	const n = 20_000
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%07d", i)
+	}
+	value := make([]byte, segBytes/4-arena.HeaderSize-len(keys[0]))
+	require.Equal(t, segBytes/4, arena.EntrySize(len(keys[0]), len(value)))
+	i := 0
+	set := func() {
+		if err := e.Set(keys[i%n], value, 0); err != nil {
+			panic(err)
+		}
+		i++
+	}
+	// Fill the budget, and go round it once so that the index has grown
+	// to its size and segments have been released.
+	for range 2 * (4 << 20) / (segBytes / 4) {
+		set()
+	}
+	const runs = 400 // 100 rotations
+	waitForPool(t, e, runs/4+1)
+	allocs := testing.AllocsPerRun(runs, set)
+	require.Zero(t, allocs, "allocations per Set")
+	require.Positive(t, e.Stats().Evictions)
+}
+
+// recycleValue is a value for key of n bytes (at least 8) carrying a CRC
+// of its key and of its own tail: a torn, recycled or another key's value
+// fails the check.
+func recycleValue(key string, n int, seed byte) []byte {
+	v := make([]byte, n)
+	for i := 8; i < n; i++ {
+		v[i] = seed + byte(i)
+	}
+	binary.LittleEndian.PutUint32(v, crc32.ChecksumIEEE([]byte(key)))
+	binary.LittleEndian.PutUint32(v[4:], crc32.ChecksumIEEE(v[8:]))
+	return v
+}
+
+func checkRecycleValue(key string, v []byte) error {
+	if len(v) < 8 || binary.LittleEndian.Uint32(v) != crc32.ChecksumIEEE([]byte(key)) ||
+		binary.LittleEndian.Uint32(v[4:]) != crc32.ChecksumIEEE(v[8:]) {
+		return fmt.Errorf("Get(%q): a value of %d bytes that is not one written for it", key, len(v))
+	}
+	return nil
+}
+
+// recycleStress runs writers that churn a small cache (each segment is
+// released within a few thousand writes) against readers that check every
+// value they get, and a goroutine running collections, so that segments
+// are recycled while readers may still be reading them; it returns the
+// first bad read, if any, after ops writes per writer.
+func recycleStress(t *testing.T, e *Engine, ops int) error {
+	const keys, writers, readers = 512, 2, 2
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = fmt.Sprint("key", i)
+	}
+	var (
+		wg, rg   sync.WaitGroup
+		stop     atomic.Bool
+		firstErr atomic.Pointer[error]
+	)
+	fail := func(err error) { firstErr.CompareAndSwap(nil, &err) }
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ops {
+				k := names[(i*7+w*13)%keys]
+				if err := e.Set(k, recycleValue(k, 16+(i*31)%400, byte(i)), 0); err != nil {
+					fail(err)
+					return
+				}
+			}
+		}()
+	}
+	for r := range readers {
+		rg.Add(1)
+		go func() {
+			defer rg.Done()
+			defer func() {
+				// The unsafe variant can send a reader into bytes being
+				// rewritten, lengths included.
+				if p := recover(); p != nil {
+					fail(fmt.Errorf("reader panicked: %v", p))
+				}
+			}()
+			var buf []byte
+			for i := 0; !stop.Load(); i++ {
+				k := names[(i*11+r)%keys]
+				if i%2 == 0 {
+					v, ok := e.Get(buf[:0], k)
+					if ok {
+						if err := checkRecycleValue(k, v); err != nil {
+							fail(err)
+						}
+					}
+					buf = v
+				} else {
+					e.View(k, func(v []byte) {
+						if err := checkRecycleValue(k, v); err != nil {
+							fail(err)
+						}
+					})
+				}
+			}
+		}()
+	}
+	rg.Add(1)
+	go func() {
+		defer rg.Done()
+		for !stop.Load() {
+			runtime.GC()
+		}
+	}()
+	wg.Wait()
+	stop.Store(true)
+	rg.Wait()
+	if err := firstErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// TestRecyclingReadersSeeOnlyTheirValues: under recycling, every value a
+// reader gets was written for its key, whole.
+func TestRecyclingReadersSeeOnlyTheirValues(t *testing.T) {
+	ops := 200_000
+	if raceEnabled || testing.Short() {
+		ops = 30_000
+	}
+	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 2, SegmentBytes: 4096})
+	require.NoError(t, recycleStress(t, e, ops))
+	checkInvariants(t, e)
+	t.Logf("reused %d segments, %d untracked", e.pool.reused.Load(), e.pool.untracked.Load())
+	require.Positive(t, e.pool.reused.Load(), "no segment was recycled: the test tested nothing")
+}
+
+// TestUnsafeRecyclingIsCaught: recycling a segment as soon as it is
+// released, while readers may still be in it, is caught by the same
+// stress: the checks above are strong enough to see what the pool's
+// wait for the collector prevents. (Without the race detector, which
+// would report the unsafe variant's races instead.)
+func TestUnsafeRecyclingIsCaught(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the unsafe variant races by design")
+	}
+	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 2, SegmentBytes: 4096})
+	e.recycleAtRelease = func(s *arena.Segment) {
+		if s.Size() == e.segBytes {
+			runtime.SetFinalizer(s, nil)
+			e.pool.put(s)
+		}
+	}
+	var err error
+	for try := 0; try < 20 && err == nil; try++ {
+		err = recycleStress(t, e, 200_000)
+	}
+	t.Logf("caught: %v", err)
+	require.Error(t, err, "reads of recycled segments went unnoticed")
+}
