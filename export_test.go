@@ -13,3 +13,6 @@ func newTestCache(opts Options, clk *clock.Clock, hash func(string) uint64) (*Ca
 
 // sweep runs the expiry sweep now instead of waiting for its tick.
 func (c *Cache) sweep() { c.e.SweepExpired() }
+
+// recycled returns how many segments the engine has taken from its pool.
+func (c *Cache) recycled() uint64 { return c.e.Stats().Recycled }

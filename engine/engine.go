@@ -692,6 +692,8 @@ type Stats struct {
 	MovedBytes                                          int64 // bytes of entries copied forward by compaction and reinsertion
 	CallbackPanics                                      uint64
 	Rejected                                            uint64 // writes refused with ErrTooLarge
+	Recycled                                            uint64 // segments taken from the pool (see segPool)
+	Untracked                                           uint64 // segments made past the pool's limit
 }
 
 // Stats returns the counters. Each shard is read under its lock, so the
@@ -703,6 +705,8 @@ func (e *Engine) Stats() Stats {
 		Misses:         e.misses.load(),
 		CallbackPanics: e.callbackPanics.Load(),
 		Rejected:       e.rejected.Load(),
+		Recycled:       e.pool.reused.Load(),
+		Untracked:      e.pool.untracked.Load(),
 	}
 	for i := range e.shards {
 		sh := &e.shards[i]
