@@ -24,8 +24,9 @@ import (
 //
 // Segments come back only after a collection, and a cache whose writes are
 // served from the pool allocates nothing, so nothing else would start one:
-// when the pool runs low, it asks the engine's background goroutine to run
-// one (runtime.GC). The pool makes at most limit segments: the budget's
+// once half the slack has been released since the last one, the pool asks
+// the engine's background goroutine to run one (runtime.GC), well before
+// it runs dry. The pool makes at most limit segments: the budget's
 // worth, and slack for those waiting for a collection. A writer that finds
 // it empty with all of them made allocates a segment the pool does not
 // track (no finalizer: it is ordinary garbage once released), so writes
@@ -33,8 +34,7 @@ import (
 type segPool struct {
 	size     int
 	limit    int // segments the pool makes, at most
-	lowWater int // a collection is asked for when fewer are free
-	slack    int64
+	askEvery int64 // bytes released between requests for a collection
 	finalize func(*arena.Segment)
 
 	mu     sync.Mutex
@@ -43,11 +43,11 @@ type segPool struct {
 	closed bool
 
 	// gc holds a request for a collection (capacity 1), which the
-	// engine's background goroutine serves. garbage counts the bytes of
-	// large segments released since the last request: they too are freed
-	// only by a collection.
-	gc      chan struct{}
-	garbage atomic.Int64
+	// engine's background goroutine serves. released counts the bytes of
+	// segments released since the last request, large ones included:
+	// those are freed only by a collection too.
+	gc       chan struct{}
+	released atomic.Int64
 	// reused counts the segments taken from the pool; untracked, the
 	// segments made past the limit.
 	reused, untracked atomic.Uint64
@@ -55,10 +55,9 @@ type segPool struct {
 
 func (p *segPool) init(size, budgetSegs, shards int) {
 	p.size = size
-	slack := max(2*shards, budgetSegs/4)
+	slack := max(2*shards, budgetSegs/2)
 	p.limit = budgetSegs + shards + slack // heads may each add one before reclaiming
-	p.lowWater = max(1, slack/2)
-	p.slack = int64(slack) * int64(size)
+	p.askEvery = int64(max(1, slack/2)) * int64(size)
 	p.finalize = p.put
 	p.gc = make(chan struct{}, 1)
 }
@@ -70,11 +69,7 @@ func (p *segPool) take(gen uint32) *arena.Segment {
 		s := p.free[n-1]
 		p.free[n-1] = nil
 		p.free = p.free[:n-1]
-		low := n-1 < p.lowWater && p.made == p.limit
 		p.mu.Unlock()
-		if low {
-			p.askGC()
-		}
 		p.reused.Add(1)
 		s.Recycle(gen)
 		runtime.SetFinalizer(s, p.finalize)
@@ -106,11 +101,11 @@ func (p *segPool) put(s *arena.Segment) {
 	p.free = append(p.free, s)
 }
 
-// dropped counts the bytes of a large segment just released, and asks for
-// a collection once they add up to the pool's slack.
+// dropped counts the bytes of a segment just released, and asks for a
+// collection once they add up to half the pool's slack.
 func (p *segPool) dropped(n int) {
-	if p.garbage.Add(int64(n)) > p.slack {
-		p.garbage.Store(0)
+	if p.released.Add(int64(n)) >= p.askEvery {
+		p.released.Store(0)
 		p.askGC()
 	}
 }

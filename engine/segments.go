@@ -129,9 +129,7 @@ func (sh *shard) freeSlot(now int64) {
 func (sh *shard) release(slot int) {
 	seg := sh.slots[slot].Load()
 	size := int64(seg.Size())
-	if sh.meta[slot].large {
-		sh.e.pool.dropped(int(size))
-	}
+	sh.e.pool.dropped(int(size))
 	// The segment goes back to the pool once no reader holds it (see
 	// segPool).
 	sh.slots[slot].Store(nil)

@@ -48,12 +48,15 @@ import (
 
 const (
 	traceTTL = time.Hour
-	// traceSegmentBytes is velo's segment size in a replay: the smallest
-	// velo picks by default, so that a segment kept alive by one surviving
-	// entry pins little of the byte budget.
-	traceSegmentBytes = 4 << 10
-	// traceMaxSegments is the most segments one velo shard may have.
-	traceMaxSegments = 65534
+	// traceBytesPerEntry is velo's byte budget per entry of capacity in a
+	// replay. An entry of a replay (a decimal key, the 8-byte value and a
+	// 16-byte header) takes at most 48 bytes, so the live entries fill at
+	// most 38% of the budget, and the byte budget never evicts: velo
+	// compacts segments until the live entries fill 84% of it.
+	traceBytesPerEntry = 128
+	// traceMinBytes is the smallest budget of a replay, for tiny
+	// capacities.
+	traceMinBytes = 64 << 10
 	// traceExpiryInterval keeps velo's expiry sweep from running during a
 	// replay. Nothing expires within one, and the sweep also compacts
 	// sparse segments at wall-clock moments, which would make the result
@@ -108,26 +111,27 @@ type traceVelo struct {
 	lost     int
 }
 
-// openTraceVelo opens velo with MaxEntries capacity in one shard. Its byte
-// budget has room for capacity+2 segments: since a segment without a live
-// entry is released at once, at most capacity+1 segments (one per live
-// entry, and the head) are ever held, so only MaxEntries evicts. A shard
-// holds at most traceMaxSegments segments, so above that capacity the
-// budget is the largest allowed and traceVelo.lost tells whether it
-// evicted.
+// openTraceVelo opens velo with MaxEntries capacity in one shard (the
+// bound is exact with any number of shards; one keeps a replay's policy
+// decisions the same on every machine), and a byte budget of
+// traceBytesPerEntry per entry, with velo's default segments, so that only
+// MaxEntries evicts; traceVelo.lost tells if anything else did.
 func openTraceVelo(capacity int) (cache, error) {
-	segs := min(capacity+2, traceMaxSegments)
 	c, err := velo.New(velo.Options{
 		MaxEntries:     capacity,
-		MaxBytes:       int64(segs) * traceSegmentBytes,
+		MaxBytes:       traceBudget(capacity),
 		Shards:         1,
-		SegmentBytes:   traceSegmentBytes,
 		ExpiryInterval: traceExpiryInterval,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &traceVelo{veloCache: veloCache{c}, capacity: capacity}, nil
+}
+
+// traceBudget is velo's MaxBytes in a replay of capacity entries.
+func traceBudget(capacity int) int64 {
+	return max(int64(capacity)*traceBytesPerEntry, traceMinBytes)
 }
 
 // write is only called after a miss, so the key is new: the cache should
