@@ -44,7 +44,7 @@ var configs = []config{
 		// sweep runs every millisecond of real time (expiry follows the
 		// manual clock).
 		name:      "no-eviction",
-		opts:      velo.Options{MaxBytes: 64 << 20, Shards: 2, SegmentBytes: 16 << 10, ExpiryInterval: time.Millisecond},
+		opts:      velo.Options{MaxBytes: 8 << 20, Shards: 2, SegmentBytes: 16 << 10, ExpiryInterval: time.Millisecond},
 		bgWriters: 1, bgKeys: 64, bgValue: 100, noise: 5, noiseWrites: 16,
 	},
 	{
@@ -68,7 +68,7 @@ var configs = []config{
 		// At most 50 entries: new keys compete with the hot ones for a
 		// place in the main queue (TinyLFU admission).
 		name:      "max-entries",
-		opts:      velo.Options{MaxEntries: 50, Shards: 1, SegmentBytes: 16 << 10, ExpiryInterval: time.Millisecond},
+		opts:      velo.Options{MaxEntries: 50, MaxBytes: 4 << 20, Shards: 1, SegmentBytes: 16 << 10, ExpiryInterval: time.Millisecond},
 		evicts:    true,
 		bgWriters: 2, bgKeys: 1000, bgValue: 40, noise: 15, noiseWrites: 8,
 	},
