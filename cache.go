@@ -26,6 +26,10 @@
 //     index within Options.ExpiryInterval (default one second).
 //   - Keys, values and their 16-byte headers are kept within
 //     Options.MaxBytes (see Options.MaxBytes for what else uses memory).
+//   - What fits stays: no live entry is evicted for room while the live
+//     entries fill less than about 84% of MaxBytes, however often they
+//     are overwritten; MaxEntries N holds N keys; a value up to
+//     Options.MaxValueBytes is accepted on any machine.
 //   - When the budget is full, entries not read since they were written are
 //     evicted first, and keys set only once leave before keys seen again.
 //     Under MaxEntries, a new key displaces one in the main queue only if a
@@ -82,13 +86,12 @@ type Options struct {
 	// 3/4 full: 21 to 27 bytes per entry, up to 32 just before a rebuild,
 	// twice that while one runs, up to 64 after mass deletes until it
 	// shrinks at 1/4 full), the frequency sketch under MaxEntries (8 to 16
-	// bytes per entry, growing with the entries up to MaxEntries), and
-	// segments that were retired but not yet freed by the garbage
-	// collector. Segments are never reused,
-	// so writing allocates about as many bytes as it stores; after a
-	// collection the live heap is about MaxBytes plus the index, and
-	// between collections the garbage grows as with any allocation
-	// (GOGC and GOMEMLIMIT bound it).
+	// bytes per entry, growing with the entries up to MaxEntries), and the
+	// pool of released segments: they are reused once the garbage
+	// collector finds that no reader still holds them, which is up to half
+	// of MaxBytes more (the cache runs a collection itself when the pool
+	// runs low, at most once per quarter of MaxBytes written). A steady
+	// stream of Sets then allocates nothing.
 	MaxBytes int64
 
 	// MaxEntries, if positive, also bounds the number of entries: N
