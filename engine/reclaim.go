@@ -85,7 +85,13 @@ func (sh *shard) reclaim(need, keep int, now int64) {
 		sh.publish()
 		room := sh.head.Free() - need
 		if e.mode() == compacting {
-			if slot := sh.sparsest(room, keep); slot >= 0 {
+			// Over the shard's share only, compaction must be worth its
+			// copying; over the budget, anything it frees beats evicting.
+			minDead := int64(1)
+			if !over {
+				minDead = int64(e.segBytes) / worthCompacting
+			}
+			if slot := sh.sparsest(room, keep, minDead); slot >= 0 {
 				sh.retire(slot, compacting, room, now)
 				continue
 			}
@@ -108,6 +114,12 @@ func (sh *shard) full(n int64, mode reclaimMode) bool {
 	return sh.e.held.Load()+n > sh.e.maxBytes || mode == compacting && sh.held+n > sh.share
 }
 
+// worthCompacting: a segment is compacted to keep a shard within its share
+// only if at least 1/worthCompacting of it is dead, so that a shard full
+// of live entries does not copy a segment to gain a few bytes at every
+// rotation; it takes free budget instead.
+const worthCompacting = 8
+
 // reclaimTries bounds one reclaim's retirements: a large entry may need
 // many segments emptied, but each try retires one, so a bound only
 // matters if something is wrong.
@@ -115,9 +127,9 @@ const reclaimTries = 1 << 16
 
 // sparsest returns the segment, other than the head, keep and large ones,
 // whose live entries fit in room bytes and which holds the most dead bytes,
-// or -1 if none has any.
-func (sh *shard) sparsest(room, keep int) int {
-	best, bestDead := -1, int64(0)
+// or -1 if none has minDead of them.
+func (sh *shard) sparsest(room, keep int, minDead int64) int {
+	best, bestDead := -1, minDead-1
 	for _, slot := range sh.fifo {
 		m := &sh.meta[slot]
 		if slot == sh.headSlot || slot == keep || m.large || m.liveBytes > int64(room) {
@@ -161,7 +173,7 @@ func (sh *shard) compactElsewhere(now int64) bool {
 	if donor.closed || donor.head == nil {
 		return false
 	}
-	slot := donor.sparsest(donor.head.Free(), -1)
+	slot := donor.sparsest(donor.head.Free(), -1, 1)
 	if slot < 0 {
 		return false
 	}
@@ -425,7 +437,11 @@ func (sh *shard) drainStep(n int, now int64) {
 		}
 		slot := -1
 		if mode == compacting {
-			slot = sh.sparsest(sh.head.Size(), -1)
+			minDead := int64(1)
+			if e.held.Load()+seg <= e.maxBytes {
+				minDead = seg / worthCompacting // the share, not the budget, is full
+			}
+			slot = sh.sparsest(sh.head.Size(), -1, minDead)
 		} else {
 			slot = sh.oldestVictim(-1)
 		}
