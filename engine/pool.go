@@ -60,6 +60,9 @@ func (p *segPool) init(size, budgetSegs, shards int) {
 	p.askEvery = int64(max(1, slack/2)) * int64(size)
 	p.finalize = p.put
 	p.gc = make(chan struct{}, 1)
+	// put runs in the finalizer goroutine, where an append that grows the
+	// slice would allocate while the cache's users allocate nothing.
+	p.free = make([]*arena.Segment, 0, min(p.limit, 1<<12))
 }
 
 // take returns an empty segment of the pool's size, with generation gen.
