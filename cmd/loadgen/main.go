@@ -23,6 +23,7 @@
 //	-redis-compare  Get and Set one at a time, velo in process vs Redis (redislatency.go)
 //	-gc             memory and GC cost with millions of entries, a process per target (gc.go)
 //	-trace FILE     replay an access trace and print hit ratios per capacity (trace.go)
+//	-fill           keys kept and memory taken by a working set with overwrites, per cache (fill.go)
 //
 // Usage:
 //
@@ -101,6 +102,9 @@ func mainRun(cfg config) error {
 	if cfg.TracePath != "" {
 		return runTrace(cfg, os.Stdout)
 	}
+	if cfg.Fill.On {
+		return runFill(cfg, os.Stdout)
+	}
 	if cfg.RedisCompare {
 		r, err := redisLatency(context.Background(), redisAddr, cfg.Keys, cfg.ValueSize, cfg.RedisOps)
 		if err != nil {
@@ -167,6 +171,8 @@ type config struct {
 	Count     int
 	StreamLen int
 	SizeBy    string
+	// Fill selects the working-set measurement (fill.go).
+	Fill fillConfig
 
 	flags map[string]string // every flag's value as given, for the JSON report
 }
@@ -203,6 +209,7 @@ func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs.StringVar(&cfg.TraceFormat, "format", "", "format of -trace: arc, lirs, cache2k, scarab, corda, cloudphysics, oracle")
 	fs.StringVar(&cfg.Capacities, "capacities", "", "cache sizes for -trace, in entries, comma-separated")
 	addPresetFlags(fs, cfg)
+	addFillFlags(fs, &cfg.Fill)
 	return fs
 }
 
@@ -259,6 +266,9 @@ func parseFlags(args []string) (config, error) {
 			return config{}, err
 		}
 	} else if err := cfg.checkVelo(); err != nil {
+		return config{}, err
+	}
+	if err := cfg.checkFill(fs); err != nil {
 		return config{}, err
 	}
 	if cfg.GC && !flagGiven(fs, "target") {
