@@ -172,7 +172,7 @@ func TestFillFlags(t *testing.T) {
 	}
 	f := cfg.Fill
 	if !slices.Equal(cfg.Targets, fillDefaultTargets) || !slices.Equal(f.Values, fillDistNames()) ||
-		!slices.Equal(f.Overwrite, []int{0, 50, 90, 99}) || f.Util != 0.8 || f.Keys != 0 || f.Scale != 1 {
+		!slices.Equal(f.Overwrite, []int{0, 50, 90}) || f.Util != 0.8 || f.Keys != 0 || f.Scale != 1 {
 		t.Errorf("-fill defaults: targets %v, %+v", cfg.Targets, f)
 	}
 	cfg, err = parseFlags([]string{"-fill", "-target", "all"})
