@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,7 +198,7 @@ func TestRangeYieldsLiveEntries(t *testing.T) {
 	e.Range(func(key string, value []byte, info EntryInfo) bool {
 		_, dup := got[key]
 		require.False(t, dup, "%q twice", key)
-		got[key] = string(value)
+		got[strings.Clone(key)] = string(value) // key aliases a segment that may be recycled
 		require.Equal(t, int64(arena.Never), info.ExpireAt)
 		return true
 	})
@@ -274,7 +275,7 @@ func TestRangeAndClearConcurrent(t *testing.T) {
 				if seen[key] {
 					fail(fmt.Errorf("Range yielded %q twice", key))
 				}
-				seen[key] = true
+				seen[strings.Clone(key)] = true // key aliases a segment that may be recycled
 				if !bytes.Equal(value, valueFor(key, len(value))) {
 					fail(fmt.Errorf("Range yielded %q = %q", key, value))
 				}

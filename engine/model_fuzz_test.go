@@ -136,7 +136,7 @@ func checkRange(t testing.TB, e *Engine, now int64, live func(string) (modelEntr
 		if seen[key] {
 			t.Fatalf("Range yielded %q twice", key)
 		}
-		seen[key] = true
+		seen[strings.Clone(key)] = true // key aliases a segment that may be recycled
 		m, ok := live(key)
 		switch {
 		case !ok:

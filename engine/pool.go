@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/velocache/velo/arena"
 )
@@ -28,9 +29,11 @@ import (
 // the engine's background goroutine to run one (runtime.GC), well before
 // it runs dry. The pool makes at most limit segments: the budget's
 // worth, and slack for those waiting for a collection. A writer that finds
-// it empty with all of them made allocates a segment the pool does not
-// track (no finalizer: it is ordinary garbage once released), so writes
-// never wait for a collection.
+// it empty with all of them made asks for a collection and waits up to
+// poolWait for a segment to come back: writes slow down to what the
+// collector can recycle, rather than the heap growing past the budget.
+// Only if none comes back in time does it allocate a segment the pool does
+// not track (no finalizer: ordinary garbage once released).
 type segPool struct {
 	size     int
 	limit    int // segments the pool makes, at most
@@ -48,18 +51,35 @@ type segPool struct {
 	// those are freed only by a collection too.
 	gc       chan struct{}
 	released atomic.Int64
+	// returned is signalled (capacity 1) when a segment comes back, for
+	// a writer waiting in take.
+	returned chan struct{}
+
 	// reused counts the segments taken from the pool; untracked, the
 	// segments made past the limit.
 	reused, untracked atomic.Uint64
 }
 
+// poolWait is how long a writer waits for a segment to come back to an
+// empty pool before it allocates one: long enough for a collection of a
+// heap of a few hundred MiB, short enough to bound a write's stall.
+const poolWait = 10 * time.Millisecond
+
+// minSlack is the least memory the pool keeps for segments waiting for a
+// collection.
+const minSlack = 4 << 20
+
 func (p *segPool) init(size, budgetSegs, shards int) {
 	p.size = size
-	slack := max(2*shards, budgetSegs/2)
+	// Half the budget, and at least minSlack: a small cache under heavy
+	// writes would otherwise wait for collections, which run no faster for
+	// it, at every few rotations.
+	slack := max(2*shards, budgetSegs/2, minSlack/size)
 	p.limit = budgetSegs + shards + slack // heads may each add one before reclaiming
 	p.askEvery = int64(max(1, slack/2)) * int64(size)
 	p.finalize = p.put
 	p.gc = make(chan struct{}, 1)
+	p.returned = make(chan struct{}, 1)
 	// put runs in the finalizer goroutine, where an append that grows the
 	// slice would allocate while the cache's users allocate nothing.
 	p.free = make([]*arena.Segment, 0, min(p.limit, 1<<12))
@@ -67,6 +87,29 @@ func (p *segPool) init(size, budgetSegs, shards int) {
 
 // take returns an empty segment of the pool's size, with generation gen.
 func (p *segPool) take(gen uint32) *arena.Segment {
+	if s := p.tryTake(gen); s != nil {
+		return s
+	}
+	p.askGC()
+	t := time.NewTimer(poolWait)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.returned:
+			if s := p.tryTake(gen); s != nil {
+				p.passOn()
+				return s
+			}
+		case <-t.C:
+			p.untracked.Add(1)
+			return arena.NewSegment(p.size, gen)
+		}
+	}
+}
+
+// tryTake returns a segment from the pool, or a new one while fewer than
+// limit are made, or nil.
+func (p *segPool) tryTake(gen uint32) *arena.Segment {
 	p.mu.Lock()
 	if n := len(p.free); n > 0 {
 		s := p.free[n-1]
@@ -86,9 +129,7 @@ func (p *segPool) take(gen uint32) *arena.Segment {
 		return s
 	}
 	p.mu.Unlock()
-	p.untracked.Add(1)
-	p.askGC()
-	return arena.NewSegment(p.size, gen)
+	return nil
 }
 
 // put is the finalizer of the pool's segments: it runs, in the runtime's
@@ -102,6 +143,26 @@ func (p *segPool) put(s *arena.Segment) {
 		return // left to the collector
 	}
 	p.free = append(p.free, s)
+	p.signal()
+}
+
+// signal wakes one writer waiting in take, if any.
+func (p *segPool) signal() {
+	select {
+	case p.returned <- struct{}{}:
+	default:
+	}
+}
+
+// passOn wakes the next waiting writer if segments are left: put signals
+// once for any number of waiters.
+func (p *segPool) passOn() {
+	p.mu.Lock()
+	left := len(p.free) > 0
+	p.mu.Unlock()
+	if left {
+		p.signal()
+	}
 }
 
 // dropped counts the bytes of a segment just released, and asks for a

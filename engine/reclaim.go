@@ -85,11 +85,13 @@ func (sh *shard) reclaim(need, keep int, now int64) {
 		sh.publish()
 		room := sh.head.Free() - need
 		if e.mode() == compacting {
-			// Over the shard's share only, compaction must be worth its
-			// copying; over the budget, anything it frees beats evicting.
-			minDead := int64(1)
-			if !over {
-				minDead = int64(e.segBytes) / worthCompacting
+			// Compaction must be worth its copying: over the shard's
+			// share only, at least 1/worthCompacting of the segment must
+			// be dead (else free budget is taken); over the budget, where
+			// the alternative is evicting, half that.
+			minDead := int64(e.segBytes) / worthCompacting
+			if over {
+				minDead /= 2
 			}
 			if slot := sh.sparsest(room, keep, minDead); slot >= 0 {
 				sh.retire(slot, compacting, room, now)
@@ -102,7 +104,7 @@ func (sh *shard) reclaim(need, keep int, now int64) {
 				continue
 			}
 		}
-		if !over || !sh.evictOldest(keep, room, now) {
+		if !over || !sh.evictOldest(keep, min(room, sh.reinsertRoom()), now) {
 			return
 		}
 	}
@@ -184,7 +186,8 @@ func (sh *shard) compactElsewhere(now int64) bool {
 
 // evictOldest retires the oldest segment of the engine, or near enough
 // (see the top of this file), in evicting mode, and reports whether it
-// retired one. room is what this shard's head has for the entries kept.
+// retired one. room is what this shard's head has for the entries kept
+// (see reinsertRoom).
 func (sh *shard) evictOldest(keep, room int, now int64) bool {
 	own := sh.oldestVictim(keep)
 	if own < 0 || sh.held <= sh.share {
@@ -227,7 +230,7 @@ func (sh *shard) evictIn(donor *shard, now int64) bool {
 	if slot < 0 {
 		return false
 	}
-	donor.retire(slot, evicting, donor.head.Free(), now)
+	donor.retire(slot, evicting, donor.reinsertRoom(), now)
 	sh.takeOver(donor)
 	return true
 }
@@ -358,6 +361,9 @@ func (sh *shard) move(h uint64, l loc, seg *arena.Segment, off int, how moveKind
 	}
 	sh.noteAppend(sh.headSlot, size, exp)
 	sh.movedBytes += int64(size)
+	if how == reinsertion {
+		sh.reinserted += size
+	}
 	sh.index.store(h, makeLoc(sh.headSlot, sh.head.Gen(), noff, main, size))
 	if !main {
 		sh.joinSmall(sh.headSlot)
@@ -383,6 +389,16 @@ func (sh *shard) drop(h uint64, l loc, reason Reason) {
 		sh.deletes++
 	}
 	sh.vacate(l)
+}
+
+// reinsertRoom is the room in the head for entries reinserted when
+// evicting: what is left of half a segment after the reinsertions into
+// this head so far (by drains and retirements alike), so that at least
+// half of every head is the writes' even when readers keep every entry
+// hot. Reinsertion then evicts hot entries too, oldest first, rather than
+// filling each new head with moved entries and rotating at every Set.
+func (sh *shard) reinsertRoom() int {
+	return max(0, min(sh.head.Free(), sh.e.segBytes/2-sh.reinserted))
 }
 
 // evict drops h for room.
@@ -437,9 +453,9 @@ func (sh *shard) drainStep(n int, now int64) {
 		}
 		slot := -1
 		if mode == compacting {
-			minDead := int64(1)
+			minDead := seg / worthCompacting / 2
 			if e.held.Load()+seg <= e.maxBytes {
-				minDead = seg / worthCompacting // the share, not the budget, is full
+				minDead *= 2 // the share, not the budget, is full
 			}
 			slot = sh.sparsest(sh.head.Size(), -1, minDead)
 		} else {
@@ -472,7 +488,11 @@ func (sh *shard) drainStep(n int, now int64) {
 			if !live {
 				continue
 			}
-			moved, left := sh.settle(h, l, seg, off, sh.head.Free(), d.mode, false, now)
+			room := sh.head.Free()
+			if d.mode == evicting {
+				room = sh.reinsertRoom()
+			}
+			moved, left := sh.settle(h, l, seg, off, room, d.mode, false, now)
 			if left {
 				if d.skipped < 0 {
 					d.skipped = off

@@ -194,9 +194,9 @@ func recycleStress(t *testing.T, e *Engine, ops int) error {
 // TestRecyclingReadersSeeOnlyTheirValues: under recycling, every value a
 // reader gets was written for its key, whole.
 func TestRecyclingReadersSeeOnlyTheirValues(t *testing.T) {
-	ops := 200_000
+	ops := 50_000
 	if raceEnabled || testing.Short() {
-		ops = 30_000
+		ops = 10_000
 	}
 	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 2, SegmentBytes: 4096})
 	require.NoError(t, recycleStress(t, e, ops))

@@ -89,6 +89,7 @@ type shard struct {
 	share int64     // MaxBytes / shards: what the shard holds when all hold alike
 
 	appended   int // entries, live or dead, in the segments held: what a hand may walk past
+	reinserted int // bytes reinserted into the head (see reinsertRoom)
 	setBytes   int64
 	movedBytes int64
 
@@ -119,7 +120,7 @@ type shard struct {
 		oldest     atomic.Uint64 // birth of the oldest segment other than the head; noVictim if none
 	}
 
-	_ [16]byte // rounds the size up to a multiple of 64 (TestShardLayout)
+	_ [8]byte // rounds the size up to a multiple of 64 (TestShardLayout)
 }
 
 func (sh *shard) init(e *Engine, share int64, slots, maxEntries int) {

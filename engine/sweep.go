@@ -92,13 +92,13 @@ func (sh *shard) sweepSegment(slot int, seg *arena.Segment, off int, now int64, 
 }
 
 // makeRoom reports whether the head has n bytes free, rotating to a fresh
-// head if it has not and the engine has room for one (so that nothing is
-// reclaimed to make the room).
+// head if it has not and the shard has room for one: a rotation that
+// reclaimed could retire the very segment the sweep is walking.
 func (sh *shard) makeRoom(n int, now int64) bool {
 	if sh.head.Free() >= n {
 		return true
 	}
-	if sh.e.held.Load()+int64(sh.e.segBytes) > sh.e.maxBytes || len(sh.free) == 0 {
+	if sh.full(int64(sh.e.segBytes), compacting) || len(sh.free) == 0 {
 		return false
 	}
 	sh.rotate(n, now)
