@@ -36,7 +36,7 @@ import (
 // not track (no finalizer: ordinary garbage once released).
 type segPool struct {
 	size     int
-	limit    int // segments the pool makes, at most
+	limit    int   // segments the pool makes, at most
 	askEvery int64 // bytes released between requests for a collection
 	finalize func(*arena.Segment)
 
