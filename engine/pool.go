@@ -9,9 +9,10 @@ import (
 	"github.com/velocache/velo/arena"
 )
 
-// A segPool recycles the engine's packed segments (those of SegmentBytes;
-// a large entry's segment is allocated for it and left to the garbage
-// collector when released).
+// A segPool recycles the engine's packed segments (those of SegmentBytes),
+// and bounds, with them, the memory of large entries' segments, which are
+// allocated for their entry and left to the garbage collector when
+// released.
 //
 // A released segment may still be in use by readers that loaded it before
 // its slot was emptied: a Get copying a value, a View callback, a Range
@@ -34,9 +35,17 @@ import (
 // collector can recycle, rather than the heap growing past the budget.
 // Only if none comes back in time does it allocate a segment the pool does
 // not track (no finalizer: ordinary garbage once released).
+//
+// Large segments count against the same limit, in bytes, from allocation
+// until a collection frees them (runtime.AddCleanup tells the pool; a
+// cleanup, unlike a finalizer, does not keep the segment for one more
+// cycle). A writer that needs one past the limit first lets free packed
+// segments go, then waits as take does, so a workload of large values
+// also slows to what the collector frees instead of growing the heap.
 type segPool struct {
 	size     int
 	limit    int   // segments the pool makes, at most
+	maxBytes int64 // limit in bytes, which large segments share
 	askEvery int64 // bytes released between requests for a collection
 	finalize func(*arena.Segment)
 
@@ -44,6 +53,12 @@ type segPool struct {
 	free   []*arena.Segment
 	made   int
 	closed bool
+
+	timers []*time.Timer // for writers that wait (see timer)
+
+	// large counts the bytes of large segments allocated and not yet
+	// collected.
+	large atomic.Int64
 
 	// gc holds a request for a collection (capacity 1), which the
 	// engine's background goroutine serves. released counts the bytes of
@@ -76,6 +91,7 @@ func (p *segPool) init(size, budgetSegs, shards int) {
 	// it, at every few rotations.
 	slack := max(2*shards, budgetSegs/2, minSlack/size)
 	p.limit = budgetSegs + shards + slack // heads may each add one before reclaiming
+	p.maxBytes = int64(p.limit) * int64(size)
 	p.askEvery = int64(max(1, slack/2)) * int64(size)
 	p.finalize = p.put
 	p.gc = make(chan struct{}, 1)
@@ -90,25 +106,61 @@ func (p *segPool) take(gen uint32) *arena.Segment {
 	if s := p.tryTake(gen); s != nil {
 		return s
 	}
+	var s *arena.Segment
+	if p.await(func() bool { s = p.tryTake(gen); return s != nil }) {
+		return s
+	}
+	p.untracked.Add(1)
+	return arena.NewSegment(p.size, gen)
+}
+
+// await asks for a collection and waits, up to poolWait, until ready
+// (called again each time something comes back to the pool) reports true,
+// and reports whether it did.
+func (p *segPool) await(ready func() bool) bool {
 	p.askGC()
-	t := time.NewTimer(poolWait)
-	defer t.Stop()
+	t := p.timer()
+	defer p.putTimer(t)
 	for {
 		select {
 		case <-p.returned:
-			if s := p.tryTake(gen); s != nil {
+			if ready() {
 				p.passOn()
-				return s
+				return true
 			}
 		case <-t.C:
-			p.untracked.Add(1)
-			return arena.NewSegment(p.size, gen)
+			return false
 		}
 	}
 }
 
-// tryTake returns a segment from the pool, or a new one while fewer than
-// limit are made, or nil.
+// timer returns a timer set to poolWait, from the pool's own list: a
+// writer that waits allocates nothing (its Sets stay allocation-free).
+// There are at most as many waiters as shards, since each holds its
+// shard's lock.
+func (p *segPool) timer() *time.Timer {
+	p.mu.Lock()
+	n := len(p.timers)
+	if n == 0 {
+		p.mu.Unlock()
+		return time.NewTimer(poolWait)
+	}
+	t := p.timers[n-1]
+	p.timers = p.timers[:n-1]
+	p.mu.Unlock()
+	t.Reset(poolWait)
+	return t
+}
+
+func (p *segPool) putTimer(t *time.Timer) {
+	t.Stop() // since Go 1.23, no stale tick is left in t.C after Stop
+	p.mu.Lock()
+	p.timers = append(p.timers, t)
+	p.mu.Unlock()
+}
+
+// tryTake returns a segment from the pool, or a new one while those made
+// and the large segments not yet collected fit in the limit, or nil.
 func (p *segPool) tryTake(gen uint32) *arena.Segment {
 	p.mu.Lock()
 	if n := len(p.free); n > 0 {
@@ -121,7 +173,7 @@ func (p *segPool) tryTake(gen uint32) *arena.Segment {
 		runtime.SetFinalizer(s, p.finalize)
 		return s
 	}
-	if p.made < p.limit {
+	if int64(p.made+1)*int64(p.size)+p.large.Load() <= p.maxBytes {
 		p.made++
 		p.mu.Unlock()
 		s := arena.NewSegment(p.size, gen)
@@ -130,6 +182,49 @@ func (p *segPool) tryTake(gen uint32) *arena.Segment {
 	}
 	p.mu.Unlock()
 	return nil
+}
+
+// takeLarge returns a new segment of n bytes for one large entry, with
+// generation gen, once the pool's limit has room for it (or after
+// poolWait).
+func (p *segPool) takeLarge(n int, gen uint32) *arena.Segment {
+	if !p.roomFor(n) && !p.await(func() bool { return p.roomFor(n) }) {
+		p.untracked.Add(1)
+	}
+	s := arena.NewSegment(n, gen)
+	p.large.Add(int64(n))
+	runtime.AddCleanup(s, collected, largeBytes{p, int64(n)})
+	return s
+}
+
+// roomFor reports whether n more bytes of large segments fit in the
+// pool's limit, letting free packed segments go (to the collector) to make
+// room: they count against the limit while they wait in the pool.
+func (p *segPool) roomFor(n int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	over := func() bool { return int64(p.made)*int64(p.size)+p.large.Load()+int64(n) > p.maxBytes }
+	for over() && len(p.free) > 0 {
+		p.free[len(p.free)-1] = nil
+		p.free = p.free[:len(p.free)-1]
+		p.made--
+	}
+	return !over()
+}
+
+// largeBytes is what the cleanup of a large segment needs: its pool and
+// its size. (A function and a value, rather than the method value
+// p.collected, keeps AddCleanup to one allocation.)
+type largeBytes struct {
+	p *segPool
+	n int64
+}
+
+// collected is the cleanup of a large segment: it runs once a collection
+// has freed the segment's bytes.
+func collected(b largeBytes) {
+	b.p.large.Add(-b.n)
+	b.p.signal()
 }
 
 // put is the finalizer of the pool's segments: it runs, in the runtime's

@@ -55,6 +55,34 @@ func TestSegmentsComeBackToThePool(t *testing.T) {
 	require.Greater(t, p.reused.Load(), uint64(100), "segments were recycled")
 }
 
+// TestLargeSegmentsShareThePoolLimit: large entries' segments count
+// against the pool's limit until a collection frees them, so a stream of
+// large overwrites holds the memory the cache has made to that limit
+// (past it only by the segments made after a writer's wait ran out,
+// which Untracked counts), and free packed segments make room for them.
+func TestLargeSegmentsShareThePoolLimit(t *testing.T) {
+	const n = 200 << 10
+	e, _ := newTestEngine(t, Config{MaxBytes: 8 << 20, Shards: 2, SegmentBytes: 64 << 10, MaxValueBytes: n})
+	p := &e.pool
+	small, large := make([]byte, 100), make([]byte, n)
+	held := func() int64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return int64(p.made)*int64(p.size) + p.large.Load()
+	}
+	for i := range 4000 {
+		if i < 2000 {
+			require.NoError(t, e.Set(fmt.Sprint("s", i), small, 0))
+			continue
+		}
+		require.NoError(t, e.Set(fmt.Sprint("l", i%40), large, 0))
+		bound := p.maxBytes + int64(p.untracked.Load())*int64(arena.EntrySize(8, n))
+		require.LessOrEqual(t, held(), bound, "after Set %d", i)
+	}
+	checkInvariants(t, e)
+	t.Logf("made %d packed, %d large bytes, limit %d, untracked %d", p.made, p.large.Load(), p.maxBytes, p.untracked.Load())
+}
+
 // TestSteadyStateSetAllocatesNothing: with segments coming back from the
 // pool, a Set that fills its head and rotates to a new one allocates
 // nothing, not even amortized.

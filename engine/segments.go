@@ -111,7 +111,7 @@ func (sh *shard) addLarge(n int, now int64) (int, *arena.Segment) {
 	if len(sh.free) == 0 {
 		sh.freeSlot(now)
 	}
-	slot, seg := sh.install(func(gen uint32) *arena.Segment { return arena.NewSegment(n, gen) }, true)
+	slot, seg := sh.install(func(gen uint32) *arena.Segment { return sh.e.pool.takeLarge(n, gen) }, true)
 	sh.meta[slot].large = true
 	sh.reclaim(0, slot, now)
 	sh.publish()
