@@ -159,8 +159,18 @@ type Options struct {
 
 	// Clock, if set, is the time source for TTLs instead of the shared
 	// coarse clock: tests pass clock.NewManual and move time by hand
-	// rather than sleeping. The cache never releases it.
-	Clock *clock.Clock
+	// rather than sleeping (see the example of Options.Clock), or a fake
+	// clock of their own. The cache never releases it.
+	Clock Clock
+}
+
+// A Clock tells a cache the time: nanoseconds on a monotonic scale of its
+// own, of which only differences matter. Now must be safe for concurrent
+// use and never go backwards. The clock package's clocks, its manual
+// clock included, are Clocks; the cache reads those with one atomic load,
+// and any other with a call of its Now.
+type Clock interface {
+	Now() int64
 }
 
 // Reason says why an entry left the cache; see Options.OnEvict.
@@ -201,8 +211,15 @@ func newCache(opts Options, cfg engine.Config) (*Cache, error) {
 	cfg.SegmentBytes = opts.SegmentBytes
 	cfg.MaxValueBytes = opts.MaxValueBytes
 	cfg.ExpiryInterval = opts.ExpiryInterval
-	if opts.Clock != nil {
-		cfg.Clock = opts.Clock
+	switch clk := opts.Clock.(type) {
+	case nil:
+	case *clock.Clock:
+		if clk == nil {
+			return nil, fmt.Errorf("%w: Clock is a nil *clock.Clock", ErrInvalidOptions)
+		}
+		cfg.Clock = clk
+	default:
+		cfg.Clock = clock.Func(clk.Now)
 	}
 	e, err := engine.New(cfg)
 	if err != nil {

@@ -7,7 +7,27 @@ import (
 	"time"
 
 	"github.com/velocache/velo"
+	"github.com/velocache/velo/clock"
 )
+
+// A test of code that caches with a TTL moves a manual clock instead of
+// sleeping.
+func ExampleOptions_clock() {
+	clk := clock.NewManual(0)
+	c, _ := velo.New(velo.Options{Clock: clk})
+	defer c.Close()
+	_ = c.Set("session", []byte("alice"), time.Minute)
+
+	clk.Advance(59 * time.Second)
+	ttl, _ := c.TTL("session")
+	fmt.Println(ttl)
+	clk.Advance(time.Second)
+	_, ok := c.Get("session")
+	fmt.Println(ok)
+	// Output:
+	// 1s
+	// false
+}
 
 // OnEvict hears of every entry that leaves, with the reason.
 func ExampleOptions_onEvict() {

@@ -388,3 +388,29 @@ func TestRejectedCounted(t *testing.T) {
 	require.Equal(t, uint64(4), s.Rejected)
 	require.Zero(t, s.Sets)
 }
+
+// fakeClock is a test's own time source, not one of the clock package's.
+type fakeClock struct{ now atomic.Int64 }
+
+func (f *fakeClock) Now() int64 { return f.now.Load() }
+
+// TestOptionsClockOfYourOwn: any Clock drives TTLs; a nil *clock.Clock is
+// refused rather than dereferenced on the first Set.
+func TestOptionsClockOfYourOwn(t *testing.T) {
+	f := &fakeClock{}
+	f.now.Store(1_000)
+	c, err := New(Options{Clock: f})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Set("k", []byte("v"), time.Second))
+	ttl, ok := c.TTL("k")
+	require.True(t, ok)
+	require.Equal(t, time.Second, ttl)
+	f.now.Add(int64(time.Second))
+	_, ok = c.Get("k")
+	require.False(t, ok, "expired by the fake clock")
+
+	var nilClock *clock.Clock
+	_, err = New(Options{Clock: nilClock})
+	require.ErrorIs(t, err, ErrInvalidOptions)
+}

@@ -11,7 +11,8 @@
 // clock jumps and means nothing outside this process: use it for deadlines
 // and durations only.
 //
-// Tests drive time by hand with NewManual instead of sleeping.
+// Tests drive time by hand with NewManual instead of sleeping; Func wraps a
+// time source of the caller's own.
 package clock
 
 import (
@@ -35,10 +36,25 @@ type Clock struct {
 	// for a coarse clock.
 	now    atomic.Int64
 	manual bool
+	// source, set by Func, is called by Now instead of reading now.
+	source func() int64
 }
 
-// Now returns the current time in nanoseconds: one atomic load.
-func (c *Clock) Now() int64 { return c.now.Load() }
+// Now returns the current time in nanoseconds: one atomic load (or, for a
+// clock made by Func, a call of its function).
+func (c *Clock) Now() int64 {
+	if c.source != nil {
+		return c.source()
+	}
+	return c.now.Load()
+}
+
+// Func returns a clock whose Now calls now: a time source of the caller's
+// own, such as a test's fake clock. now must be safe for concurrent use
+// and must not go backwards. Set and Advance panic on it.
+func Func(now func() int64) *Clock {
+	return &Clock{source: now}
+}
 
 // NewManual returns a clock that stands still at start until the test moves
 // it with Set or Advance. No goroutine is started; Release is not needed.

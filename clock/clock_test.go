@@ -2,6 +2,7 @@ package clock
 
 import (
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,4 +75,19 @@ func BenchmarkTimeNow(b *testing.B) {
 		sink += time.Now().UnixNano()
 	}
 	_ = sink
+}
+
+func TestFunc(t *testing.T) {
+	var now atomic.Int64
+	c := Func(now.Load)
+	now.Store(42)
+	if got := c.Now(); got != 42 {
+		t.Fatalf("Now = %d, want 42", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Advance on a Func clock did not panic")
+		}
+	}()
+	c.Advance(time.Second)
 }
