@@ -317,6 +317,10 @@ type Stats struct {
 	Loads      uint64 // load functions GetOrLoad ran, refreshes included
 	LoadErrors uint64 // ... that returned an error or panicked
 	Refreshes  uint64 // background refreshes started (RefreshAhead)
+	// NegativeHits counts GetOrLoad calls answered with ErrNotFound by a
+	// cached absence, without a load (see ErrNotFound); their lookups
+	// count among the Misses too.
+	NegativeHits uint64
 
 	// CallbackPanics counts the calls of Options.OnEvict that panicked.
 	// Each panic is recovered where the callback ran, and the removals
@@ -352,6 +356,8 @@ func (c *Cache) Stats() Stats {
 		Loads:       c.loads.loads.Load(),
 		LoadErrors:  c.loads.loadErrors.Load(),
 		Refreshes:   c.loads.refreshes.Load(),
+
+		NegativeHits: c.loads.negativeHits.Load(),
 
 		CallbackPanics: s.CallbackPanics,
 	}

@@ -49,3 +49,27 @@ func ExampleCache_GetOrLoad() {
 	// querying 404
 	// no such user
 }
+
+// A loader that finds nothing can say so for a while: five lookups of an
+// id the origin does not have make one origin call.
+func ExampleCache_GetOrLoad_notFound() {
+	c, _ := velo.New(velo.Options{})
+	defer c.Close()
+	calls := 0
+	load := func(ctx context.Context) ([]byte, time.Duration, error) {
+		calls++
+		return nil, time.Minute, fmt.Errorf("user 404: %w", velo.ErrNotFound)
+	}
+	for range 5 {
+		_, err := c.GetOrLoad(context.Background(), "user:404", load)
+		fmt.Println(errors.Is(err, velo.ErrNotFound))
+	}
+	fmt.Println("origin calls:", calls, "negative hits:", c.Stats().NegativeHits)
+	// Output:
+	// true
+	// true
+	// true
+	// true
+	// true
+	// origin calls: 1 negative hits: 4
+}

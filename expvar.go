@@ -20,6 +20,7 @@ type expvarStats struct {
 	Loads       uint64  `json:"loads"`
 	LoadErrors  uint64  `json:"load_errors"`
 	Refreshes   uint64  `json:"refreshes"`
+	NegHits     uint64  `json:"negative_hits"`
 	Rejected    uint64  `json:"rejected"`
 	Panics      uint64  `json:"callback_panics"`
 	HitRatio    float64 `json:"hit_ratio"`
@@ -27,8 +28,8 @@ type expvarStats struct {
 
 // ExpvarVar returns an expvar.Var that reports the cache's Stats as a JSON
 // object with the keys hits, misses, sets, deletes, evictions, expirations,
-// entries, bytes, held_bytes, set_bytes, moved_bytes, loads, load_errors, refreshes, rejected, callback_panics
-// and hit_ratio. Each call to its String method reads c.Stats() afresh, so
+// entries, bytes, held_bytes, set_bytes, moved_bytes, loads, load_errors,
+// refreshes, negative_hits, rejected, callback_panics and hit_ratio. Each call to its String method reads c.Stats() afresh, so
 // the Var can be published once and scraped forever.
 //
 // The library never publishes it itself, because expvar.Publish panics on
@@ -57,6 +58,7 @@ func (c *Cache) ExpvarVar() expvar.Var {
 			Loads:       s.Loads,
 			LoadErrors:  s.LoadErrors,
 			Refreshes:   s.Refreshes,
+			NegHits:     s.NegativeHits,
 			Rejected:    s.Rejected,
 			Panics:      s.CallbackPanics,
 			HitRatio:    s.HitRatio(),

@@ -48,6 +48,7 @@ func TestExpvarVarMatchesStats(t *testing.T) {
 		"loads":           0,
 		"load_errors":     0,
 		"refreshes":       0,
+		"negative_hits":   0,
 		"rejected":        0,
 		"callback_panics": 0,
 		"hit_ratio":       0.5,

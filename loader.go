@@ -50,6 +50,13 @@ func (p *PanicError) Unwrap() []error {
 	return []error{ErrLoaderPanicked}
 }
 
+// ErrNotFound is for load functions to say that the key has no value at
+// the origin. A load that returns an error wrapping it with a positive TTL
+// makes GetOrLoad cache the absence for that long: later calls for the
+// key return ErrNotFound at once, without loading, until the TTL passes,
+// or a Set or Delete of the key ends it (see GetOrLoad).
+var ErrNotFound = errors.New("velo: not found")
+
 var (
 	errNilLoad = errors.New("velo: GetOrLoad called with a nil load function")
 	errGoexit  = errors.New("velo: load function called runtime.Goexit")
@@ -91,6 +98,15 @@ var (
 // was given. Detecting it costs each load a few microseconds (reading its
 // goroutine's id), far less than any load that does I/O.
 //
+// Negative caching: if load returns an error that wraps ErrNotFound and a
+// positive TTL, the absence of key is cached for that TTL, and GetOrLoad
+// calls for key return ErrNotFound at once, without calling load, until
+// it passes (counted in Stats.NegativeHits). A cached absence takes an
+// entry with an empty value in the cache's budget, and is evicted like
+// one; a Set of key replaces it, a Delete removes it; Get, Has, Range and
+// OnEvict never see it. With a TTL of 0, nothing is cached, as for any
+// other error.
+//
 // With Options.RefreshAhead set, a hit on an entry that has less than that
 // fraction of its TTL left returns the current value at once and calls load
 // in the background, unless a load of the key is already running. Its
@@ -111,6 +127,10 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 		}
 		if c.loads.closed.Load() {
 			return nil, ErrClosed
+		}
+		if c.e.Absent(key) {
+			c.loads.negativeHits.Add(1)
+			return nil, ErrNotFound
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -192,7 +212,7 @@ type loader struct {
 	cycleMu sync.Mutex
 
 	// Counters for Stats; loads are rare next to Gets, so plain atomics.
-	loads, loadErrors, refreshes atomic.Uint64
+	loads, loadErrors, refreshes, negativeHits atomic.Uint64
 }
 
 // A call is one run of a load function and the callers waiting for it.
@@ -423,6 +443,13 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 		val = nil
 		if l.ctx.Err() != nil {
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
+			return
+		}
+		if ttl > 0 && cl.refreshOf == nil && errors.Is(err, ErrNotFound) {
+			// Like a value, stored before finish takes the call out of
+			// the map. A refresh leaves the entry it reloads to expire.
+			cl.storing.Store(true)
+			_ = c.e.SetAbsent(key, ttl)
 		}
 		return
 	}

@@ -270,14 +270,26 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 			rng := rand.New(rand.NewPCG(uint64(l), 3))
 			for !stop.Load() {
 				key := fmt.Sprintf("load-%d", rng.IntN(cfg.keys/4))
+				absent := rng.IntN(8) == 0
+				if absent {
+					// A key the origin does not have, asked for again
+					// while its absence is cached.
+					key = fmt.Sprintf("absent-%d", rng.IntN(16))
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rng.IntN(3))*time.Millisecond)
 				v, err := c.GetOrLoad(ctx, key, func(context.Context) ([]byte, time.Duration, error) {
 					n := loads.Add(1)
+					if absent {
+						return nil, time.Duration(100+n%200) * time.Millisecond, ErrNotFound
+					}
 					switch n % 50 {
 					case 0:
 						return nil, 0, errStressLoad
 					case 1:
 						panic("stress loader panic")
+					case 2, 3, 4:
+						// An absence, cached for a few milliseconds.
+						return nil, time.Duration(1+n%3) * time.Millisecond, ErrNotFound
 					}
 					return stressValue(key, uint64(n), 24+int(n)%cfg.maxSize), time.Duration(1+n%10) * time.Millisecond, nil
 				})
@@ -289,7 +301,7 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 						fail(fmt.Errorf("GetOrLoad: %w", err))
 					}
 					loaded.Add(1)
-				case errors.Is(err, errStressLoad), errors.As(err, &pe), errors.Is(err, context.DeadlineExceeded):
+				case errors.Is(err, errStressLoad), errors.As(err, &pe), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrNotFound):
 				default:
 					fail(fmt.Errorf("GetOrLoad(%q): %w", key, err))
 				}
@@ -338,6 +350,8 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 			return "All never yielded an entry"
 		case loaded.Load() == 0:
 			return "GetOrLoad never returned a value"
+		case c.Stats().NegativeHits == 0:
+			return "GetOrLoad never answered from a cached absence"
 		case c.Stats().Evictions == 0:
 			return "no eviction: the cache must be under eviction pressure"
 		case c.recycled() == 0:

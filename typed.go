@@ -113,12 +113,14 @@ func (t *Typed[V]) Get(key string) (V, bool, error) {
 // same time, and every caller gets it decoded from the bytes the load
 // produced (so each has its own copy). An encoding error is returned to
 // the callers like an error from load, and nothing is cached; a stored
-// value that does not decode is returned as an error, as by Get.
+// value that does not decode is returned as an error, as by Get. An error
+// wrapping ErrNotFound with a positive TTL caches the key's absence, as
+// Cache.GetOrLoad does.
 func (t *Typed[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context) (V, time.Duration, error)) (V, error) {
 	b, err := t.c.GetOrLoad(ctx, key, func(ctx context.Context) ([]byte, time.Duration, error) {
 		v, ttl, err := load(ctx)
 		if err != nil {
-			return nil, 0, err
+			return nil, ttl, err // the TTL of an absence (ErrNotFound)
 		}
 		// Not a pooled buffer: GetOrLoad keeps the slice it is given
 		// until every waiting caller has its copy.

@@ -37,7 +37,8 @@ import (
 //	offset  size  field
 //	     0     8  expireAt: int64 clock time at which the entry dies;
 //	              math.MaxInt64 means never. Plain loads.
-//	     8     4  value length (uint32). Plain loads.
+//	     8     4  value length (bits 0..30) and, in bit 31, the absence
+//	              mark (see MarkAbsent). Plain loads.
 //	    12     4  meta (uint32), atomic loads and stores only:
 //	              bits 0..15 key length, bits 16..17 frequency (0..3),
 //	              bits 18..31 the TTL the entry was stored with,
@@ -57,6 +58,8 @@ const (
 	freqShift  = 16
 	freqMask   = 3 << freqShift
 	keyLenMask = 1<<16 - 1
+	absentBit  = 1 << 31
+	valueMask  = absentBit - 1
 	ttlShift   = 18
 
 	// MaxFreq is the largest frequency an entry counts up to.
@@ -133,7 +136,7 @@ func (s *Segment) Free() int { return len(s.data) - s.used }
 // offset.
 func (s *Segment) Append(key string, value []byte, expireAt int64, ttl time.Duration) (off int, ok bool) {
 	n := EntrySize(len(key), len(value))
-	if len(key) > MaxKeyLen || len(value) > math.MaxUint32 || n > len(s.data)-s.used {
+	if len(key) > MaxKeyLen || len(value) > valueMask || n > len(s.data)-s.used {
 		return 0, false
 	}
 	off = s.used
@@ -155,7 +158,7 @@ func (s *Segment) Append(key string, value []byte, expireAt int64, ttl time.Dura
 func (s *Segment) Entry(off int) (expireAt int64, key, value []byte) {
 	h := s.data[off : off+HeaderSize]
 	expireAt = int64(binary.LittleEndian.Uint64(h[0:8]))
-	v := int(binary.LittleEndian.Uint32(h[8:12]))
+	v := int(binary.LittleEndian.Uint32(h[8:12]) & valueMask)
 	k := int(s.meta(off).Load() & keyLenMask)
 	start := off + HeaderSize
 	return expireAt, s.data[start : start+k : start+k], s.data[start+k : start+k+v : start+k+v]
@@ -165,9 +168,24 @@ func (s *Segment) Entry(off int) (expireAt int64, key, value []byte) {
 // over [0, Used()). A reader may walk up to a Used() value it read in
 // synchronization with the owner (under the owner's lock, say).
 func (s *Segment) Next(off int) int {
-	v := int(binary.LittleEndian.Uint32(s.data[off+8 : off+12]))
+	v := int(binary.LittleEndian.Uint32(s.data[off+8:off+12]) & valueMask)
 	k := int(s.meta(off).Load() & keyLenMask)
 	return off + EntrySize(k, v)
+}
+
+// MarkAbsent marks the entry just appended at off, whose value is empty,
+// as an absence: a record that its key has no value, which a cache keeps
+// for a while so as not to ask for the key again. Owner only, before the
+// entry is published (a plain store, like Append's).
+func (s *Segment) MarkAbsent(off int) {
+	w := s.data[off+8 : off+12]
+	binary.LittleEndian.PutUint32(w, binary.LittleEndian.Uint32(w)|absentBit)
+}
+
+// Absent reports whether the entry at off is an absence (see MarkAbsent).
+// Safe for readers once off is published.
+func (s *Segment) Absent(off int) bool {
+	return binary.LittleEndian.Uint32(s.data[off+8:off+12])&absentBit != 0
 }
 
 // meta returns the atomic word of the entry at off.

@@ -367,13 +367,15 @@ func (e *Engine) lookup(key string) (v []byte, at entryRef, ok bool) {
 	return e.find(key, countRead)
 }
 
-// A readMode says whether a lookup counts as a read: a hit or miss in
-// Stats, and a use of the entry for the eviction policy.
-type readMode bool
+// A readMode says what a lookup looks for, and whether it counts as a
+// read: a hit or miss in Stats, and a use of the entry for the eviction
+// policy.
+type readMode uint8
 
 const (
-	countRead readMode = true  // Get, AppendValue, View, GetOrLoad
-	quietRead readMode = false // Has, TTL: they only look
+	countRead   readMode = iota // a value: Get, AppendValue, View, GetOrLoad
+	quietRead                   // a value, only looking: Has, TTL
+	absenceRead                 // an absence (see SetAbsent): a use, not a hit or miss
 )
 
 // find is lookup, counting the read or not: Has and TTL use it quietly,
@@ -404,12 +406,14 @@ func (e *Engine) find(key string, mode readMode) (v []byte, at entryRef, ok bool
 		// The entry's bytes were written before l was published and are
 		// never written again: plain loads cannot see them torn.
 		exp, k, v := seg.Entry(l.off())
-		if string(k) != key || exp <= e.clock.Now() {
-			break // another key with the same hash, or expired
+		if string(k) != key || exp <= e.clock.Now() || seg.Absent(l.off()) != (mode == absenceRead) {
+			break // another key with the same hash, expired, or not what mode looks for
 		}
 		if mode == countRead {
 			seg.Touch(l.off())
 			e.hits.inc()
+		} else if mode == absenceRead {
+			seg.Touch(l.off()) // a use, for the eviction policy
 		}
 		return v, entryRef{seg, l.off(), exp, l.place()}, true
 	}
@@ -532,7 +536,7 @@ func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
 	if expireAt == arena.Never {
 		ttl = 0 // a TTL too long to count is no TTL
 	}
-	sh.set(h, key, value, expireAt, ttl, now)
+	sh.set(h, key, value, expireAt, ttl, now, storedValue)
 	if sh.pending == nil {
 		sh.mu.Unlock()
 		return nil
@@ -558,7 +562,7 @@ func (e *Engine) Restore(key string, value []byte, expireAt int64, ttl time.Dura
 	if expireAt <= e.clock.Now() {
 		return nil
 	}
-	_, err := e.store(key, value, ttl, expireAt, 0)
+	_, err := e.store(key, value, ttl, expireAt, 0, storedValue)
 	return err
 }
 
@@ -581,7 +585,35 @@ func (e *Engine) Refresh(key string, value []byte, ttl time.Duration, over Entry
 	if over.at == 0 {
 		return false, nil
 	}
-	return e.store(key, value, ttl, fromNow, over.at)
+	return e.store(key, value, ttl, fromNow, over.at, storedValue)
+}
+
+// SetAbsent records that key has no value, for ttl (0: the default TTL):
+// until then, Absent reports it, and lookups miss as if nothing were
+// stored. The record is an entry with an empty value, marked (see
+// arena.Segment.MarkAbsent): it replaces key's value, a Set of key
+// replaces it, Delete removes it, and it is evicted and expires like any
+// other entry, unseen by Range and by OnRemove.
+func (e *Engine) SetAbsent(key string, ttl time.Duration) error {
+	if ttl < 0 {
+		return fmt.Errorf("%w: %v is negative", ErrInvalidTTL, ttl)
+	}
+	if err := e.check(key, nil); err != nil {
+		return err
+	}
+	if ttl == 0 {
+		ttl = e.defaultTTL
+	}
+	_, err := e.store(key, nil, ttl, fromNow, 0, storedAbsence)
+	return err
+}
+
+// Absent reports whether key's entry is an absence (see SetAbsent) that
+// has not expired. Finding one counts as a use of it for the eviction
+// policy, not as a hit or a miss.
+func (e *Engine) Absent(key string) bool {
+	_, _, ok := e.find(key, absenceRead)
+	return ok
 }
 
 // check returns the error for a key or entry the engine cannot hold, and
@@ -607,7 +639,7 @@ const fromNow = math.MinInt64
 // onlyOver nonzero it stores only if key's entry is live and at onlyOver,
 // and reports whether it stored. (Set writes this out for
 // speed; Restore and Refresh share it.)
-func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int64, onlyOver loc) (bool, error) {
+func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int64, onlyOver loc, kind valueKind) (bool, error) {
 	if e.closed.Load() {
 		return false, ErrClosed
 	}
@@ -636,7 +668,7 @@ func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int
 	if expireAt == arena.Never {
 		ttl = 0 // a TTL too long to count is no TTL
 	}
-	sh.set(h, key, value, expireAt, ttl, now)
+	sh.set(h, key, value, expireAt, ttl, now, kind)
 	removed := sh.takeRemovals()
 	sh.mu.Unlock()
 	e.report(removed)

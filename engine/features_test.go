@@ -367,3 +367,30 @@ func TestSweepAllocatesNothing(t *testing.T) {
 	e.SweepExpired()
 	require.Zero(t, testing.AllocsPerRun(10, e.SweepExpired))
 }
+
+// TestAbsenceSurvivesCompaction: an absence moved by compaction is still
+// an absence (the mark moves with it), never a value, and is kept like
+// any live entry while the live bytes fit.
+func TestAbsenceSurvivesCompaction(t *testing.T) {
+	e, _ := newTestEngine(t, Config{MaxBytes: 32 << 10, Shards: 1, SegmentBytes: 4096})
+	require.NoError(t, e.SetAbsent("gone", 0))
+	require.NoError(t, e.Set("kept", []byte("v"), 0))
+	value := make([]byte, 100)
+	for i := range 20_000 {
+		k := "hot" // dead versions of it keep segments from emptying whole
+		if i%2 == 1 {
+			k = fmt.Sprint("k", i/2%150)
+		}
+		require.NoError(t, e.Set(k, value, 0))
+	}
+	require.Positive(t, e.Stats().MovedBytes, "compaction ran")
+	require.True(t, e.Absent("gone"))
+	require.False(t, e.Has("gone"))
+	_, ok := e.Get(nil, "gone")
+	require.False(t, ok)
+	require.False(t, e.Absent("kept"))
+	v, ok := e.Get(nil, "kept")
+	require.True(t, ok)
+	require.Equal(t, "v", string(v))
+	checkInvariants(t, e)
+}

@@ -354,6 +354,9 @@ func (sh *shard) move(h uint64, l loc, seg *arena.Segment, off int, how moveKind
 	exp, k, v := seg.Entry(off)
 	size := arena.EntrySize(len(k), len(v))
 	noff, _ := sh.head.Append(keyString(k), v, exp, seg.TTL(off))
+	if seg.Absent(off) {
+		sh.head.MarkAbsent(noff)
+	}
 	main := true
 	if how == compaction {
 		sh.head.SetFreq(noff, seg.Freq(off))

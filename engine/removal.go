@@ -36,13 +36,17 @@ type removal struct {
 }
 
 // noteRemoval records that the entry at l leaves for reason, if anyone
-// listens. The key and value are copied: the callback owns them, and does
+// listens and it held a value (an absence is the engine's own record). The key and value are copied: the callback owns them, and does
 // not pin the entry's segment by keeping them.
 func (sh *shard) noteRemoval(l loc, reason Reason) {
 	if sh.e.onRemove == nil {
 		return
 	}
-	_, k, v := sh.slots[l.slot()].Load().Entry(l.off())
+	seg := sh.slots[l.slot()].Load()
+	if seg.Absent(l.off()) {
+		return // no value of the user's leaves
+	}
+	_, k, v := seg.Entry(l.off())
 	b := make([]byte, len(k)+len(v))
 	copy(b, k)
 	copy(b[len(k):], v)

@@ -152,9 +152,18 @@ func keyString(k []byte) string {
 	return unsafe.String(&k[0], len(k))
 }
 
+// A valueKind says what an entry records: a value, or that its key has
+// none (Engine.SetAbsent).
+type valueKind uint8
+
+const (
+	storedValue valueKind = iota
+	storedAbsence
+)
+
 // set appends the entry and points the index at it. The caller has checked
 // its size (Engine.check).
-func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl time.Duration, now int64) {
+func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl time.Duration, now int64, kind valueKind) {
 	n := arena.EntrySize(len(key), len(value))
 	var seg *arena.Segment
 	var slot int
@@ -167,9 +176,14 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 		slot, seg = sh.headSlot, sh.head
 	}
 	off, _ := seg.Append(key, value, expireAt, ttl)
+	if kind == storedAbsence {
+		seg.MarkAbsent(off)
+	}
 	sh.noteAppend(slot, n, expireAt)
-	sh.sets++
-	sh.setBytes += int64(n)
+	if kind == storedValue {
+		sh.sets++
+		sh.setBytes += int64(n)
+	}
 	// A key already stored goes to the main queue; a new key starts in the
 	// small one, and the sketch counts it. The old entry, if any, is read
 	// only for the callback: an overwrite costs no cache miss on the old
@@ -244,7 +258,7 @@ func (sh *shard) each(yield func(key string, value []byte, info EntryInfo) bool)
 	for _, p := range parts {
 		for off := 0; off < p.used; off = p.seg.Next(off) {
 			exp, k, v := p.seg.Entry(off)
-			if exp <= now {
+			if exp <= now || p.seg.Absent(off) {
 				continue
 			}
 			key := keyString(k)
@@ -281,7 +295,7 @@ func (sh *shard) delete(h uint64, key string, now int64) bool {
 		return false
 	}
 	sh.drop(h, l, Deleted)
-	return true
+	return !seg.Absent(l.off()) // an absence goes too, but was no value
 }
 
 // close drops every segment and the index; the engine is closed already, so

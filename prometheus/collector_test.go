@@ -89,6 +89,9 @@ velo_loads_total{cache="test"} 0
 # HELP velo_misses_total Cache lookups that did not find their key.
 # TYPE velo_misses_total counter
 velo_misses_total{cache="test"} 1
+# HELP velo_negative_hits_total GetOrLoad calls answered with ErrNotFound by a cached absence, without a load.
+# TYPE velo_negative_hits_total counter
+velo_negative_hits_total{cache="test"} 0
 # HELP velo_refreshes_total Background refreshes started (RefreshAhead).
 # TYPE velo_refreshes_total counter
 velo_refreshes_total{cache="test"} 0
@@ -103,8 +106,8 @@ velo_sets_total{cache="test"} 3
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(col); n != 16 {
-		t.Fatalf("collected %d metrics, want 16", n)
+	if n := testutil.CollectAndCount(col); n != 17 {
+		t.Fatalf("collected %d metrics, want 17", n)
 	}
 }
 
@@ -167,7 +170,7 @@ func TestCollectorTwoCachesOneRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 32 {
-		t.Fatalf("gathered %d metrics, want 32", n)
+	if n != 34 {
+		t.Fatalf("gathered %d metrics, want 34", n)
 	}
 }
