@@ -157,6 +157,22 @@ type Options struct {
 	// turns refresh off.
 	RefreshAhead float64
 
+	// StaleIfError, if positive, keeps each entry for this long after it
+	// expires, unseen by Get and the other lookups, so that GetOrLoad can
+	// serve it when reloading it fails: the caller gets the last value
+	// with a *StaleError (see ErrStale) instead of the load's error, for
+	// at most StaleIfError past the value's expiry. Kept entries count in
+	// Len and the budget, and are evicted before live ones. 0 turns it
+	// off.
+	StaleIfError time.Duration
+
+	// StaleRetry is how often, at most, GetOrLoad reloads a key whose
+	// reload failed while it serves the key's stale value: calls in
+	// between get the stale value and the last error at once, so a
+	// failing origin sees one call per key per StaleRetry. 0 means one
+	// second.
+	StaleRetry time.Duration
+
 	// Clock, if set, is the time source for TTLs instead of the shared
 	// coarse clock: tests pass clock.NewManual and move time by hand
 	// rather than sleeping (see the example of Options.Clock), or a fake
@@ -189,7 +205,9 @@ const (
 type Cache struct {
 	e            *engine.Engine
 	refreshAhead float64
-	loads        loader // GetOrLoad's calls in flight and refreshes
+	staleIfError time.Duration
+	loads        loader       // GetOrLoad's calls in flight and refreshes
+	stale        staleRetries // keys whose reload failed, serving stale values
 }
 
 // New returns a cache configured by opts, or an error wrapping
@@ -200,6 +218,14 @@ func New(opts Options) (*Cache, error) {
 
 // newCache lets tests add a manual clock or a colliding hash.
 func newCache(opts Options, cfg engine.Config) (*Cache, error) {
+	switch {
+	case opts.StaleIfError < 0:
+		return nil, fmt.Errorf("%w: StaleIfError %v is negative", ErrInvalidOptions, opts.StaleIfError)
+	case opts.StaleRetry < 0:
+		return nil, fmt.Errorf("%w: StaleRetry %v is negative", ErrInvalidOptions, opts.StaleRetry)
+	case opts.StaleRetry == 0:
+		opts.StaleRetry = time.Second
+	}
 	if r := opts.RefreshAhead; !(r >= 0 && r < 1) || math.IsNaN(r) {
 		return nil, fmt.Errorf("%w: RefreshAhead %v is not in [0, 1)", ErrInvalidOptions, r)
 	}
@@ -211,6 +237,7 @@ func newCache(opts Options, cfg engine.Config) (*Cache, error) {
 	cfg.SegmentBytes = opts.SegmentBytes
 	cfg.MaxValueBytes = opts.MaxValueBytes
 	cfg.ExpiryInterval = opts.ExpiryInterval
+	cfg.KeepExpired = opts.StaleIfError
 	switch clk := opts.Clock.(type) {
 	case nil:
 	case *clock.Clock:
@@ -225,8 +252,9 @@ func newCache(opts Options, cfg engine.Config) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cache{e: e, refreshAhead: opts.RefreshAhead}
+	c := &Cache{e: e, refreshAhead: opts.RefreshAhead, staleIfError: opts.StaleIfError}
 	c.loads.init()
+	c.stale.init(opts.StaleRetry)
 	return c, nil
 }
 
@@ -317,6 +345,10 @@ type Stats struct {
 	Loads      uint64 // load functions GetOrLoad ran, refreshes included
 	LoadErrors uint64 // ... that returned an error or panicked
 	Refreshes  uint64 // background refreshes started (RefreshAhead)
+	// StaleServed counts GetOrLoad calls that returned a value past its
+	// expiry, with a *StaleError, because reloading it failed (see
+	// Options.StaleIfError).
+	StaleServed uint64
 	// NegativeHits counts GetOrLoad calls answered with ErrNotFound by a
 	// cached absence, without a load (see ErrNotFound); their lookups
 	// count among the Misses too.
@@ -358,6 +390,7 @@ func (c *Cache) Stats() Stats {
 		Refreshes:   c.loads.refreshes.Load(),
 
 		NegativeHits: c.loads.negativeHits.Load(),
+		StaleServed:  c.loads.staleServed.Load(),
 
 		CallbackPanics: s.CallbackPanics,
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/velocache/velo"
+	"github.com/velocache/velo/clock"
 )
 
 // GetOrLoad fills the cache from a slower source on a miss. Concurrent
@@ -72,4 +73,30 @@ func ExampleCache_GetOrLoad_notFound() {
 	// true
 	// true
 	// origin calls: 1 negative hits: 4
+}
+
+// With StaleIfError, an origin outage serves the last value, past its
+// expiry, with the failure visible as ErrStale.
+func ExampleOptions_staleIfError() {
+	clk := clock.NewManual(0)
+	c, _ := velo.New(velo.Options{Clock: clk, StaleIfError: time.Hour})
+	defer c.Close()
+	ctx := context.Background()
+	price := func(ctx context.Context) ([]byte, time.Duration, error) {
+		return []byte("42.00"), time.Minute, nil
+	}
+	down := func(ctx context.Context) ([]byte, time.Duration, error) {
+		return nil, 0, errors.New("pricing service unavailable")
+	}
+	v, err := c.GetOrLoad(ctx, "price:7", price)
+	fmt.Println(string(v), err)
+
+	clk.Advance(2 * time.Minute) // expired, and the origin is down
+	v, err = c.GetOrLoad(ctx, "price:7", down)
+	fmt.Println(string(v), errors.Is(err, velo.ErrStale))
+	fmt.Println(err)
+	// Output:
+	// 42.00 <nil>
+	// 42.00 true
+	// velo: stale value served (expired 1m0s ago): pricing service unavailable
 }

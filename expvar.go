@@ -21,6 +21,7 @@ type expvarStats struct {
 	LoadErrors  uint64  `json:"load_errors"`
 	Refreshes   uint64  `json:"refreshes"`
 	NegHits     uint64  `json:"negative_hits"`
+	StaleServed uint64  `json:"stale_served"`
 	Rejected    uint64  `json:"rejected"`
 	Panics      uint64  `json:"callback_panics"`
 	HitRatio    float64 `json:"hit_ratio"`
@@ -29,7 +30,8 @@ type expvarStats struct {
 // ExpvarVar returns an expvar.Var that reports the cache's Stats as a JSON
 // object with the keys hits, misses, sets, deletes, evictions, expirations,
 // entries, bytes, held_bytes, set_bytes, moved_bytes, loads, load_errors,
-// refreshes, negative_hits, rejected, callback_panics and hit_ratio. Each call to its String method reads c.Stats() afresh, so
+// refreshes, negative_hits, stale_served, rejected, callback_panics and
+// hit_ratio. Each call to its String method reads c.Stats() afresh, so
 // the Var can be published once and scraped forever.
 //
 // The library never publishes it itself, because expvar.Publish panics on
@@ -59,6 +61,7 @@ func (c *Cache) ExpvarVar() expvar.Var {
 			LoadErrors:  s.LoadErrors,
 			Refreshes:   s.Refreshes,
 			NegHits:     s.NegativeHits,
+			StaleServed: s.StaleServed,
 			Rejected:    s.Rejected,
 			Panics:      s.CallbackPanics,
 			HitRatio:    s.HitRatio(),

@@ -49,6 +49,7 @@ func TestExpvarVarMatchesStats(t *testing.T) {
 		"load_errors":     0,
 		"refreshes":       0,
 		"negative_hits":   0,
+		"stale_served":    0,
 		"rejected":        0,
 		"callback_panics": 0,
 		"hit_ratio":       0.5,

@@ -107,6 +107,16 @@ var (
 // OnEvict never see it. With a TTL of 0, nothing is cached, as for any
 // other error.
 //
+// Stale-if-error: with Options.StaleIfError set, a miss on a key whose
+// entry expired less than that long ago still loads, but if the load
+// fails (an error other than ErrNotFound, or a panic), GetOrLoad returns
+// the expired value with a *StaleError that wraps ErrStale and the load's
+// error, so callers see the failure and choose: fail closed by treating
+// every error alike, or use the value when errors.Is(err, ErrStale).
+// Until Options.StaleRetry has passed, later calls for the key get the
+// stale value and that error at once, without loading: a failing origin
+// sees one load per key per StaleRetry (Stats.StaleServed counts them).
+//
 // With Options.RefreshAhead set, a hit on an entry that has less than that
 // fraction of its TTL left returns the current value at once and calls load
 // in the background, unless a load of the key is already running. Its
@@ -135,6 +145,16 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		var stale []byte
+		var staleInfo engine.EntryInfo
+		if c.staleIfError > 0 {
+			var ok bool
+			if stale, staleInfo, ok = c.e.GetStale(nil, key); ok {
+				if err := c.stale.waiting(key, c.e.Now()); err != nil {
+					return stale, c.servedStale(staleInfo, err)
+				}
+			}
+		}
 		cl, how := c.loads.join(c, ctx, key, load)
 		if how == storedLoad {
 			// Its value may have been stored, and deleted, before this
@@ -146,8 +166,20 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 				return nil, ctx.Err()
 			}
 		}
-		return c.loads.wait(ctx, key, cl)
+		v, err := c.loads.wait(ctx, key, cl)
+		if err != nil && stale != nil && servesStale(ctx, err) {
+			c.stale.failed(key, err, c.e.Now())
+			return stale, c.servedStale(staleInfo, err)
+		}
+		return v, err
 	}
+}
+
+// servedStale counts a stale value served, and returns the error it comes
+// with.
+func (c *Cache) servedStale(info engine.EntryInfo, err error) error {
+	c.loads.staleServed.Add(1)
+	return &StaleError{Err: err, Age: time.Duration(max(0, c.e.Now()-info.ExpireAt))}
 }
 
 // wait waits for cl, which the caller joined, and returns a copy of its
@@ -212,7 +244,7 @@ type loader struct {
 	cycleMu sync.Mutex
 
 	// Counters for Stats; loads are rare next to Gets, so plain atomics.
-	loads, loadErrors, refreshes, negativeHits atomic.Uint64
+	loads, loadErrors, refreshes, negativeHits, staleServed atomic.Uint64
 }
 
 // A call is one run of a load function and the callers waiting for it.
@@ -470,6 +502,10 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 	if errors.Is(serr, ErrInvalidTTL) {
 		val, err = nil, fmt.Errorf("velo: GetOrLoad: load returned %w", serr)
 		l.loadErrors.Add(1)
+		return
+	}
+	if c.staleIfError > 0 {
+		c.stale.keys.Delete(key) // reloads need not wait any more
 	}
 }
 

@@ -75,7 +75,8 @@ func TestStress(t *testing.T) {
 	}
 	configs := []stressConfig{
 		// A budget far below the working set: segments rotate constantly.
-		{name: "bytes", opts: Options{MaxBytes: 256 << 10, Shards: 4, SegmentBytes: 8 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 4000, maxSize: 600},
+		// Expired entries are kept 50 ms for GetOrLoad to serve stale.
+		{name: "bytes", opts: Options{MaxBytes: 256 << 10, Shards: 4, SegmentBytes: 8 << 10, ExpiryInterval: 2 * time.Millisecond, StaleIfError: 50 * time.Millisecond, StaleRetry: time.Millisecond}, keys: 4000, maxSize: 600},
 		// The CLOCK hand evicts entry by entry.
 		{name: "entries", opts: Options{MaxBytes: 4 << 20, MaxEntries: 500, Shards: 2, ExpiryInterval: 2 * time.Millisecond}, keys: 3000, maxSize: 200},
 		// Every key shares one of 1024 hashes with three others: entries
@@ -270,17 +271,30 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 			rng := rand.New(rand.NewPCG(uint64(l), 3))
 			for !stop.Load() {
 				key := fmt.Sprintf("load-%d", rng.IntN(cfg.keys/4))
-				absent := rng.IntN(8) == 0
-				if absent {
+				kind := rng.IntN(8)
+				absent, flaky := kind == 0, kind == 1
+				switch {
+				case absent:
 					// A key the origin does not have, asked for again
 					// while its absence is cached.
 					key = fmt.Sprintf("absent-%d", rng.IntN(16))
+				case flaky:
+					// A key whose short-lived value fails to reload every
+					// other time: a stale value to serve, where the cache
+					// keeps them (StaleIfError).
+					key = fmt.Sprintf("flaky-%d", rng.IntN(16))
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rng.IntN(3))*time.Millisecond)
 				v, err := c.GetOrLoad(ctx, key, func(context.Context) ([]byte, time.Duration, error) {
 					n := loads.Add(1)
 					if absent {
 						return nil, time.Duration(100+n%200) * time.Millisecond, ErrNotFound
+					}
+					if flaky {
+						if n%2 == 0 {
+							return nil, 0, errStressLoad
+						}
+						return stressValue(key, uint64(n), 24+int(n)%cfg.maxSize), time.Millisecond, nil
 					}
 					switch n % 50 {
 					case 0:
@@ -301,6 +315,10 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 						fail(fmt.Errorf("GetOrLoad: %w", err))
 					}
 					loaded.Add(1)
+				case errors.Is(err, ErrStale):
+					if _, err := checkStressValue(key, v); err != nil {
+						fail(fmt.Errorf("GetOrLoad, stale: %w", err))
+					}
 				case errors.Is(err, errStressLoad), errors.As(err, &pe), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrNotFound):
 				default:
 					fail(fmt.Errorf("GetOrLoad(%q): %w", key, err))
@@ -352,6 +370,8 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 			return "GetOrLoad never returned a value"
 		case c.Stats().NegativeHits == 0:
 			return "GetOrLoad never answered from a cached absence"
+		case cfg.opts.StaleIfError > 0 && c.Stats().StaleServed == 0:
+			return "GetOrLoad never served a stale value"
 		case c.Stats().Evictions == 0:
 			return "no eviction: the cache must be under eviction pressure"
 		case c.recycled() == 0:

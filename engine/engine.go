@@ -91,6 +91,12 @@ type Config struct {
 	MaxValueBytes  int           // 0 = MaxBytes/64 (at least 4 KiB, at most 16 MiB and MaxBytes/4)
 	ExpiryInterval time.Duration // how often expired entries are swept; 0 = 1s
 
+	// KeepExpired is how long an entry stays stored after it expires:
+	// value lookups miss it from its expiry on, but GetStale returns it
+	// until then (a stale-if-error window). The sweep removes it only
+	// after that; eviction removes it first, as an expired entry.
+	KeepExpired time.Duration
+
 	// Clock, if set, replaces the shared coarse clock (tests pass a manual
 	// one). The engine does not release it.
 	Clock *clock.Clock
@@ -120,6 +126,7 @@ type Engine struct {
 	keepLimit  int64 // live bytes below which reclaiming compacts (see reclaim.go)
 	maxEntries int64 // 0: no bound
 	defaultTTL time.Duration
+	keep       int64 // Config.KeepExpired, in clock nanoseconds
 	clock      *clock.Clock
 	ownClock   bool
 	seed       maphash.Seed        // random per engine: see hashOf
@@ -183,6 +190,7 @@ func New(cfg Config) (*Engine, error) {
 		maxBytes:   cfg.MaxBytes,
 		maxEntries: int64(cfg.MaxEntries),
 		defaultTTL: cfg.DefaultTTL,
+		keep:       int64(cfg.KeepExpired),
 		clock:      cfg.Clock,
 		seed:       maphash.MakeSeed(),
 		testHash:   cfg.Hash,
@@ -225,6 +233,8 @@ func resolve(cfg *Config) error {
 		return fmt.Errorf("%w: SegmentBytes %d is not between 0 and %d", ErrInvalidOptions, cfg.SegmentBytes, maxPackedBytes)
 	case cfg.MaxValueBytes < 0 || cfg.MaxValueBytes > MaxValueLimit:
 		return fmt.Errorf("%w: MaxValueBytes %d is not between 0 and %d", ErrInvalidOptions, cfg.MaxValueBytes, MaxValueLimit)
+	case cfg.KeepExpired < 0:
+		return fmt.Errorf("%w: KeepExpired %v is negative", ErrInvalidOptions, cfg.KeepExpired)
 	case cfg.ExpiryInterval < 0:
 		return fmt.Errorf("%w: ExpiryInterval %v is negative", ErrInvalidOptions, cfg.ExpiryInterval)
 	case cfg.ExpiryInterval > 0 && cfg.ExpiryInterval < MinExpiryInterval:
@@ -376,6 +386,7 @@ const (
 	countRead   readMode = iota // a value: Get, AppendValue, View, GetOrLoad
 	quietRead                   // a value, only looking: Has, TTL
 	absenceRead                 // an absence (see SetAbsent): a use, not a hit or miss
+	staleRead                   // an expired value still kept (see GetStale): a use, not a hit or miss
 )
 
 // find is lookup, counting the read or not: Has and TTL use it quietly,
@@ -406,13 +417,17 @@ func (e *Engine) find(key string, mode readMode) (v []byte, at entryRef, ok bool
 		// The entry's bytes were written before l was published and are
 		// never written again: plain loads cannot see them torn.
 		exp, k, v := seg.Entry(l.off())
-		if string(k) != key || exp <= e.clock.Now() || seg.Absent(l.off()) != (mode == absenceRead) {
-			break // another key with the same hash, expired, or not what mode looks for
+		now := e.clock.Now()
+		if string(k) != key || (exp <= now) != (mode == staleRead) || seg.Absent(l.off()) != (mode == absenceRead) {
+			break // another key with the same hash, or not what mode looks for
 		}
 		if mode == countRead {
 			seg.Touch(l.off())
 			e.hits.inc()
-		} else if mode == absenceRead {
+		} else if mode != quietRead {
+			if mode == staleRead && e.gone(exp, now) {
+				break
+			}
 			seg.Touch(l.off()) // a use, for the eviction policy
 		}
 		return v, entryRef{seg, l.off(), exp, l.place()}, true
@@ -606,6 +621,26 @@ func (e *Engine) SetAbsent(key string, ttl time.Duration) error {
 	}
 	_, err := e.store(key, nil, ttl, fromNow, 0, storedAbsence)
 	return err
+}
+
+// GetStale appends to dst the value of key's entry if it has expired but
+// is still kept (Config.KeepExpired), and returns its expiry and TTL; a
+// live entry, or none, is reported as not found. It counts no hit or miss.
+func (e *Engine) GetStale(dst []byte, key string) ([]byte, EntryInfo, bool) {
+	v, at, ok := e.find(key, staleRead)
+	if !ok {
+		return dst, EntryInfo{}, false
+	}
+	dst = append(dst, v...)
+	runtime.KeepAlive(at.seg) // v aliases it: see segPool
+	return dst, EntryInfo{ExpireAt: at.expireAt, TTL: at.seg.TTL(at.off)}, true
+}
+
+// gone reports whether an entry that expires at exp is past the time it is
+// kept for (Config.KeepExpired) at now: then it is removed, not just
+// unseen. Entries that never expire are never gone.
+func (e *Engine) gone(exp, now int64) bool {
+	return exp <= now-e.keep
 }
 
 // Absent reports whether key's entry is an absence (see SetAbsent) that

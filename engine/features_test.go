@@ -394,3 +394,29 @@ func TestAbsenceSurvivesCompaction(t *testing.T) {
 	require.Equal(t, "v", string(v))
 	checkInvariants(t, e)
 }
+
+// TestKeepExpired: an expired entry is unseen by value lookups at once,
+// returned by GetStale for KeepExpired, kept by the sweep and compaction
+// meanwhile, and removed after.
+func TestKeepExpired(t *testing.T) {
+	e, clk := newTestEngine(t, Config{KeepExpired: time.Minute})
+	require.NoError(t, e.Set("k", []byte("v"), time.Second))
+	_, _, ok := e.GetStale(nil, "k")
+	require.False(t, ok, "a live entry is not stale")
+	clk.Advance(2 * time.Second)
+	_, ok = e.Get(nil, "k")
+	require.False(t, ok)
+	require.False(t, e.Has("k"))
+	v, info, ok := e.GetStale(nil, "k")
+	require.True(t, ok)
+	require.Equal(t, "v", string(v))
+	require.InDelta(t, time.Second, info.TTL, float64(5*time.Millisecond))
+	e.SweepExpired()
+	require.Equal(t, 1, e.Len(), "kept by the sweep")
+	clk.Advance(time.Minute)
+	_, _, ok = e.GetStale(nil, "k")
+	require.False(t, ok, "past KeepExpired")
+	e.SweepExpired()
+	require.Equal(t, 0, e.Len())
+	checkInvariants(t, e)
+}

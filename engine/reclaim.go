@@ -299,8 +299,8 @@ func (sh *shard) settle(h uint64, l loc, seg *arena.Segment, off, room int, mode
 	size := arena.EntrySize(len(k), len(v))
 	keep := mode == compacting || seg.Hot(off)
 	switch {
-	case exp <= now:
-		sh.drop(h, l, Expired)
+	case sh.e.gone(exp, now) || exp <= now && mode == evicting:
+		sh.drop(h, l, Expired) // compaction keeps an expired entry its KeepExpired
 	case keep && size <= room:
 		how := reinsertion
 		if mode == compacting {
@@ -325,7 +325,7 @@ func (sh *shard) settleLarge(slot int, seg *arena.Segment, mode reclaimMode, now
 	}
 	exp, _, _ := seg.Entry(0)
 	switch {
-	case exp <= now:
+	case sh.e.gone(exp, now) || exp <= now && mode == evicting:
 		sh.drop(h, l, Expired)
 	case mode == compacting:
 		sh.relink(slot)

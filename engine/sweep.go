@@ -50,7 +50,7 @@ func (sh *shard) sweep(now int64, slots []int) []int {
 // needsSweep reports whether the segment in slot may hold an expired entry
 // or is worth compacting.
 func (sh *shard) needsSweep(slot int, now int64) bool {
-	return sh.meta[slot].minExpire <= now || sh.sparse(slot)
+	return sh.e.gone(sh.meta[slot].minExpire, now) || sh.sparse(slot)
 }
 
 // sparse reports whether the segment in slot is worth compacting: it is
@@ -76,7 +76,7 @@ func (sh *shard) sweepSegment(slot int, seg *arena.Segment, off int, now int64, 
 		}
 		exp, k, v := seg.Entry(cur)
 		switch {
-		case exp <= now:
+		case sh.e.gone(exp, now):
 			sh.drop(h, l, Expired)
 		case compact && sh.makeRoom(arena.EntrySize(len(k), len(v)), now):
 			sh.move(h, l, seg, cur, compaction)

@@ -19,6 +19,7 @@ type collector struct {
 	hits, misses, sets, deletes, evictions, expirations *prometheus.Desc
 	entries, bytes, heldBytes, setBytes, movedBytes     *prometheus.Desc
 	loads, loadErrors, refreshes, negativeHits          *prometheus.Desc
+	staleServed                                         *prometheus.Desc
 	rejected, callbackPanics                            *prometheus.Desc
 }
 
@@ -44,6 +45,7 @@ type collector struct {
 //	velo_load_errors_total  counter  ... that failed or panicked
 //	velo_refreshes_total    counter  background refreshes started
 //	velo_negative_hits_total  counter  GetOrLoad calls answered by a cached absence
+//	velo_stale_served_total   counter  GetOrLoad calls that served a value past its expiry (StaleIfError)
 //	velo_rejected_total     counter  writes refused as too large
 //	velo_callback_panics_total  counter  OnEvict calls that panicked
 //
@@ -74,6 +76,7 @@ func NewCollector(c *velo.Cache, namespace string, constLabels prometheus.Labels
 		loadErrors:     desc("load_errors_total", "Load functions that returned an error or panicked."),
 		refreshes:      desc("refreshes_total", "Background refreshes started (RefreshAhead)."),
 		negativeHits:   desc("negative_hits_total", "GetOrLoad calls answered with ErrNotFound by a cached absence, without a load."),
+		staleServed:    desc("stale_served_total", "GetOrLoad calls that served a value past its expiry because its reload failed (StaleIfError)."),
 		rejected:       desc("rejected_total", "Writes refused because the entry is too large (ErrTooLarge)."),
 		callbackPanics: desc("callback_panics_total", "OnEvict calls that panicked (recovered)."),
 	}
@@ -84,7 +87,7 @@ func (k *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		k.hits, k.misses, k.sets, k.deletes, k.evictions, k.expirations, k.entries, k.bytes,
 		k.heldBytes, k.setBytes, k.movedBytes,
-		k.loads, k.loadErrors, k.refreshes, k.negativeHits, k.rejected, k.callbackPanics,
+		k.loads, k.loadErrors, k.refreshes, k.negativeHits, k.staleServed, k.rejected, k.callbackPanics,
 	} {
 		ch <- d
 	}
@@ -106,6 +109,7 @@ func (k *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(k.loadErrors, s.LoadErrors)
 	counter(k.refreshes, s.Refreshes)
 	counter(k.negativeHits, s.NegativeHits)
+	counter(k.staleServed, s.StaleServed)
 	counter(k.rejected, s.Rejected)
 	counter(k.callbackPanics, s.CallbackPanics)
 	ch <- prometheus.MustNewConstMetric(k.entries, prometheus.GaugeValue, float64(s.Entries))

@@ -92,6 +92,9 @@ velo_misses_total{cache="test"} 1
 # HELP velo_negative_hits_total GetOrLoad calls answered with ErrNotFound by a cached absence, without a load.
 # TYPE velo_negative_hits_total counter
 velo_negative_hits_total{cache="test"} 0
+# HELP velo_stale_served_total GetOrLoad calls that served a value past its expiry because its reload failed (StaleIfError).
+# TYPE velo_stale_served_total counter
+velo_stale_served_total{cache="test"} 0
 # HELP velo_refreshes_total Background refreshes started (RefreshAhead).
 # TYPE velo_refreshes_total counter
 velo_refreshes_total{cache="test"} 0
@@ -106,8 +109,8 @@ velo_sets_total{cache="test"} 3
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(col); n != 17 {
-		t.Fatalf("collected %d metrics, want 17", n)
+	if n := testutil.CollectAndCount(col); n != 18 {
+		t.Fatalf("collected %d metrics, want 18", n)
 	}
 }
 
@@ -170,7 +173,7 @@ func TestCollectorTwoCachesOneRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 34 {
-		t.Fatalf("gathered %d metrics, want 34", n)
+	if n != 36 {
+		t.Fatalf("gathered %d metrics, want 36", n)
 	}
 }

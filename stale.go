@@ -1,0 +1,85 @@
+package velo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/puzpuzpuz/xsync/v3"
+)
+
+// ErrStale is matched by the *StaleError that GetOrLoad returns with a
+// value served past its expiry (see Options.StaleIfError).
+var ErrStale = errors.New("velo: stale value served")
+
+// A StaleError comes with a value GetOrLoad served past its expiry because
+// reloading it failed (see Options.StaleIfError): the value is the last
+// one stored, and Err says why there is no newer one. errors.Is(err,
+// ErrStale) holds for it, and so does errors.Is(err, target) for what Err
+// matches.
+type StaleError struct {
+	Err error         // the reload's error (the last one, while reloads wait for Options.StaleRetry)
+	Age time.Duration // how long ago the value expired
+}
+
+// Error says that the value is stale, how stale, and why.
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("%v (expired %v ago): %v", ErrStale, e.Age, e.Err)
+}
+
+// Unwrap returns ErrStale and the reload's error.
+func (e *StaleError) Unwrap() []error { return []error{ErrStale, e.Err} }
+
+// maxStaleRetries bounds how many keys' failed reloads staleRetries
+// remembers; past it a key's next call reloads again (still one load at a
+// time per key).
+const maxStaleRetries = 1 << 16
+
+// staleRetries remembers, for keys whose reload failed while a stale value
+// was served, when the next reload may start and the error to serve with
+// the value until then: so that a failing origin sees one reload per key
+// per Options.StaleRetry, whatever the number of callers.
+type staleRetries struct {
+	every int64 // clock nanoseconds between reloads of one key
+	keys  *xsync.MapOf[string, staleRetry]
+}
+
+type staleRetry struct {
+	next int64 // clock time from which a reload may start
+	err  error
+}
+
+func (r *staleRetries) init(every time.Duration) {
+	r.every = int64(every)
+	r.keys = xsync.NewMapOf[string, staleRetry]()
+}
+
+// waiting returns the last reload error of key while its next reload must
+// wait, or nil.
+func (r *staleRetries) waiting(key string, now int64) error {
+	w, ok := r.keys.Load(key)
+	if !ok {
+		return nil
+	}
+	if now >= w.next {
+		r.keys.Delete(key)
+		return nil
+	}
+	return w.err
+}
+
+// failed records that key's reload failed with err at now.
+func (r *staleRetries) failed(key string, err error, now int64) {
+	if r.keys.Size() < maxStaleRetries {
+		r.keys.Store(key, staleRetry{now + r.every, err})
+	}
+}
+
+// servesStale reports whether GetOrLoad, whose load for a key with a stale
+// value returned err, serves that value: for a failure of the origin, not
+// for the caller giving up (ctx), the origin saying the key has no value
+// (ErrNotFound), the cache closing or a load cycle.
+func servesStale(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrLoadCycle)
+}

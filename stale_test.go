@@ -1,0 +1,170 @@
+package velo
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/velocache/velo/clock"
+)
+
+var errOrigin = errors.New("origin down")
+
+// TestStaleIfError: a failed reload serves the last value, past its
+// expiry, for at most StaleIfError, with the failure visible; reloads
+// wait StaleRetry between tries; a successful one ends it.
+func TestStaleIfError(t *testing.T) {
+	clk := clock.NewManual(0)
+	c, err := New(Options{Clock: clk, StaleIfError: time.Minute, StaleRetry: 10 * time.Second, ExpiryInterval: time.Hour})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	var calls atomic.Int64
+	up := atomic.Bool{}
+	up.Store(true)
+	load := func(context.Context) ([]byte, time.Duration, error) {
+		n := calls.Add(1)
+		if !up.Load() {
+			return nil, time.Minute, errOrigin
+		}
+		return []byte{byte('0' + n)}, 10 * time.Second, nil
+	}
+	v, err := c.GetOrLoad(ctx, "k", load)
+	require.NoError(t, err)
+	require.Equal(t, "1", string(v))
+
+	up.Store(false)
+	clk.Advance(15 * time.Second)
+	_, ok := c.Get("k")
+	require.False(t, ok, "Get never sees an expired value")
+	v, err = c.GetOrLoad(ctx, "k", load)
+	require.Equal(t, "1", string(v), "the stale value")
+	require.ErrorIs(t, err, ErrStale)
+	require.ErrorIs(t, err, errOrigin)
+	var se *StaleError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 5*time.Second, se.Age)
+	require.EqualValues(t, 2, calls.Load())
+
+	// Within StaleRetry: no reload.
+	for range 5 {
+		v, err = c.GetOrLoad(ctx, "k", load)
+		require.Equal(t, "1", string(v))
+		require.ErrorIs(t, err, errOrigin)
+	}
+	require.EqualValues(t, 2, calls.Load())
+	require.EqualValues(t, 6, c.Stats().StaleServed)
+
+	// After it: one reload, still failing.
+	clk.Advance(10 * time.Second)
+	v, err = c.GetOrLoad(ctx, "k", load)
+	require.Equal(t, "1", string(v))
+	require.ErrorIs(t, err, ErrStale)
+	require.EqualValues(t, 3, calls.Load())
+
+	// The sweep keeps the stale entry while it may be served.
+	c.e.SweepExpired()
+	require.Equal(t, 1, c.Len())
+	clk.Advance(10 * time.Second)
+	v, err = c.GetOrLoad(ctx, "k", load)
+	require.Equal(t, "1", string(v))
+	require.ErrorIs(t, err, ErrStale)
+
+	// Past StaleIfError: fail closed, and the sweep removes the entry.
+	clk.Advance(time.Minute)
+	v, err = c.GetOrLoad(ctx, "k", load)
+	require.Nil(t, v)
+	require.ErrorIs(t, err, errOrigin)
+	require.NotErrorIs(t, err, ErrStale)
+	c.e.SweepExpired()
+	require.Equal(t, 0, c.Len())
+
+	// The origin back: a fresh value, no error.
+	up.Store(true)
+	v, err = c.GetOrLoad(ctx, "k", load)
+	require.NoError(t, err)
+	require.NotEqual(t, "1", string(v))
+}
+
+// TestStaleIfErrorNotFound: an origin that says the key is gone is
+// believed: no stale value, and the absence is cached.
+func TestStaleIfErrorNotFound(t *testing.T) {
+	clk := clock.NewManual(0)
+	c, err := New(Options{Clock: clk, StaleIfError: time.Minute})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	require.NoError(t, c.Set("k", []byte("old"), time.Second))
+	clk.Advance(2 * time.Second)
+	v, err := c.GetOrLoad(ctx, "k", func(context.Context) ([]byte, time.Duration, error) {
+		return nil, time.Minute, ErrNotFound
+	})
+	require.Nil(t, v)
+	require.ErrorIs(t, err, ErrNotFound)
+	require.NotErrorIs(t, err, ErrStale)
+	_, err = c.GetOrLoad(ctx, "k", func(context.Context) ([]byte, time.Duration, error) {
+		t.Fatal("loaded during a cached absence")
+		return nil, 0, nil
+	})
+	require.ErrorIs(t, err, ErrNotFound)
+}
+
+// TestStaleIfErrorOff: without the option a failed reload is an error,
+// and the expired entry is gone.
+func TestStaleIfErrorOff(t *testing.T) {
+	clk := clock.NewManual(0)
+	c, err := New(Options{Clock: clk})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Set("k", []byte("old"), time.Second))
+	clk.Advance(2 * time.Second)
+	v, err := c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {
+		return nil, 0, errOrigin
+	})
+	require.Nil(t, v)
+	require.ErrorIs(t, err, errOrigin)
+	_, err = New(Options{StaleIfError: -time.Second})
+	require.ErrorIs(t, err, ErrInvalidOptions)
+	_, err = New(Options{StaleRetry: -time.Second})
+	require.ErrorIs(t, err, ErrInvalidOptions)
+}
+
+// TestStaleIfErrorNoStampede: many callers of a key whose origin fails
+// make one load per StaleRetry, and each gets the stale value.
+func TestStaleIfErrorNoStampede(t *testing.T) {
+	clk := clock.NewManual(0)
+	c, err := New(Options{Clock: clk, StaleIfError: time.Hour, StaleRetry: time.Minute})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Set("k", []byte("old"), time.Second))
+	clk.Advance(2 * time.Second)
+	var calls atomic.Int64
+	release := make(chan struct{})
+	load := func(context.Context) ([]byte, time.Duration, error) {
+		calls.Add(1)
+		<-release
+		return nil, 0, errOrigin
+	}
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for range 20 {
+				v, err := c.GetOrLoad(context.Background(), "k", load)
+				if string(v) != "old" || !errors.Is(err, ErrStale) {
+					t.Errorf("got %q, %v", v, err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(10 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	require.EqualValues(t, 1, calls.Load())
+	require.EqualValues(t, 32*20, c.Stats().StaleServed)
+}
