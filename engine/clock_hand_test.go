@@ -28,15 +28,14 @@ func replayHits(t *testing.T, cfg Config, trace []int) int {
 	return hits
 }
 
-// TestClockHandIndependentOfSegmentSize is a regression test from the
-// trace replays of issue 4: the MaxEntries hand used to sweep on into
-// entries appended during its turn, so a new entry could be evicted before
-// any older one, and the hand restarted from the oldest segment whenever
-// its segment was released. The hit ratio then depended on the segment
-// size (cache2k orm-busy at 763 entries: 74% with 4 KiB segments, 36%
-// with 256 KiB). Now a turn ends where the log ended when it began, and
-// the hit ratio (with the small and main queues since) is the same for any
-// segment size.
+// TestClockHandIndependentOfSegmentSize: the MaxEntries hands end each
+// turn where the log ended when it began, and move on from a released
+// segment to the next one, so a new entry is never evicted before older
+// ones and the hit ratio does not depend on the segment size. A hand that
+// swept on into entries appended during its turn, or restarted from the
+// oldest segment whenever its own was released, made it depend on it
+// (cache2k orm-busy at 763 entries: 74% with 4 KiB segments, 36% with 256
+// KiB).
 func TestClockHandIndependentOfSegmentSize(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	z := rand.NewZipf(rng, 1.1, 1, 20000)

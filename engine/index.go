@@ -289,8 +289,8 @@ const slotsPerLine = 64 / 16
 // fillDen/fillNum of it when it is published: 0.58 to 0.6 full after
 // growth, and 3/4 full before the next. Its slots are most of an entry's
 // overhead (16 bytes over the fill), so the range is kept narrow;
-// doubling to a power of two, as this table first did, left a table
-// anywhere between 3/8 and 3/4 full, and under eviction churn, where
+// doubling to a power of two would leave a table anywhere between 3/8
+// and 3/4 full, and under eviction churn, where
 // rebuilds only clear tombstones, about 1/4 to 1/2. A new size from 9/10
 // to 11/10 of the old one keeps the old size: the rebuild then only clears
 // tombstones, and with the same size and seed every hash starts where it

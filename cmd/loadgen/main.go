@@ -1,6 +1,6 @@
 // Command loadgen measures velo for capacity planning: throughput and
-// latency across core counts next to the design velo replaces (the blog's
-// map behind one sync.RWMutex, mutexmap.go), the peer caches (peers.go) and
+// latency across core counts next to the design velo replaces (a map
+// behind one sync.RWMutex, mutexmap.go), the peer caches (peers.go) and
 // Redis (redis.go).
 //
 // The throughput workload follows the benchmarks of Caffeine and otter.

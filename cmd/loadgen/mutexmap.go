@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// mutexMap is the design velo replaces, as the blog described it: one Go
+// mutexMap is the design velo replaces: one Go
 // map behind one sync.RWMutex, a time.Now call on every Get to check
 // expiry, and a goroutine that sweeps expired entries once a minute. Set
 // stores the caller's slice and Get returns it, without copying. It is a
