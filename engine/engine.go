@@ -525,14 +525,9 @@ func (e *Engine) Has(key string) bool {
 // Set stores a copy of value under key. ttl 0 means the default TTL; a
 // default of 0 means the entry does not expire.
 func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
-	if ttl < 0 {
-		return fmt.Errorf("%w: %v is negative", ErrInvalidTTL, ttl)
-	}
-	if err := e.check(key, value); err != nil {
-		return err
-	}
-	if ttl == 0 {
-		ttl = e.defaultTTL
+	ttl, ok := e.checkWrite(key, value, ttl)
+	if !ok {
+		return e.refuse(key, value, ttl)
 	}
 	if e.closed.Load() {
 		return ErrClosed
@@ -588,14 +583,9 @@ func (e *Engine) Restore(key string, value []byte, expireAt int64, ttl time.Dura
 // a newer Set may share; if eviction moved it meanwhile, Refresh does not
 // store either. The check and the store happen under the shard's lock.
 func (e *Engine) Refresh(key string, value []byte, ttl time.Duration, over EntryInfo) (bool, error) {
-	if ttl < 0 {
-		return false, fmt.Errorf("%w: %v is negative", ErrInvalidTTL, ttl)
-	}
-	if err := e.check(key, value); err != nil {
-		return false, err
-	}
-	if ttl == 0 {
-		ttl = e.defaultTTL
+	ttl, ok := e.checkWrite(key, value, ttl)
+	if !ok {
+		return false, e.refuse(key, value, ttl)
 	}
 	if over.at == 0 {
 		return false, nil
@@ -610,14 +600,9 @@ func (e *Engine) Refresh(key string, value []byte, ttl time.Duration, over Entry
 // replaces it, Delete removes it, and it is evicted and expires like any
 // other entry, unseen by Range and by OnRemove.
 func (e *Engine) SetAbsent(key string, ttl time.Duration) error {
-	if ttl < 0 {
-		return fmt.Errorf("%w: %v is negative", ErrInvalidTTL, ttl)
-	}
-	if err := e.check(key, nil); err != nil {
-		return err
-	}
-	if ttl == 0 {
-		ttl = e.defaultTTL
+	ttl, ok := e.checkWrite(key, nil, ttl)
+	if !ok {
+		return e.refuse(key, nil, ttl)
 	}
 	_, err := e.store(key, nil, ttl, fromNow, 0, storedAbsence)
 	return err
@@ -649,6 +634,24 @@ func (e *Engine) gone(exp, now int64) bool {
 func (e *Engine) Absent(key string) bool {
 	_, _, ok := e.find(key, absenceRead)
 	return ok
+}
+
+// checkWrite returns the TTL to store for a write of key and value with
+// ttl (the default TTL for 0), and whether the engine takes the write; if
+// not, refuse says why. Small enough to inline into Set.
+func (e *Engine) checkWrite(key string, value []byte, ttl time.Duration) (time.Duration, bool) {
+	if ttl == 0 {
+		ttl = e.defaultTTL
+	}
+	return ttl, ttl >= 0 && len(key) <= arena.MaxKeyLen && len(value) <= e.maxValue
+}
+
+// refuse returns the error for a write checkWrite refused.
+func (e *Engine) refuse(key string, value []byte, ttl time.Duration) error {
+	if ttl < 0 {
+		return fmt.Errorf("%w: %v is negative", ErrInvalidTTL, ttl)
+	}
+	return e.check(key, value)
 }
 
 // check returns the error for a key or entry the engine cannot hold, and
