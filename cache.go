@@ -274,14 +274,14 @@ func (c *Cache) Set(key string, value []byte, ttl time.Duration) error {
 // and whether it was found. An expired entry is a miss; after Close every
 // Get misses.
 func (c *Cache) Get(key string) ([]byte, bool) {
-	return c.e.Copy(key)
+	return c.e.Get(key)
 }
 
 // AppendValue appends the value stored under key to dst and returns the
 // extended slice, and whether the key was found (dst is returned unchanged
 // on a miss). It does not allocate when dst has room for the value.
 func (c *Cache) AppendValue(dst []byte, key string) ([]byte, bool) {
-	return c.e.Get(dst, key)
+	return c.e.AppendValue(dst, key)
 }
 
 // View calls fn with the value stored under key, without copying it, and

@@ -18,7 +18,7 @@ func replayHits(t *testing.T, cfg Config, trace []int) int {
 	for _, k := range trace {
 		key := strconv.Itoa(k)
 		var ok bool
-		if buf, ok = e.Get(buf[:0], key); ok {
+		if buf, ok = e.AppendValue(buf[:0], key); ok {
 			hits++
 			continue
 		}

@@ -53,7 +53,7 @@ func testDrain(t *testing.T, size int) {
 	// retiring would.
 	for i := 5000 - 50; i < 5000; i++ {
 		k := fmt.Sprintf("k%06d", i)
-		v, ok := e.Get(nil, k)
+		v, ok := e.AppendValue(nil, k)
 		require.True(t, ok, k)
 		require.Equal(t, valueFor(k, size), v)
 	}

@@ -351,9 +351,9 @@ func (e *Engine) hashOf(key string) uint64 {
 	return maphash.String(e.seed, key)
 }
 
-// Get appends the value stored for key to dst. ok is false on a miss: the
-// key is absent, expired, or the engine is closed.
-func (e *Engine) Get(dst []byte, key string) ([]byte, bool) {
+// AppendValue appends the value stored for key to dst. ok is false on a
+// miss: the key is absent, expired, or the engine is closed.
+func (e *Engine) AppendValue(dst []byte, key string) ([]byte, bool) {
 	v, at, ok := e.lookup(key)
 	if !ok {
 		return dst, false
@@ -457,7 +457,7 @@ type EntryInfo struct {
 	at loc
 }
 
-// GetInfo appends key's value to dst, as Get, and also returns the entry's
+// GetInfo appends key's value to dst, as AppendValue, and also returns the entry's
 // expiry and the TTL it was stored with.
 func (e *Engine) GetInfo(dst []byte, key string) ([]byte, EntryInfo, bool) {
 	v, at, ok := e.lookup(key)
@@ -501,10 +501,10 @@ func (e *Engine) View(key string, fn func(value []byte)) bool {
 	return ok
 }
 
-// Copy returns a copy of the value stored for key in a new slice of
-// exactly its length (cheaper than Get with a nil dst, which rounds the
+// Get returns a copy of the value stored for key in a new slice of
+// exactly its length (cheaper than AppendValue with a nil dst, which rounds the
 // allocation up through append's growth).
-func (e *Engine) Copy(key string) ([]byte, bool) {
+func (e *Engine) Get(key string) ([]byte, bool) {
 	v, at, ok := e.lookup(key)
 	if !ok {
 		return nil, false

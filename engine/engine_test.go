@@ -47,7 +47,7 @@ func newTestEngine(t testing.TB, cfg Config) (*Engine, *clock.Clock) {
 }
 
 func getString(e *Engine, key string) (string, bool) {
-	v, ok := e.Get(nil, key)
+	v, ok := e.AppendValue(nil, key)
 	return string(v), ok
 }
 
@@ -128,13 +128,13 @@ func TestGetAppendsToDst(t *testing.T) {
 
 	dst := make([]byte, 0, 64)
 	dst = append(dst, "prefix:"...)
-	got, ok := e.Get(dst, "k")
+	got, ok := e.AppendValue(dst, "k")
 	require.True(t, ok)
 	require.Equal(t, "prefix:value", string(got))
 	require.Same(t, &dst[:1][0], &got[:1][0], "Get reallocated although dst had room")
 
 	// A miss returns dst unchanged.
-	got, ok = e.Get(dst, "absent")
+	got, ok = e.AppendValue(dst, "absent")
 	require.False(t, ok)
 	require.Equal(t, "prefix:", string(got))
 
@@ -151,7 +151,7 @@ func TestEmptyKeyAndValue(t *testing.T) {
 	require.NoError(t, e.Set("empty value 2", []byte{}, 0))
 	requireHit(t, e, "", "empty key")
 	for _, k := range []string{"empty value", "empty value 2"} {
-		v, ok := e.Get([]byte("dst"), k)
+		v, ok := e.AppendValue([]byte("dst"), k)
 		require.True(t, ok, k)
 		require.Equal(t, "dst", string(v), k)
 		require.True(t, e.Has(k), k)
@@ -300,7 +300,7 @@ func TestTooLarge(t *testing.T) {
 
 	// An entry of exactly SegmentBytes fits (in a segment of its own).
 	require.NoError(t, e.Set("k", exact, 0))
-	v, ok := e.Get(nil, "k")
+	v, ok := e.AppendValue(nil, "k")
 	require.True(t, ok)
 	require.Len(t, v, len(exact))
 	checkInvariants(t, e)
@@ -471,7 +471,7 @@ func TestReinsertionKeepsHotEntries(t *testing.T) {
 	isHot := func(i int) bool { return i%10 == 0 }
 	readHot := func() {
 		for i := 0; i < n; i += 10 {
-			_, _ = e.Get(nil, fmt.Sprintf("k%05d", i))
+			_, _ = e.AppendValue(nil, fmt.Sprintf("k%05d", i))
 		}
 	}
 	// Write five budgets' worth of new keys, reading the hot tenth of the
@@ -531,7 +531,7 @@ func TestMaxEntriesClockPrefersRead(t *testing.T) {
 	fillKeys(t, e, "k", 100, 10)
 	fillKeys(t, e, "k", 100, 10)
 	for i := range 50 {
-		_, ok := e.Get(nil, fmt.Sprintf("k%05d", i))
+		_, ok := e.AppendValue(nil, fmt.Sprintf("k%05d", i))
 		require.True(t, ok)
 	}
 	// Each new key evicts one. While the small queue has room for the new
@@ -572,7 +572,7 @@ func TestMaxEntriesLoop(t *testing.T) {
 	for turn := range turns {
 		for i := range loop {
 			k := fmt.Sprintf("k%05d", i)
-			if _, ok := e.Get(nil, k); ok {
+			if _, ok := e.AppendValue(nil, k); ok {
 				if turn > 0 {
 					hits++
 				}
@@ -822,7 +822,7 @@ func TestConcurrentReadersWriters(t *testing.T) {
 			var buf []byte
 			for i := 0; !stop.Load(); i++ {
 				k := fmt.Sprintf("k%d", (i+r)%keys)
-				v, ok := e.Get(buf[:0], k)
+				v, ok := e.AppendValue(buf[:0], k)
 				if ok {
 					if err := check(k, v); err != nil {
 						fail(err)
@@ -901,7 +901,7 @@ func TestMaxEntriesHandSkipsDeadEntries(t *testing.T) {
 func TestCloseDoesNotRaceWithGet(t *testing.T) {
 	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1})
 	before := runtime.NumGoroutine()
-	go e.Get(nil, "absent")
+	go e.AppendValue(nil, "absent")
 	for runtime.NumGoroutine() > before {
 		time.Sleep(time.Millisecond)
 	}

@@ -80,7 +80,7 @@ func TestOnRemoveOwnsItsCopies(t *testing.T) {
 			clear(value) // the callback may scribble on its copy
 			kept = append(kept, value)
 			// It runs outside the lock: using the engine does not deadlock.
-			_, _ = e.Get(nil, key)
+			_, _ = e.AppendValue(nil, key)
 			if key != "from-callback" {
 				_ = e.Set("from-callback", []byte("ok"), 0)
 			}
@@ -92,7 +92,7 @@ func TestOnRemoveOwnsItsCopies(t *testing.T) {
 	require.NotEmpty(t, kept)
 	for i := range 200 {
 		k := fmt.Sprintf("key%03d", i)
-		if v, ok := e.Get(nil, k); ok {
+		if v, ok := e.AppendValue(nil, k); ok {
 			require.Equal(t, valueFor(k, 100), v)
 		}
 	}
@@ -107,7 +107,7 @@ func TestOnRemoveEvictionsMatchStats(t *testing.T) {
 		k := fmt.Sprintf("k%d", i%700)
 		require.NoError(t, e.Set(k, valueFor(k, 40+i%60), 0))
 		if i%3 == 0 {
-			e.Get(nil, fmt.Sprintf("k%d", i%50))
+			e.AppendValue(nil, fmt.Sprintf("k%d", i%50))
 		}
 	}
 	counts := map[Reason]uint64{}
@@ -216,7 +216,7 @@ func TestClearIsReusable(t *testing.T) {
 	e, _ := newTestEngine(t, Config{MaxBytes: 16 << 10, Shards: 2, SegmentBytes: 1024, MaxEntries: 100})
 	for round := range 3 {
 		fillKeys(t, e, fmt.Sprintf("r%d-", round), 500, 50)
-		e.Get(nil, fmt.Sprintf("r%d-%05d", round, 499))
+		e.AppendValue(nil, fmt.Sprintf("r%d-%05d", round, 499))
 		e.Clear()
 		checkInvariants(t, e)
 		require.Zero(t, e.Len())
@@ -257,7 +257,7 @@ func TestRangeAndClearConcurrent(t *testing.T) {
 				case 9:
 					e.Delete(k)
 				case 8:
-					e.Get(nil, k)
+					e.AppendValue(nil, k)
 				default:
 					if err := e.Set(k, valueFor(k, (i*13+w)%150), time.Duration(i%4)*time.Millisecond); err != nil {
 						fail(err)
@@ -386,10 +386,10 @@ func TestAbsenceSurvivesCompaction(t *testing.T) {
 	require.Positive(t, e.Stats().MovedBytes, "compaction ran")
 	require.True(t, e.Absent("gone"))
 	require.False(t, e.Has("gone"))
-	_, ok := e.Get(nil, "gone")
+	_, ok := e.AppendValue(nil, "gone")
 	require.False(t, ok)
 	require.False(t, e.Absent("kept"))
-	v, ok := e.Get(nil, "kept")
+	v, ok := e.AppendValue(nil, "kept")
 	require.True(t, ok)
 	require.Equal(t, "v", string(v))
 	checkInvariants(t, e)
@@ -404,7 +404,7 @@ func TestKeepExpired(t *testing.T) {
 	_, _, ok := e.GetStale(nil, "k")
 	require.False(t, ok, "a live entry is not stale")
 	clk.Advance(2 * time.Second)
-	_, ok = e.Get(nil, "k")
+	_, ok = e.AppendValue(nil, "k")
 	require.False(t, ok)
 	require.False(t, e.Has("k"))
 	v, info, ok := e.GetStale(nil, "k")

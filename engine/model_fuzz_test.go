@@ -223,7 +223,7 @@ func runModel(t testing.TB, data []byte) {
 	}
 	evicted := func() bool { return e.Stats().Evictions > 0 }
 	checkGet := func(k string) {
-		v, ok := e.Get(nil, k)
+		v, ok := e.AppendValue(nil, k)
 		if has := e.Has(k); has != ok {
 			t.Fatalf("Has(%q) = %v, Get hit = %v", k, has, ok)
 		}

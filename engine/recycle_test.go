@@ -186,7 +186,7 @@ func recycleStress(t *testing.T, e *Engine, ops int) error {
 			for i := 0; !stop.Load(); i++ {
 				k := names[(i*11+r)%keys]
 				if i%2 == 0 {
-					v, ok := e.Get(buf[:0], k)
+					v, ok := e.AppendValue(buf[:0], k)
 					if ok {
 						if err := checkRecycleValue(k, v); err != nil {
 							fail(err)
