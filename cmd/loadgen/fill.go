@@ -601,7 +601,7 @@ type fillReport struct {
 
 // runFill is -fill: every cell, then the table on w and the files.
 func runFill(cfg config, w io.Writer) error {
-	rep, err := measureFill(cfg, progressWriter())
+	rep, err := measureFill(cfg, progressWriter(cfg))
 	if err != nil {
 		return err
 	}

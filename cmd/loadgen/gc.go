@@ -226,7 +226,7 @@ func runGCParent(cfg config, w io.Writer, load time.Duration, spawn gcSpawner) e
 	if err != nil {
 		return err
 	}
-	progress := progressWriter()
+	progress := progressWriter(cfg)
 	var rows []gcRow
 	var failed []string
 	for _, n := range counts {
@@ -258,7 +258,7 @@ func runGCParent(cfg config, w io.Writer, load time.Duration, spawn gcSpawner) e
 		if err := writeGCPlot(cfg.PlotPath, rows); err != nil {
 			return err
 		}
-		fmt.Fprintf(progress, "loadgen: wrote %s\n", cfg.PlotPath)
+		fmt.Fprintf(os.Stderr, "loadgen: wrote %s\n", cfg.PlotPath)
 	}
 	if cfg.JSONPath != "" {
 		b, err := json.MarshalIndent(gcReport{Meta: m, Config: cfg.flags, LoadSeconds: load.Seconds(), Rows: rows}, "", "  ")
@@ -339,7 +339,7 @@ func runGCChild(cfg config, spec string, w io.Writer) error {
 	if err != nil || load <= 0 {
 		return fmt.Errorf("%s=%q: bad load duration", gcChildEnv, spec)
 	}
-	row, err := measureGC(cfg, gcParams{target: f[0], entries: n, load: load, allocOps: gcAllocOps}, progressWriter())
+	row, err := measureGC(cfg, gcParams{target: f[0], entries: n, load: load, allocOps: gcAllocOps}, progressWriter(cfg))
 	if err != nil {
 		return err
 	}

@@ -120,7 +120,7 @@ func mainRun(cfg config) error {
 		}
 		return nil
 	}
-	rep, err := run(cfg, progressWriter())
+	rep, err := run(cfg, progressWriter(cfg))
 	if err != nil {
 		return err
 	}
@@ -132,6 +132,7 @@ func mainRun(cfg config) error {
 
 // config is the parsed and validated command line.
 type config struct {
+	Progress  bool // -progress: every progress line, even when stderr is not a terminal
 	Targets   []string
 	Mixes     []int // read percentages, one table row each
 	Procs     []int // GOMAXPROCS settings, one table column each
@@ -202,6 +203,7 @@ func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs.StringVar(&redisAddr, "redis-addr", redisAddr, "Redis server for -target redis and -redis-compare")
 	fs.BoolVar(&cfg.RedisCompare, "redis-compare", false, "instead of the throughput table, measure Get and Set one at a time, velo in process vs Redis at -redis-addr")
 	fs.IntVar(&cfg.RedisOps, "redis-ops", 20000, "timed operations per row of -redis-compare")
+	fs.BoolVar(&cfg.Progress, "progress", false, "write every progress line to stderr even when it is not a terminal (otherwise one every 10 s)")
 	fs.BoolVar(&cfg.GC, "gc", false, "instead of the throughput table, measure memory and GC cost with many entries, each target in a fresh process")
 	fs.StringVar(&cfg.GCEntries, "gc-entries", "1000000,10000000", "entry counts for -gc, comma-separated")
 	fs.DurationVar(&cfg.GCLoad, "gc-load", 0, "how long -gc runs the 75/25 load with garbage behind it (0: 10s)")
@@ -778,12 +780,37 @@ func rotate(s []string, k int) []string {
 	return append(slices.Clone(s[k:]), s[:k]...)
 }
 
-// progressWriter is stderr when stderr is a terminal, else io.Discard.
-func progressWriter() io.Writer {
-	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+// progressEvery is how often, at most, progress lines reach a stderr that
+// is not a terminal (a CI log, a pipe), unless -progress asks for all.
+const progressEvery = 10 * time.Second
+
+// progressWriter is where progress lines go: stderr, every line when it
+// is a terminal or -progress is set, else a line every progressEvery, so
+// that a long run in CI shows it is alive without flooding the log.
+func progressWriter(cfg config) io.Writer {
+	if fi, err := os.Stderr.Stat(); cfg.Progress || err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		return os.Stderr
 	}
-	return io.Discard
+	return &throttled{w: os.Stderr, every: progressEvery}
+}
+
+// throttled writes through to w at most one Write per every; the others
+// are dropped. Progress lines are one Write each.
+type throttled struct {
+	w     io.Writer
+	every time.Duration
+	mu    sync.Mutex
+	last  time.Time
+}
+
+func (t *throttled) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now := time.Now(); t.last.IsZero() || now.Sub(t.last) >= t.every {
+		t.last = now
+		return t.w.Write(p)
+	}
+	return len(p), nil
 }
 
 func collectMeta() meta {

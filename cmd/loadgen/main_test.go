@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -208,5 +209,23 @@ func TestWorkloadDistAndSizes(t *testing.T) {
 	}
 	if len(sizes) < 5 {
 		t.Errorf("only %d distinct sizes in 10..20", len(sizes))
+	}
+}
+
+// TestThrottledProgress: off a terminal, progress lines come through at
+// most one per interval, the first at once.
+func TestThrottledProgress(t *testing.T) {
+	var b strings.Builder
+	w := &throttled{w: &b, every: time.Hour}
+	for i := range 5 {
+		_, _ = io.WriteString(w, "line "+strconv.Itoa(i)+"\n")
+	}
+	if got := b.String(); got != "line 0\n" {
+		t.Fatalf("wrote %q, want the first line only", got)
+	}
+	w.every = 0
+	_, _ = io.WriteString(w, "line 5\n")
+	if got := b.String(); got != "line 0\nline 5\n" {
+		t.Fatalf("wrote %q", got)
 	}
 }

@@ -263,7 +263,7 @@ type traceReport struct {
 // table to w and writes cfg.PlotPath (the hit-ratio curves) and cfg.JSONPath
 // if set.
 func runTrace(cfg config, w io.Writer) error {
-	rep, err := traceRun(cfg, progressWriter())
+	rep, err := traceRun(cfg, progressWriter(cfg))
 	if err != nil {
 		return err
 	}
