@@ -536,6 +536,7 @@ func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
 	// the call with five arguments costs a few percent of it.
 	h := e.hashOf(key)
 	sh := e.shardOf(h)
+	// lockOpen and unlock, written out (they do not inline).
 	sh.mu.Lock()
 	if sh.closed {
 		sh.mu.Unlock()
@@ -683,9 +684,7 @@ func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int
 	}
 	h := e.hashOf(key)
 	sh := e.shardOf(h)
-	sh.mu.Lock()
-	if sh.closed {
-		sh.mu.Unlock()
+	if !sh.lockOpen() {
 		return false, ErrClosed
 	}
 	now := e.clock.Now()
@@ -707,9 +706,7 @@ func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int
 		ttl = 0 // a TTL too long to count is no TTL
 	}
 	sh.set(h, key, value, expireAt, ttl, now, kind)
-	removed := sh.takeRemovals()
-	sh.mu.Unlock()
-	e.report(removed)
+	sh.unlock()
 	return true, nil
 }
 
@@ -730,15 +727,11 @@ func (e *Engine) Delete(key string) bool {
 	}
 	h := e.hashOf(key)
 	sh := e.shardOf(h)
-	sh.mu.Lock()
-	if sh.closed {
-		sh.mu.Unlock()
+	if !sh.lockOpen() {
 		return false
 	}
 	ok := sh.delete(h, key, e.clock.Now())
-	removed := sh.takeRemovals()
-	sh.mu.Unlock()
-	e.report(removed)
+	sh.unlock()
 	return ok
 }
 

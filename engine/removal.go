@@ -53,6 +53,29 @@ func (sh *shard) noteRemoval(l loc, reason Reason) {
 	sh.pending = append(sh.pending, removal{keyString(b[:len(k)]), b[len(k):len(b):len(b)], reason})
 }
 
+// lockOpen takes the shard's lock and reports whether the shard is open;
+// if it is closed, the lock is released again.
+func (sh *shard) lockOpen() bool {
+	sh.mu.Lock()
+	if sh.closed {
+		sh.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// unlock releases the shard's lock, then reports the removals made while
+// it was held (see Engine.report): callbacks never run under the lock.
+func (sh *shard) unlock() {
+	if sh.pending == nil {
+		sh.mu.Unlock()
+		return
+	}
+	removed := sh.takeRemovals()
+	sh.mu.Unlock()
+	sh.e.report(removed)
+}
+
 // takeRemovals hands over the removals collected so far. Caller holds mu.
 func (sh *shard) takeRemovals() []removal {
 	r := sh.pending

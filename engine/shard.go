@@ -243,9 +243,7 @@ func (sh *shard) each(yield func(key string, value []byte, info EntryInfo) bool)
 		seg  *arena.Segment
 		used int
 	}
-	sh.mu.Lock()
-	if sh.closed {
-		sh.mu.Unlock()
+	if !sh.lockOpen() {
 		return false
 	}
 	parts := make([]part, len(sh.fifo))

@@ -39,9 +39,7 @@ func (sh *shard) sweep(now int64, slots []int) []int {
 					sh.meta[slot].minExpire = minExpire
 				}
 			}
-			removed := sh.takeRemovals()
-			sh.mu.Unlock()
-			sh.e.report(removed)
+			sh.unlock()
 		}
 	}
 	return slots
