@@ -21,6 +21,9 @@
 // saturating counter that reads raise and the owner's eviction policy
 // lowers. It shares a 32-bit word with the key length, and that word is
 // only ever accessed atomically.
+//
+// Who imports it: package engine, which owns the segments. Its API follows
+// the engine's needs and changes with it.
 package arena
 
 import (

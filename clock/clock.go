@@ -13,6 +13,9 @@
 //
 // Tests drive time by hand with NewManual instead of sleeping; Func wraps a
 // time source of the caller's own.
+//
+// Who imports it: packages engine and velo, and programs that pass a
+// manual clock to velo.Options.Clock in their tests.
 package clock
 
 import (

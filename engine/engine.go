@@ -20,6 +20,11 @@
 // admission; see evictOne). Expired entries are removed by a background
 // sweep. Entries larger than a quarter of a segment get a segment each,
 // so the largest value depends on the options only (MaxValueBytes).
+//
+// Who imports it: package velo, which wraps it for users, and velo's own
+// tests (Config.Hash, Config.Clock and SweepExpired are there for them).
+// Its API follows velo's needs and changes with it; programs import
+// github.com/velocache/velo.
 package engine
 
 import (
