@@ -208,7 +208,7 @@ func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs.StringVar(&cfg.GCEntries, "gc-entries", "1000000,10000000", "entry counts for -gc, comma-separated")
 	fs.DurationVar(&cfg.GCLoad, "gc-load", 0, "how long -gc runs the 75/25 load with garbage behind it (0: 10s)")
 	fs.StringVar(&cfg.TracePath, "trace", "", "instead of the throughput table, replay this access trace and print hit ratios per capacity")
-	fs.StringVar(&cfg.TraceFormat, "format", "", "format of -trace: arc, lirs, cache2k, scarab, corda, cloudphysics, oracle")
+	fs.StringVar(&cfg.TraceFormat, "format", "", "format of -trace: plain (an application log: a key per line, then optionally a size and a timestamp; inferred for .csv, .txt and .log), arc, lirs, cache2k, scarab, corda, cloudphysics, oracle")
 	fs.StringVar(&cfg.Capacities, "capacities", "", "cache sizes for -trace, in entries, comma-separated")
 	addPresetFlags(fs, cfg)
 	addFillFlags(fs, &cfg.Fill)

@@ -2,8 +2,17 @@ package main
 
 // Readers for the access traces that -trace replays. Each format is a
 // stream of accesses; a reader turns it into a slice of uint64 keys, one per
-// access, in order. /work/shared/traces/README.md (../shared/traces from the
-// repository root) describes the formats and where the files come from.
+// access, in order. ../shared/traces/README.md (from the repository root)
+// describes the recorded formats and where the files come from.
+//
+// The plain format is for a service's own access log: one request per
+// line, the key first, then optionally the object's size in bytes and a
+// timestamp (ignored), separated by commas or white space. Keys are any
+// strings without those separators; each distinct key gets an id in the
+// order it first appears. Blank lines and lines starting with # are
+// skipped, and so is a first line whose size field is not a number (a CSV
+// header). Files ending in .gz are gunzipped and in .zst decompressed
+// with zstd, whatever the format.
 
 import (
 	"bufio"
@@ -16,17 +25,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // traceFormats are the names -format accepts, in the order -h lists them.
-var traceFormats = []string{"arc", "lirs", "cache2k", "scarab", "corda", "cloudphysics", "oracle"}
+var traceFormats = []string{"plain", "arc", "lirs", "cache2k", "scarab", "corda", "cloudphysics", "oracle"}
 
 // traceData is a whole trace in memory: keys[i] is the key of access i.
 // The largest trace here has about 13M accesses (100 MB of keys).
 type traceData struct {
 	keys []uint64
 	// sizes[i] is the object size in bytes of access i, for the formats
-	// that carry one (oracle); nil otherwise.
+	// that carry one (oracle, plain with sizes); nil otherwise.
 	sizes []uint32
 }
 
@@ -50,12 +61,17 @@ func inferTraceFormat(path string) (string, error) {
 	case strings.Contains(base, "oracleGeneral"):
 		return "oracle", nil
 	}
+	switch filepath.Ext(strings.TrimSuffix(strings.TrimSuffix(base, ".gz"), ".zst")) {
+	case ".csv", ".txt", ".log":
+		return "plain", nil
+	}
 	return "", fmt.Errorf("-trace %s: cannot tell the format from the file name; give -format (%s)",
 		path, strings.Join(traceFormats, ", "))
 }
 
 // loadTrace reads the whole trace at path in the given format (inferred
-// from the name when format is empty). A name ending in .gz is gunzipped.
+// from the name when format is empty). A name ending in .gz is gunzipped,
+// one ending in .zst decompressed with zstd.
 func loadTrace(path, format string) (*traceData, error) {
 	if format == "" {
 		var err error
@@ -77,6 +93,14 @@ func loadTrace(path, format string) (*traceData, error) {
 		defer zr.Close()
 		r = zr
 	}
+	if strings.HasSuffix(path, ".zst") {
+		zr, err := zstd.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading the zstd header: %w", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
 	td, err := readTrace(bufio.NewReaderSize(r, 1<<20), format)
 	if err != nil {
 		return nil, fmt.Errorf("%s (%s format): %w", path, format, err)
@@ -89,6 +113,8 @@ func readTrace(r io.Reader, format string) (*traceData, error) {
 	td := &traceData{}
 	var err error
 	switch format {
+	case "plain":
+		err = readPlain(r, td)
 	case "arc":
 		err = readArc(r, td)
 	case "lirs":
@@ -190,6 +216,51 @@ func readArc(r io.Reader, td *traceData) error {
 
 // readLirs reads the LIRS format: one decimal key per line. Lines holding
 // only "*" (checkpoint markers) and empty lines are skipped.
+// readPlain reads the plain format (see the file comment).
+func readPlain(r io.Reader, td *traceData) error {
+	ids := make(map[string]uint64)
+	sized := 0 // lines with a size
+	err := eachLine(r, func(line []byte, n int) error {
+		if len(line) == 0 || line[0] == '#' {
+			return nil
+		}
+		fields := bytes.FieldsFunc(line, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' })
+		if len(fields) == 0 {
+			return nil
+		}
+		var size uint64
+		if len(fields) > 1 {
+			var err error
+			if size, err = strconv.ParseUint(string(fields[1]), 10, 32); err != nil {
+				if n == 1 {
+					return nil // a header
+				}
+				return fmt.Errorf("line %d: size %q is not a number of bytes", n, fields[1])
+			}
+			sized++
+		}
+		id, ok := ids[string(fields[0])]
+		if !ok {
+			id = uint64(len(ids))
+			ids[string(fields[0])] = id
+		}
+		td.keys = append(td.keys, id)
+		td.sizes = append(td.sizes, uint32(size))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	switch sized {
+	case len(td.keys):
+	case 0:
+		td.sizes = nil
+	default:
+		return fmt.Errorf("%d of %d requests have a size: give every line one, or none", sized, len(td.keys))
+	}
+	return nil
+}
+
 func readLirs(r io.Reader, td *traceData) error {
 	return eachLine(r, func(line []byte, n int) error {
 		if len(line) == 0 || string(line) == "*" {
