@@ -904,6 +904,26 @@ func printReport(w io.Writer, cfg config, rep *report) {
 	tw.Flush()
 	fmt.Fprintln(w, "\ncells: Mops/s (p50/p99/p99.9 latency in ns); procs = GOMAXPROCS = goroutines")
 	printMissWarnings(w, rep.Cells)
+	printNoiseWarning(w, cfg, rep.Cells)
+}
+
+// printNoiseWarning says how many cells varied by more than noisyPct
+// between their runs, or, with one run a cell, that nothing shows it.
+func printNoiseWarning(w io.Writer, cfg config, cells []cell) {
+	if cfg.Count <= 1 {
+		fmt.Fprintln(w, "note: one run per cell, so a noisy cell does not show; -count 5 runs each cell five times, targets interleaved, and marks the noisy ones")
+		return
+	}
+	noisy := 0
+	for _, c := range cells {
+		if c.SpreadPct > noisyPct {
+			noisy++
+		}
+	}
+	if noisy > 0 {
+		fmt.Fprintf(w, "warning: %d of %d cells (marked !) varied by more than %d%% between their %d runs: compare their medians with care, or measure on a quieter machine\n",
+			noisy, len(cells), noisyPct, cfg.Count)
+	}
 }
 
 func cellKey(mix, procs int, target string) string {

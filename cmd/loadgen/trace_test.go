@@ -130,7 +130,7 @@ func TestTraceReaderErrors(t *testing.T) {
 		{"arc_t.lis", "", []byte("1 2 0 0\n12\n"), "line 2"},
 		{"arc_t2.lis", "", []byte("1 x 0 0\n"), "block count"},
 		{"lirs_t.trace", "", []byte("1\nabc\n"), `line 2: "abc"`},
-		{"trace.txt", "", []byte("1\n"), "give -format"},
+		{"trace.bin", "", []byte("1\n"), "give -format"},
 		{"trace2.txt", "lirs2", []byte("1\n"), "unknown trace format"},
 		// Gzipped files cut short (below): in the header, in the stream.
 		{"lirs_gz.trace.gz", "", []byte("1\n"), "gzip header"},
