@@ -134,7 +134,7 @@ type Options struct {
 	// entries. 0 means one second; the minimum is a millisecond.
 	ExpiryInterval time.Duration
 
-	// OnEvict, if set, is called once for every entry that leaves the
+	// OnRemove, if set, is called once for every entry that leaves the
 	// cache, with the reason: Evicted (for room), Expired (removed by the
 	// expiry sweep, or found expired by a write), Deleted or Replaced.
 	// Clear and Close remove entries without calling it.
@@ -148,6 +148,11 @@ type Options struct {
 	// are reported in the order they happened; removals made by
 	// concurrent calls, even of the same key, may be reported in either
 	// order.
+	OnRemove func(key string, value []byte, reason Reason)
+
+	// Deprecated: OnEvict is OnRemove's former name: it is called for
+	// every reason, not only evictions. It is used when OnRemove is nil;
+	// setting both is an error.
 	OnEvict func(key string, value []byte, reason Reason)
 
 	// RefreshAhead, between 0 and 1, makes GetOrLoad reload an entry in
@@ -189,10 +194,10 @@ type Clock interface {
 	Now() int64
 }
 
-// Reason says why an entry left the cache; see Options.OnEvict.
+// Reason says why an entry left the cache; see Options.OnRemove.
 type Reason = engine.Reason
 
-// The reasons passed to Options.OnEvict.
+// The reasons passed to Options.OnRemove.
 const (
 	Evicted  = engine.Evicted  // removed to stay within MaxBytes or MaxEntries
 	Expired  = engine.Expired  // its TTL passed
@@ -229,7 +234,13 @@ func newCache(opts Options, cfg engine.Config) (*Cache, error) {
 	if r := opts.RefreshAhead; !(r >= 0 && r < 1) || math.IsNaN(r) {
 		return nil, fmt.Errorf("%w: RefreshAhead %v is not in [0, 1)", ErrInvalidOptions, r)
 	}
-	cfg.OnRemove = opts.OnEvict
+	cfg.OnRemove = opts.OnRemove
+	if opts.OnEvict != nil {
+		if opts.OnRemove != nil {
+			return nil, fmt.Errorf("%w: OnEvict (deprecated) and OnRemove are both set", ErrInvalidOptions)
+		}
+		cfg.OnRemove = opts.OnEvict
+	}
 	cfg.MaxBytes = opts.MaxBytes
 	cfg.MaxEntries = opts.MaxEntries
 	cfg.DefaultTTL = opts.DefaultTTL
@@ -354,7 +365,7 @@ type Stats struct {
 	// count among the Misses too.
 	NegativeHits uint64
 
-	// CallbackPanics counts the calls of Options.OnEvict that panicked.
+	// CallbackPanics counts the calls of Options.OnRemove that panicked.
 	// Each panic is recovered where the callback ran, and the removals
 	// after it are still reported.
 	CallbackPanics uint64
@@ -419,7 +430,7 @@ func (c *Cache) TTL(key string) (time.Duration, bool) {
 }
 
 // Clear removes every entry at once, without walking them: its cost grows
-// with the number of segments, not entries. OnEvict is not called. Entries
+// with the number of segments, not entries. OnRemove is not called. Entries
 // Set while Clear runs may survive it. Counters in Stats carry on, except
 // Entries and Bytes.
 func (c *Cache) Clear() { c.e.Clear() }
@@ -459,7 +470,7 @@ func (c *Cache) Keys() iter.Seq[string] {
 // every entry. Afterwards Set returns ErrClosed and Get misses. Close is
 // safe to call more than once, from any goroutine, and always returns nil.
 //
-// Close may be called from an OnEvict callback or a load function. It
+// Close may be called from an OnRemove callback or a load function. It
 // then returns without waiting for the goroutine it was called from (the
 // expiry sweep, or that load), which would wait for itself; that
 // goroutine ends as soon as the callback or load function returns.

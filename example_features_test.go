@@ -29,12 +29,12 @@ func ExampleOptions_clock() {
 	// false
 }
 
-// OnEvict hears of every entry that leaves, with the reason.
-func ExampleOptions_onEvict() {
+// OnRemove hears of every entry that leaves, with the reason.
+func ExampleOptions_onRemove() {
 	c, _ := velo.New(velo.Options{
 		MaxEntries: 2,
 		Shards:     1,
-		OnEvict: func(key string, value []byte, reason velo.Reason) {
+		OnRemove: func(key string, value []byte, reason velo.Reason) {
 			fmt.Printf("%s=%s %v\n", key, value, reason)
 		},
 	})

@@ -37,14 +37,14 @@ func TestTTLRemaining(t *testing.T) {
 
 func TestClear(t *testing.T) {
 	var evicted int
-	c, _ := newManual(t, Options{MaxBytes: 1 << 20, OnEvict: func(string, []byte, Reason) { evicted++ }})
+	c, _ := newManual(t, Options{MaxBytes: 1 << 20, OnRemove: func(string, []byte, Reason) { evicted++ }})
 	for i := range 1000 {
 		require.NoError(t, c.Set(fmt.Sprint(i), []byte("v"), 0))
 	}
 	c.Get("1")
 	c.Clear()
 	require.Zero(t, c.Len())
-	require.Zero(t, evicted, "Clear does not call OnEvict")
+	require.Zero(t, evicted, "Clear does not call OnRemove")
 	_, ok := c.Get("1")
 	require.False(t, ok)
 	s := c.Stats()
@@ -108,12 +108,12 @@ func TestAllAndKeys(t *testing.T) {
 	}
 }
 
-func TestOnEvict(t *testing.T) {
+func TestOnRemove(t *testing.T) {
 	var (
 		mu  sync.Mutex
 		got = map[Reason][]string{}
 	)
-	c, clk := newManual(t, Options{MaxEntries: 256, Shards: 1, OnEvict: func(key string, value []byte, r Reason) {
+	c, clk := newManual(t, Options{MaxEntries: 256, Shards: 1, OnRemove: func(key string, value []byte, r Reason) {
 		mu.Lock()
 		defer mu.Unlock()
 		got[r] = append(got[r], key+"="+string(value))

@@ -59,13 +59,13 @@ func noLeak(t *testing.T, before int) {
 	}
 }
 
-func TestCloseFromOnEvictInSweep(t *testing.T) {
+func TestCloseFromOnRemoveInSweep(t *testing.T) {
 	before := runtime.NumGoroutine()
 	clk := clock.NewManual(1e9)
 	var c *Cache
 	closed := make(chan error, 1)
 	c, err := New(Options{Clock: clk, ExpiryInterval: time.Millisecond,
-		OnEvict: func(key string, _ []byte, r Reason) {
+		OnRemove: func(key string, _ []byte, r Reason) {
 			if r == Expired {
 				closed <- c.Close() // in the sweep's goroutine
 			}
@@ -79,7 +79,7 @@ func TestCloseFromOnEvictInSweep(t *testing.T) {
 	noLeak(t, before)
 }
 
-func TestCloseFromOnEvictWhileClosing(t *testing.T) {
+func TestCloseFromOnRemoveWhileClosing(t *testing.T) {
 	// Close from outside waits for the sweep, which is in a callback that
 	// calls Close too: neither may wait for the other.
 	before := runtime.NumGoroutine()
@@ -87,7 +87,7 @@ func TestCloseFromOnEvictWhileClosing(t *testing.T) {
 	var c *Cache
 	inCallback, release := make(chan struct{}), make(chan struct{})
 	c, err := New(Options{Clock: clk, ExpiryInterval: time.Millisecond,
-		OnEvict: func(string, []byte, Reason) {
+		OnRemove: func(string, []byte, Reason) {
 			close(inCallback)
 			<-release
 			c.Close()
@@ -103,10 +103,10 @@ func TestCloseFromOnEvictWhileClosing(t *testing.T) {
 	noLeak(t, before)
 }
 
-func TestCloseFromOnEvictInSet(t *testing.T) {
+func TestCloseFromOnRemoveInSet(t *testing.T) {
 	before := runtime.NumGoroutine()
 	var c *Cache
-	c, err := New(Options{OnEvict: func(string, []byte, Reason) { c.Close() }})
+	c, err := New(Options{OnRemove: func(string, []byte, Reason) { c.Close() }})
 	require.NoError(t, err)
 	require.NoError(t, c.Set("k", []byte("1"), 0))
 	require.NoError(t, c.Set("k", []byte("2"), 0)) // Replaced: the callback closes
@@ -145,12 +145,12 @@ func TestCloseFromLoader(t *testing.T) {
 	noLeak(t, before)
 }
 
-func TestCloseFromOnEvictInLoader(t *testing.T) {
+func TestCloseFromOnRemoveInLoader(t *testing.T) {
 	// The loader's Set replaces an entry; its callback, in the loader's
 	// goroutine, closes the cache.
 	before := runtime.NumGoroutine()
 	var c *Cache
-	c, err := New(Options{OnEvict: func(string, []byte, Reason) { c.Close() }})
+	c, err := New(Options{OnRemove: func(string, []byte, Reason) { c.Close() }})
 	require.NoError(t, err)
 	res := make(chan error, 1)
 	go func() {
@@ -269,13 +269,13 @@ func TestGetOrLoadConcurrentWaitersNotCycles(t *testing.T) {
 	require.Equal(t, int32(1), loads.Load())
 }
 
-func TestOnEvictPanicRecovered(t *testing.T) {
+func TestOnRemovePanicRecovered(t *testing.T) {
 	// In a Set that removes several entries: each is reported, each panic
 	// counted.
 	var reported []string
 	clk := clock.NewManual(1e9)
 	c, err := New(Options{Clock: clk, MaxEntries: 256, Shards: 1, ExpiryInterval: time.Hour,
-		OnEvict: func(key string, _ []byte, r Reason) {
+		OnRemove: func(key string, _ []byte, r Reason) {
 			reported = append(reported, key)
 			panic("callback bug")
 		}})
@@ -298,13 +298,13 @@ func TestOnEvictPanicRecovered(t *testing.T) {
 	require.Equal(t, uint64(11), c.Stats().CallbackPanics)
 }
 
-func TestOnEvictPanicInBackground(t *testing.T) {
+func TestOnRemovePanicInBackground(t *testing.T) {
 	// Panics in the sweep's goroutine and in a loader's must not end the
 	// process (a test binary that survives this test shows it).
 	clk := clock.NewManual(1e9)
 	var expired atomic.Int32
 	c, err := New(Options{Clock: clk, ExpiryInterval: time.Millisecond,
-		OnEvict: func(_ string, _ []byte, r Reason) {
+		OnRemove: func(_ string, _ []byte, r Reason) {
 			if r == Expired {
 				expired.Add(1)
 			}
@@ -412,5 +412,20 @@ func TestOptionsClockOfYourOwn(t *testing.T) {
 
 	var nilClock *clock.Clock
 	_, err = New(Options{Clock: nilClock})
+	require.ErrorIs(t, err, ErrInvalidOptions)
+}
+
+// TestOnEvictStillWorks: the deprecated name of OnRemove is honoured, and
+// setting both is refused.
+func TestOnEvictStillWorks(t *testing.T) {
+	var reasons []Reason
+	c, err := New(Options{OnEvict: func(_ string, _ []byte, r Reason) { reasons = append(reasons, r) }})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Set("k", []byte("v"), 0))
+	c.Delete("k")
+	require.Equal(t, []Reason{Deleted}, reasons)
+	f := func(string, []byte, Reason) {}
+	_, err = New(Options{OnEvict: f, OnRemove: f})
 	require.ErrorIs(t, err, ErrInvalidOptions)
 }

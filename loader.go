@@ -104,7 +104,7 @@ var (
 // it passes (counted in Stats.NegativeHits). A cached absence takes an
 // entry with an empty value in the cache's budget, and is evicted like
 // one; a Set of key replaces it, a Delete removes it; Get, Has, Range and
-// OnEvict never see it. With a TTL of 0, nothing is cached, as for any
+// OnRemove never see it. With a TTL of 0, nothing is cached, as for any
 // other error.
 //
 // Stale-if-error: with Options.StaleIfError set, a miss on a key whose
@@ -282,7 +282,7 @@ func (l *loader) init() {
 
 // close stops new loads, cancels those in flight and waits for them,
 // unless it is called from a load's goroutine (a load function, or an
-// OnEvict callback of the Set that stores a loaded value): that load
+// OnRemove callback of the Set that stores a loaded value): that load
 // cannot return before close does, so close leaves the loads to return on
 // their own, as they will once cancelled.
 func (l *loader) close() {

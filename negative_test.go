@@ -27,7 +27,7 @@ func notFound(calls *atomic.Int64, ttl time.Duration) func(context.Context) ([]b
 func TestNegativeCaching(t *testing.T) {
 	clk := clock.NewManual(0)
 	var evicted []string
-	c, err := New(Options{Clock: clk, OnEvict: func(key string, _ []byte, r Reason) {
+	c, err := New(Options{Clock: clk, OnRemove: func(key string, _ []byte, r Reason) {
 		evicted = append(evicted, fmt.Sprint(key, " ", r))
 	}})
 	require.NoError(t, err)

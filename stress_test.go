@@ -143,9 +143,9 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 	// Every removal reported carries an intact value of its own key.
 	opts := cfg.opts
 	opts.RefreshAhead = 0.5
-	opts.OnEvict = func(key string, value []byte, reason Reason) {
+	opts.OnRemove = func(key string, value []byte, reason Reason) {
 		if _, err := checkStressValue(key, value); err != nil {
-			fail(fmt.Errorf("OnEvict(%v): %w", reason, err))
+			fail(fmt.Errorf("OnRemove(%v): %w", reason, err))
 		}
 		removals.Add(1)
 	}
@@ -363,7 +363,7 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 		case hits.Load() == 0:
 			return "no verified hit: the test must actually read values"
 		case removals.Load() == 0:
-			return "OnEvict was never called"
+			return "OnRemove was never called"
 		case iterated.Load() == 0:
 			return "All never yielded an entry"
 		case loaded.Load() == 0:
@@ -394,7 +394,7 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 
 // TestStressClose closes the cache while goroutines use it: nothing may
 // panic, and every operation after Close fails cleanly. In odd rounds the
-// Close comes from inside: an OnEvict callback (in a Set's goroutine or
+// Close comes from inside: an OnRemove callback (in a Set's goroutine or
 // the sweep's) and a load function race to close it, with one from
 // outside; none may wait for itself.
 func TestStressClose(t *testing.T) {
@@ -404,7 +404,7 @@ func TestStressClose(t *testing.T) {
 		opts := Options{MaxBytes: 64 << 10, ExpiryInterval: time.Millisecond}
 		inside := round%2 == 1
 		if inside {
-			opts.OnEvict = func(string, []byte, Reason) {
+			opts.OnRemove = func(string, []byte, Reason) {
 				if removals.Add(1) == int64(50*round) {
 					c.Close()
 				}

@@ -23,7 +23,7 @@ func isHot(key string) bool { return slices.Contains(hotKeys, key) }
 // A config is a cache configuration to check.
 type config struct {
 	name string
-	opts velo.Options // Clock and OnEvict are filled in
+	opts velo.Options // Clock and OnRemove are filled in
 	// evicts says whether the configuration evicts: the model then lets
 	// entries vanish, and the run must have evicted; otherwise the model
 	// is strict and the run must not have evicted.
@@ -91,7 +91,7 @@ func seed(round int) uint64 {
 	return s + uint64(round)*0x9e3779b9
 }
 
-// evictCounter counts what OnEvict reports.
+// evictCounter counts what OnRemove reports.
 type evictCounter struct {
 	hotEvicted, hotExpired, evicted atomic.Int64
 }
@@ -150,7 +150,7 @@ func TestLinearizable(t *testing.T) {
 				var ec evictCounter
 				opts := cfg.opts
 				opts.Clock = clk
-				opts.OnEvict = ec.onEvict
+				opts.OnRemove = ec.onEvict
 				c, err := velo.New(opts)
 				if err != nil {
 					t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 //  2. B sets k to w0 while load 1 runs.
 //  3. Load 1 returns L1; velo's loader goroutine stores it with Set,
 //     replacing w0, and has not yet taken the call out of the map of
-//     loads in flight: OnEvict, which that Set calls in the loader's
+//     loads in flight: OnRemove, which that Set calls in the loader's
 //     goroutine, is made to wait here, as a slow callback or a
 //     preemption would.
 //  4. B reads L1, then removes it: Delete(k) returns true (or, in the
@@ -41,7 +41,7 @@ func TestGetOrLoadJoinsStoredLoad(t *testing.T) {
 			var hold atomic.Bool
 			entered := make(chan struct{})
 			release := make(chan struct{})
-			c, err := velo.New(velo.Options{Clock: clk, OnEvict: func(key string, _ []byte, reason velo.Reason) {
+			c, err := velo.New(velo.Options{Clock: clk, OnRemove: func(key string, _ []byte, reason velo.Reason) {
 				if key == "k" && reason == velo.Replaced && hold.CompareAndSwap(true, false) {
 					close(entered)
 					<-release
@@ -131,7 +131,7 @@ func TestGetOrLoadJoinsStoredLoad(t *testing.T) {
 func TestRefreshAheadOverwritesNewerSet(t *testing.T) {
 	clk := clock.NewManual(clockStart)
 	replaced := make(chan string, 4)
-	c, err := velo.New(velo.Options{Clock: clk, RefreshAhead: 0.5, OnEvict: func(key string, value []byte, reason velo.Reason) {
+	c, err := velo.New(velo.Options{Clock: clk, RefreshAhead: 0.5, OnRemove: func(key string, value []byte, reason velo.Reason) {
 		if key == "k" && reason == velo.Replaced {
 			replaced <- decode(value)
 		}

@@ -47,7 +47,7 @@ type collector struct {
 //	velo_negative_hits_total  counter  GetOrLoad calls answered by a cached absence
 //	velo_stale_served_total   counter  GetOrLoad calls that served a value past its expiry (StaleIfError)
 //	velo_rejected_total     counter  writes refused as too large
-//	velo_callback_panics_total  counter  OnEvict calls that panicked
+//	velo_callback_panics_total  counter  OnRemove calls that panicked
 //
 // Each scrape calls c.Stats() exactly once, so the values in one scrape
 // are a single snapshot. The hit ratio is not exported; compute it in
@@ -78,7 +78,7 @@ func NewCollector(c *velo.Cache, namespace string, constLabels prometheus.Labels
 		negativeHits:   desc("negative_hits_total", "GetOrLoad calls answered with ErrNotFound by a cached absence, without a load."),
 		staleServed:    desc("stale_served_total", "GetOrLoad calls that served a value past its expiry because its reload failed (StaleIfError)."),
 		rejected:       desc("rejected_total", "Writes refused because the entry is too large (ErrTooLarge)."),
-		callbackPanics: desc("callback_panics_total", "OnEvict calls that panicked (recovered)."),
+		callbackPanics: desc("callback_panics_total", "OnRemove calls that panicked (recovered)."),
 	}
 }
 

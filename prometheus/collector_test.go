@@ -50,7 +50,7 @@ func TestCollectorValues(t *testing.T) {
 		t.Fatalf("Stats() = %+v with an entry stored", s)
 	}
 	want := fmt.Sprintf(`
-# HELP velo_callback_panics_total OnEvict calls that panicked (recovered).
+# HELP velo_callback_panics_total OnRemove calls that panicked (recovered).
 # TYPE velo_callback_panics_total counter
 velo_callback_panics_total{cache="test"} 0
 # HELP velo_bytes Bytes of the entries stored now: key, value and a 16-byte header each, padded to 8.
