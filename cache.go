@@ -25,11 +25,11 @@
 //     that lags real time by about a millisecond. Expired entries leave the
 //     index within Options.ExpiryInterval (default one second).
 //   - Keys, values and their 16-byte headers are kept within
-//     Options.MaxBytes (see Options.MaxBytes for what else uses memory).
+//     [Options.MaxBytes] (see [Options.MaxBytes] for what else uses memory).
 //   - What fits stays: no live entry is evicted for room while the live
 //     entries fill less than about 84% of MaxBytes, however often they
 //     are overwritten; MaxEntries N holds N keys; a value up to
-//     Options.MaxValueBytes is accepted on any machine.
+//     [Options.MaxValueBytes] is accepted on any machine.
 //   - When the budget is full, entries not read since they were written are
 //     evicted first, and keys set only once leave before keys seen again.
 //     Under MaxEntries, a new key displaces one in the main queue only if a
@@ -56,7 +56,7 @@ import (
 // error says more (the sizes involved, the offending option).
 var (
 	// ErrTooLarge: the key is longer than 65535 bytes, or the value is
-	// longer than Options.MaxValueBytes.
+	// longer than [Options.MaxValueBytes].
 	ErrTooLarge = engine.ErrTooLarge
 	// ErrClosed: the cache was closed.
 	ErrClosed = engine.ErrClosed
@@ -124,7 +124,7 @@ type Options struct {
 	SegmentBytes int
 
 	// MaxValueBytes is the longest value the cache accepts; longer ones
-	// get ErrTooLarge. 0 means MaxBytes/64, at least 4 KiB and at most 16
+	// get [ErrTooLarge]. 0 means MaxBytes/64, at least 4 KiB and at most 16
 	// MiB (or a SegmentBytes set by hand, less the header, if larger): a
 	// 64 MiB cache takes a 1 MiB value on any machine. It may be set up
 	// to MaxBytes/4 or 1 GiB.
@@ -165,7 +165,7 @@ type Options struct {
 	// StaleIfError, if positive, keeps each entry for this long after it
 	// expires, unseen by Get and the other lookups, so that GetOrLoad can
 	// serve it when reloading it fails: the caller gets the last value
-	// with a *StaleError (see ErrStale) instead of the load's error, for
+	// with a *StaleError (see [ErrStale]) instead of the load's error, for
 	// at most StaleIfError past the value's expiry. Kept entries count in
 	// Len and the budget, and are evicted before live ones. 0 turns it
 	// off.
@@ -180,7 +180,7 @@ type Options struct {
 
 	// Clock, if set, is the time source for TTLs instead of the shared
 	// coarse clock: tests pass clock.NewManual and move time by hand
-	// rather than sleeping (see the example of Options.Clock), or a fake
+	// rather than sleeping (see the example of [Options.Clock]), or a fake
 	// clock of their own. The cache never releases it.
 	Clock Clock
 }
@@ -194,10 +194,10 @@ type Clock interface {
 	Now() int64
 }
 
-// Reason says why an entry left the cache; see Options.OnRemove.
+// Reason says why an entry left the cache; see [Options.OnRemove].
 type Reason = engine.Reason
 
-// The reasons passed to Options.OnRemove.
+// The reasons passed to [Options.OnRemove].
 const (
 	Evicted  = engine.Evicted  // removed to stay within MaxBytes or MaxEntries
 	Expired  = engine.Expired  // its TTL passed
@@ -216,7 +216,7 @@ type Cache struct {
 }
 
 // New returns a cache configured by opts, or an error wrapping
-// ErrInvalidOptions that names the offending setting.
+// [ErrInvalidOptions] that names the offending setting.
 func New(opts Options) (*Cache, error) {
 	return newCache(opts, engine.Config{})
 }
@@ -270,11 +270,11 @@ func newCache(opts Options, cfg engine.Config) (*Cache, error) {
 }
 
 // Set stores a copy of value under key; the caller may reuse value
-// afterwards. ttl 0 means Options.DefaultTTL; a TTL too large to represent
+// afterwards. ttl 0 means [Options.DefaultTTL]; a TTL too large to represent
 // (centuries) means the entry does not expire.
 //
-// Set returns ErrInvalidTTL for a negative ttl, ErrTooLarge for a value
-// longer than Options.MaxValueBytes and ErrClosed after Close; in each case the
+// Set returns [ErrInvalidTTL] for a negative ttl, [ErrTooLarge] for a value
+// longer than [Options.MaxValueBytes] and [ErrClosed] after Close; in each case the
 // value already stored under key, if any, is left as it was. The empty key
 // and the empty value are ordinary data.
 func (c *Cache) Set(key string, value []byte, ttl time.Duration) error {
@@ -328,7 +328,7 @@ func (c *Cache) Len() int { return c.e.Len() }
 func (c *Cache) MaxEntryBytes() int { return c.e.MaxEntryBytes() }
 
 // MaxValueBytes returns the longest value the cache accepts (see
-// Options.MaxValueBytes).
+// [Options.MaxValueBytes]).
 func (c *Cache) MaxValueBytes() int { return c.e.MaxValueBytes() }
 
 // Stats is a snapshot of a cache's counters since New.
@@ -344,7 +344,7 @@ type Stats struct {
 	Bytes       int64  // bytes of the entries stored now: key, value and a 16-byte header each, rounded up to 8
 
 	// HeldBytes is the memory of the segments that hold the entries, at
-	// most Options.MaxBytes; HeldBytes - Bytes is room not yet reclaimed
+	// most [Options.MaxBytes]; HeldBytes - Bytes is room not yet reclaimed
 	// from overwritten, deleted and expired entries.
 	HeldBytes int64
 	// SetBytes counts the bytes of entries Set and GetOrLoad stored;
@@ -358,14 +358,14 @@ type Stats struct {
 	Refreshes  uint64 // background refreshes started (RefreshAhead)
 	// StaleServed counts GetOrLoad calls that returned a value past its
 	// expiry, with a *StaleError, because reloading it failed (see
-	// Options.StaleIfError).
+	// [Options.StaleIfError]).
 	StaleServed uint64
-	// NegativeHits counts GetOrLoad calls answered with ErrNotFound by a
-	// cached absence, without a load (see ErrNotFound); their lookups
+	// NegativeHits counts GetOrLoad calls answered with [ErrNotFound] by a
+	// cached absence, without a load (see [ErrNotFound]); their lookups
 	// count among the Misses too.
 	NegativeHits uint64
 
-	// CallbackPanics counts the calls of Options.OnRemove that panicked.
+	// CallbackPanics counts the calls of [Options.OnRemove] that panicked.
 	// Each panic is recovered where the callback ran, and the removals
 	// after it are still reported.
 	CallbackPanics uint64
@@ -467,7 +467,7 @@ func (c *Cache) Keys() iter.Seq[string] {
 // Close stops the cache's background goroutines (the expiry sweep, and
 // GetOrLoad's loads and background refreshes in flight, whose contexts it
 // cancels and which it waits for), releases the shared clock and drops
-// every entry. Afterwards Set returns ErrClosed and Get misses. Close is
+// every entry. Afterwards Set returns [ErrClosed] and Get misses. Close is
 // safe to call more than once, from any goroutine, and always returns nil.
 //
 // Close may be called from an OnRemove callback or a load function. It

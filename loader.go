@@ -28,7 +28,7 @@ var ErrLoaderPanicked = errors.New("velo: load function panicked")
 var ErrLoadCycle = errors.New("velo: GetOrLoad would wait for its own load")
 
 // A PanicError reports a panic in GetOrLoad's load function, recovered in
-// the goroutine that ran it. errors.Is(err, ErrLoaderPanicked) holds for it,
+// the goroutine that ran it. errors.Is(err, [ErrLoaderPanicked]) holds for it,
 // and so does errors.Is(err, target) when the panic value is an error that
 // matches target.
 type PanicError struct {
@@ -41,7 +41,7 @@ func (p *PanicError) Error() string {
 	return fmt.Sprintf("%v: %v", ErrLoaderPanicked, p.Value)
 }
 
-// Unwrap returns ErrLoaderPanicked and, if the panic value is an error,
+// Unwrap returns [ErrLoaderPanicked] and, if the panic value is an error,
 // that error.
 func (p *PanicError) Unwrap() []error {
 	if err, ok := p.Value.(error); ok {
@@ -53,7 +53,7 @@ func (p *PanicError) Unwrap() []error {
 // ErrNotFound is for load functions to say that the key has no value at
 // the origin. A load that returns an error wrapping it with a positive TTL
 // makes GetOrLoad cache the absence for that long: later calls for the
-// key return ErrNotFound at once, without loading, until the TTL passes,
+// key return [ErrNotFound] at once, without loading, until the TTL passes,
 // or a Set or Delete of the key ends it (see GetOrLoad).
 var ErrNotFound = errors.New("velo: not found")
 
@@ -64,7 +64,7 @@ var (
 
 // GetOrLoad returns a copy of the value stored under key, which the caller
 // owns. On a miss it calls load, stores the value load returns with the TTL
-// load returns (0 means Options.DefaultTTL, as in Set), and returns a copy
+// load returns (0 means [Options.DefaultTTL], as in Set), and returns a copy
 // of it. The lookup counts a hit or a miss, as Get does.
 //
 // Concurrent misses on one key share one call of load: the first caller
@@ -83,41 +83,41 @@ var (
 // An error from load is returned to every caller waiting for it and nothing
 // is cached: the next miss loads again. If load panics, the panic is
 // recovered and returned to them as a *PanicError, which wraps
-// ErrLoaderPanicked and holds the stack; it is not re-raised, since it
+// [ErrLoaderPanicked] and holds the stack; it is not re-raised, since it
 // happened in load's goroutine, not the callers'. A negative TTL is returned
-// as an error wrapping ErrInvalidTTL. A value the cache cannot store
-// (ErrTooLarge, or the cache closed meanwhile) is still returned with a nil
-// error, only not cached; a value too large is counted in Stats.Rejected,
+// as an error wrapping [ErrInvalidTTL]. A value the cache cannot store
+// ([ErrTooLarge], or the cache closed meanwhile) is still returned with a nil
+// error, only not cached; a value too large is counted in [Stats.Rejected],
 // so that a loader whose values never fit shows there. GetOrLoad returns
-// an error for a nil load, and ErrClosed after Close; a load cancelled by
-// Close returns an error that wraps ErrClosed and load's own.
+// an error for a nil load, and [ErrClosed] after Close; a load cancelled by
+// Close returns an error that wraps [ErrClosed] and load's own.
 //
 // A load function may call GetOrLoad, for other keys. A call that would
 // wait for a load that is (directly or through other loads) waiting for
-// the calling load function returns ErrLoadCycle at once, whatever ctx it
+// the calling load function returns [ErrLoadCycle] at once, whatever ctx it
 // was given. Detecting it costs each load a few microseconds (reading its
 // goroutine's id), far less than any load that does I/O.
 //
-// Negative caching: if load returns an error that wraps ErrNotFound and a
+// Negative caching: if load returns an error that wraps [ErrNotFound] and a
 // positive TTL, the absence of key is cached for that TTL, and GetOrLoad
-// calls for key return ErrNotFound at once, without calling load, until
-// it passes (counted in Stats.NegativeHits). A cached absence takes an
+// calls for key return [ErrNotFound] at once, without calling load, until
+// it passes (counted in [Stats.NegativeHits]). A cached absence takes an
 // entry with an empty value in the cache's budget, and is evicted like
 // one; a Set of key replaces it, a Delete removes it; Get, Has, Range and
 // OnRemove never see it. With a TTL of 0, nothing is cached, as for any
 // other error.
 //
-// Stale-if-error: with Options.StaleIfError set, a miss on a key whose
+// Stale-if-error: with [Options.StaleIfError] set, a miss on a key whose
 // entry expired less than that long ago still loads, but if the load
-// fails (an error other than ErrNotFound, or a panic), GetOrLoad returns
-// the expired value with a *StaleError that wraps ErrStale and the load's
+// fails (an error other than [ErrNotFound], or a panic), GetOrLoad returns
+// the expired value with a *StaleError that wraps [ErrStale] and the load's
 // error, so callers see the failure and choose: fail closed by treating
-// every error alike, or use the value when errors.Is(err, ErrStale).
-// Until Options.StaleRetry has passed, later calls for the key get the
+// every error alike, or use the value when errors.Is(err, [ErrStale]).
+// Until [Options.StaleRetry] has passed, later calls for the key get the
 // stale value and that error at once, without loading: a failing origin
-// sees one load per key per StaleRetry (Stats.StaleServed counts them).
+// sees one load per key per StaleRetry ([Stats.StaleServed] counts them).
 //
-// With Options.RefreshAhead set, a hit on an entry that has less than that
+// With [Options.RefreshAhead] set, a hit on an entry that has less than that
 // fraction of its TTL left returns the current value at once and calls load
 // in the background, unless a load of the key is already running. Its
 // context carries ctx's values and is cancelled only by Close. If it
@@ -231,7 +231,7 @@ type loader struct {
 
 	// mu makes closing and starting a load exclusive, so that no wg.Add
 	// comes after close's wg.Wait. closed is also read without it, for a
-	// quick ErrClosed.
+	// quick [ErrClosed].
 	mu     sync.Mutex
 	closed atomic.Bool
 	wg     sync.WaitGroup // the loads' goroutines
@@ -343,7 +343,7 @@ func (l *loader) join(c *Cache, parent context.Context, key string, load loadFun
 
 // waitFor is called by a GetOrLoad about to wait for cl. If the caller is
 // itself a load function (its goroutine runs a load), it returns
-// ErrLoadCycle when cl is that load, or waits, through other loads, for
+// [ErrLoadCycle] when cl is that load, or waits, through other loads, for
 // it; otherwise it records that the caller's load waits for cl, until
 // waitDone(me). Only loads can be part of a cycle, since only loads are
 // waited for.
@@ -439,7 +439,7 @@ func (l *loader) refresh(c *Cache, parent context.Context, key string, load load
 	}
 }
 
-// start runs cl's load in a new goroutine, or fails cl with ErrClosed.
+// start runs cl's load in a new goroutine, or fails cl with [ErrClosed].
 func (l *loader) start(c *Cache, ctx context.Context, key string, cl *call, load loadFunc) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

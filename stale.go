@@ -10,11 +10,11 @@ import (
 )
 
 // ErrStale is matched by the *StaleError that GetOrLoad returns with a
-// value served past its expiry (see Options.StaleIfError).
+// value served past its expiry (see [Options.StaleIfError]).
 var ErrStale = errors.New("velo: stale value served")
 
 // A StaleError comes with a value GetOrLoad served past its expiry because
-// reloading it failed (see Options.StaleIfError): the value is the last
+// reloading it failed (see [Options.StaleIfError]): the value is the last
 // one stored, and Err says why there is no newer one. errors.Is(err,
 // ErrStale) holds for it, and so does errors.Is(err, target) for what Err
 // matches.
@@ -28,7 +28,7 @@ func (e *StaleError) Error() string {
 	return fmt.Sprintf("%v (expired %v ago): %v", ErrStale, e.Age, e.Err)
 }
 
-// Unwrap returns ErrStale and the reload's error.
+// Unwrap returns [ErrStale] and the reload's error.
 func (e *StaleError) Unwrap() []error { return []error{ErrStale, e.Err} }
 
 // maxStaleRetries bounds how many keys' failed reloads staleRetries
@@ -39,7 +39,7 @@ const maxStaleRetries = 1 << 16
 // staleRetries remembers, for keys whose reload failed while a stale value
 // was served, when the next reload may start and the error to serve with
 // the value until then: so that a failing origin sees one reload per key
-// per Options.StaleRetry, whatever the number of callers.
+// per [Options.StaleRetry], whatever the number of callers.
 type staleRetries struct {
 	every int64 // clock nanoseconds between reloads of one key
 	keys  *xsync.MapOf[string, staleRetry]
@@ -79,7 +79,7 @@ func (r *staleRetries) failed(key string, err error, now int64) {
 // servesStale reports whether GetOrLoad, whose load for a key with a stale
 // value returned err, serves that value: for a failure of the origin, not
 // for the caller giving up (ctx), the origin saying the key has no value
-// (ErrNotFound), the cache closing or a load cycle.
+// ([ErrNotFound]), the cache closing or a load cycle.
 func servesStale(ctx context.Context, err error) bool {
 	return ctx.Err() == nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrLoadCycle)
 }
