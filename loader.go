@@ -147,9 +147,9 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 		}
 		var stale []byte
 		var staleInfo engine.EntryInfo
+		hasStale := false
 		if c.staleIfError > 0 {
-			var ok bool
-			if stale, staleInfo, ok = c.e.GetStale(nil, key); ok {
+			if stale, staleInfo, hasStale = c.e.GetStale(nil, key); hasStale {
 				if err := c.stale.waiting(key, c.e.Now()); err != nil {
 					return stale, c.servedStale(staleInfo, err)
 				}
@@ -167,7 +167,7 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 			}
 		}
 		v, err := c.loads.wait(ctx, key, cl)
-		if err != nil && stale != nil && servesStale(ctx, err) {
+		if err != nil && hasStale && servesStale(ctx, err) {
 			c.stale.failed(key, err, c.e.Now())
 			return stale, c.servedStale(staleInfo, err)
 		}

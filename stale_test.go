@@ -168,3 +168,18 @@ func TestStaleIfErrorNoStampede(t *testing.T) {
 	require.EqualValues(t, 1, calls.Load())
 	require.EqualValues(t, 32*20, c.Stats().StaleServed)
 }
+
+// TestStaleIfErrorEmptyValue: an empty value is served stale like any
+// other.
+func TestStaleIfErrorEmptyValue(t *testing.T) {
+	clk := clock.NewManual(0)
+	c, err := New(Options{Clock: clk, StaleIfError: time.Minute})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Set("k", nil, time.Second))
+	clk.Advance(2 * time.Second)
+	_, err = c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {
+		return nil, 0, errOrigin
+	})
+	require.ErrorIs(t, err, ErrStale)
+}
