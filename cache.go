@@ -319,7 +319,9 @@ func (c *Cache) Has(key string) bool { return c.e.Has(key) }
 func (c *Cache) Delete(key string) bool { return c.e.Delete(key) }
 
 // Len returns the number of entries stored, including expired entries the
-// background sweep has not removed yet.
+// background sweep has not removed yet (or keeps for
+// [Options.StaleIfError]) and the absences [Cache.GetOrLoad] caches (see
+// [ErrNotFound]).
 func (c *Cache) Len() int { return c.e.Len() }
 
 // MaxEntryBytes returns the largest entry the cache accepts: 16 bytes of
