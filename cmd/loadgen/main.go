@@ -106,7 +106,7 @@ func mainRun(cfg config) error {
 		return runFill(cfg, os.Stdout)
 	}
 	if cfg.RedisCompare {
-		r, err := redisLatency(context.Background(), redisAddr, cfg.Keys, cfg.ValueSize, cfg.RedisOps)
+		r, err := redisLatency(context.Background(), cfg.RedisAddr, cfg.Keys, cfg.ValueSize, cfg.RedisOps)
 		if err != nil {
 			return err
 		}
@@ -155,6 +155,7 @@ type config struct {
 	// latency of velo in process against Redis over loopback.
 	RedisCompare bool
 	RedisOps     int
+	RedisAddr    string // -redis-addr: host:port of the Redis server
 	// GC selects the memory/GC measurement (gc.go) instead of the
 	// throughput table; GCEntries lists the entry counts it loads.
 	GC        bool
@@ -200,7 +201,7 @@ func newFlagSet(cfg *config, l *lists) *flag.FlagSet {
 	fs.StringVar(&cfg.CSVPath, "csv", "", "also write every cell, with the metadata, to this CSV file")
 	fs.StringVar(&cfg.PlotPath, "plot", "", "also draw throughput against GOMAXPROCS (with -trace: hit ratio against capacity; with -gc: memory, GC work and Get latency against entries) to this .png or .svg file")
 	fs.StringVar(&cfg.CPUProf, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-	fs.StringVar(&redisAddr, "redis-addr", redisAddr, "Redis server for -target redis and -redis-compare")
+	fs.StringVar(&cfg.RedisAddr, "redis-addr", defaultRedisAddr, "Redis server for -target redis and -redis-compare")
 	fs.BoolVar(&cfg.RedisCompare, "redis-compare", false, "instead of the throughput table, measure Get and Set one at a time, velo in process vs Redis at -redis-addr")
 	fs.IntVar(&cfg.RedisOps, "redis-ops", 20000, "timed operations per row of -redis-compare")
 	fs.BoolVar(&cfg.Progress, "progress", false, "write every progress line to stderr even when it is not a terminal (otherwise one every 10 s)")

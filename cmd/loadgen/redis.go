@@ -14,15 +14,15 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
-// redisAddr is the Redis server the "redis" target and the Redis latency
-// comparison talk to (host:port). main binds -redis-addr to it.
+// defaultRedisAddr is -redis-addr's default: the Redis server the "redis"
+// target and the Redis latency comparison talk to (host:port).
 //
 // loadgen writes its keys ("user:%08d") into that server's current
 // database (DB 0) and leaves them there: it never flushes, because the
 // server may hold someone's data. Point it at a scratch server, e.g.
 //
 //	redis-server --port 6379 --save '' --appendonly no
-var redisAddr = "127.0.0.1:6379"
+const defaultRedisAddr = "127.0.0.1:6379"
 
 // redisPingTimeout bounds the reachability check in open.
 const redisPingTimeout = 2 * time.Second
@@ -32,7 +32,7 @@ func init() {
 		name: "redis",
 		about: "Redis at -redis-addr over TCP via go-redis v9 (pool 2 x max procs, min 10); " +
 			"writes user:NNNNNNNN keys into DB 0 and flushes nothing; -capacity does not apply (the server's maxmemory does)",
-		open: func(cfg config) (cache, error) { return openRedis(redisAddr, redisPoolSize(cfg.Procs)) },
+		open: func(cfg config) (cache, error) { return openRedis(cfg.RedisAddr, redisPoolSize(cfg.Procs)) },
 	})
 }
 

@@ -103,13 +103,6 @@ func freePort(t *testing.T) int {
 	return port
 }
 
-// useRedisAddr points the redis target at addr for the test.
-func useRedisAddr(t *testing.T, addr string) {
-	old := redisAddr
-	redisAddr = addr
-	t.Cleanup(func() { redisAddr = old })
-}
-
 func TestRedisPoolSize(t *testing.T) {
 	for _, tc := range []struct {
 		procs []int
@@ -123,8 +116,7 @@ func TestRedisPoolSize(t *testing.T) {
 
 func TestRedisTargetRoundTrip(t *testing.T) {
 	addr := startRedis(t)
-	useRedisAddr(t, addr)
-	cfg := config{Procs: []int{1, 2}, Keys: 100, ValueSize: 64, Capacity: 1 << 20, TTL: time.Minute}
+	cfg := config{Procs: []int{1, 2}, Keys: 100, ValueSize: 64, Capacity: 1 << 20, TTL: time.Minute, RedisAddr: addr}
 	c, err := openTarget("redis", cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -171,9 +163,8 @@ func TestRedisTargetRoundTrip(t *testing.T) {
 
 func TestRedisTargetUnreachable(t *testing.T) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-	useRedisAddr(t, addr)
 	start := time.Now()
-	c, err := openTarget("redis", config{Procs: []int{1}, Keys: 10, ValueSize: 8})
+	c, err := openTarget("redis", config{Procs: []int{1}, Keys: 10, ValueSize: 8, RedisAddr: addr})
 	if err == nil {
 		c.close()
 		t.Fatalf("open against %s (nothing listening) succeeded", addr)
