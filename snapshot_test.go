@@ -180,6 +180,13 @@ func TestSnapshotWhileServing(t *testing.T) {
 	c, err := New(Options{MaxBytes: 4 << 20, Shards: 4})
 	require.NoError(t, err)
 	defer c.Close()
+	// Filled before the writers start, so that every snapshot has entries
+	// to save however slowly the writers get going: a full cache evicts,
+	// it is never emptied.
+	for i := range 2000 {
+		key := fmt.Sprintf("key-%d", i)
+		require.NoError(t, c.Set(key, checkedValue(key, []byte("prefill")), 0))
+	}
 
 	var stop atomic.Bool
 	var wg sync.WaitGroup
