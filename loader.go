@@ -168,8 +168,7 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 		}
 		v, err := c.loads.wait(ctx, key, cl)
 		if err != nil && hasStale && servesStale(ctx, err) {
-			c.stale.failed(key, err, c.e.Now())
-			return stale, c.servedStale(staleInfo, err)
+			return stale, c.servedStale(staleInfo, err) // the load recorded the failure
 		}
 		return v, err
 	}
@@ -482,6 +481,11 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 			// the map. A refresh leaves the entry it reloads to expire.
 			cl.storing.Store(true)
 			_ = c.e.SetAbsent(key, ttl)
+		} else if c.staleIfError > 0 && !errors.Is(err, ErrNotFound) {
+			// Recorded before finish takes the call out of the map, so
+			// that no caller finds neither the call nor the record and
+			// starts a second load (see Options.StaleRetry).
+			c.stale.failed(key, err, c.e.Now())
 		}
 		return
 	}

@@ -36,10 +36,11 @@ func (e *StaleError) Unwrap() []error { return []error{ErrStale, e.Err} }
 // time per key).
 const maxStaleRetries = 1 << 16
 
-// staleRetries remembers, for keys whose reload failed while a stale value
-// was served, when the next reload may start and the error to serve with
-// the value until then: so that a failing origin sees one reload per key
-// per [Options.StaleRetry], whatever the number of callers.
+// staleRetries remembers, for keys whose load failed, when the next load
+// may start and the error to serve with a stale value until then (it is
+// consulted only where a stale value exists): so that a failing origin
+// sees one reload per key per [Options.StaleRetry], whatever the number
+// of callers.
 type staleRetries struct {
 	every int64 // clock nanoseconds between reloads of one key
 	keys  *xsync.MapOf[string, staleRetry]
