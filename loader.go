@@ -481,7 +481,7 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 			// the map. A refresh leaves the entry it reloads to expire.
 			cl.storing.Store(true)
 			_ = c.e.SetAbsent(key, ttl)
-		} else if c.staleIfError > 0 && !errors.Is(err, ErrNotFound) {
+		} else if c.staleIfError > 0 && !errors.Is(err, ErrNotFound) && c.e.HasStale(key) {
 			// Recorded before finish takes the call out of the map, so
 			// that no caller finds neither the call nor the record and
 			// starts a second load (see Options.StaleRetry).

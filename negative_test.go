@@ -76,6 +76,7 @@ func TestNegativeCaching(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound)
 	require.EqualValues(t, 3, calls.Load())
 	require.False(t, c.Delete("u42"), "an absence is no value")
+	require.EqualValues(t, 1, c.Stats().Deletes, "only alice's Delete counts")
 	_, err = c.GetOrLoad(ctx, "u42", notFound(&calls, time.Minute))
 	require.ErrorIs(t, err, ErrNotFound)
 	require.EqualValues(t, 4, calls.Load(), "loaded again after the Delete")

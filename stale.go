@@ -36,11 +36,10 @@ func (e *StaleError) Unwrap() []error { return []error{ErrStale, e.Err} }
 // time per key).
 const maxStaleRetries = 1 << 16
 
-// staleRetries remembers, for keys whose load failed, when the next load
-// may start and the error to serve with a stale value until then (it is
-// consulted only where a stale value exists): so that a failing origin
-// sees one reload per key per [Options.StaleRetry], whatever the number
-// of callers.
+// staleRetries remembers, for keys with a stale value whose reload
+// failed, when the next reload may start and the error to serve with the
+// value until then: so that a failing origin sees one reload per key per
+// [Options.StaleRetry], whatever the number of callers.
 type staleRetries struct {
 	every int64 // clock nanoseconds between reloads of one key
 	keys  *xsync.MapOf[string, staleRetry]
@@ -70,8 +69,17 @@ func (r *staleRetries) waiting(key string, now int64) error {
 	return w.err
 }
 
-// failed records that key's reload failed with err at now.
+// failed records that key's reload failed with err at now. At the bound,
+// records whose wait is over go first.
 func (r *staleRetries) failed(key string, err error, now int64) {
+	if r.keys.Size() >= maxStaleRetries {
+		r.keys.Range(func(k string, w staleRetry) bool {
+			if now >= w.next {
+				r.keys.Delete(k)
+			}
+			return true
+		})
+	}
 	if r.keys.Size() < maxStaleRetries {
 		r.keys.Store(key, staleRetry{now + r.every, err})
 	}

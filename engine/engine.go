@@ -627,6 +627,13 @@ func (e *Engine) GetStale(dst []byte, key string) ([]byte, EntryInfo, bool) {
 	return dst, EntryInfo{ExpireAt: at.expireAt, TTL: at.seg.TTL(at.off)}, true
 }
 
+// HasStale reports whether GetStale would find key's value, without
+// copying it.
+func (e *Engine) HasStale(key string) bool {
+	_, _, ok := e.find(key, staleRead)
+	return ok
+}
+
 // gone reports whether an entry that expires at exp is past the time it is
 // kept for (Config.KeepExpired) at now: then it is removed, not just
 // unseen. Entries that never expire are never gone.

@@ -214,7 +214,7 @@ func (p *segPool) roomFor(n int) bool {
 
 // largeBytes is what the cleanup of a large segment needs: its pool and
 // its size. (A function and a value, rather than the method value
-// p.collected, keeps AddCleanup to one allocation.)
+// p.collected, save AddCleanup an allocation.)
 type largeBytes struct {
 	p *segPool
 	n int64

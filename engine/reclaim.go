@@ -383,12 +383,15 @@ func (sh *shard) drop(h uint64, l loc, reason Reason) {
 	if sh.e.maxEntries > 0 {
 		sh.e.entries.Add(-1)
 	}
-	switch reason {
-	case Evicted:
+	// An absence (Engine.SetAbsent) is no value of the user's: it leaves
+	// uncounted, as it leaves unreported.
+	switch absent := sh.slots[l.slot()].Load().Absent(l.off()); {
+	case absent:
+	case reason == Evicted:
 		sh.evictions++
-	case Expired:
+	case reason == Expired:
 		sh.expirations++
-	case Deleted:
+	case reason == Deleted:
 		sh.deletes++
 	}
 	sh.vacate(l)
