@@ -1,18 +1,31 @@
 package velo
 
 import (
+	"testing"
+	"time"
+
 	"github.com/velocache/velo/clock"
-	"github.com/velocache/velo/engine"
 )
 
-// newTestCache builds a cache on a manual clock, optionally with a hash
-// function that forces collisions.
-func newTestCache(opts Options, clk *clock.Clock, hash func(string) uint64) (*Cache, error) {
-	return newCache(opts, engine.Config{Clock: clk, Hash: hash})
+// newTestCache builds a cache on a manual clock.
+func newTestCache(opts Options, clk *clock.Clock) (*Cache, error) {
+	opts.Clock = clk
+	return New(opts)
 }
 
-// sweep runs the expiry sweep now instead of waiting for its tick.
-func (c *Cache) sweep() { c.e.SweepExpired() }
+// waitFor waits until cond holds, for what a background goroutine does
+// (the expiry sweep, every ExpiryInterval): it polls, and fails after
+// guard.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not reached in %v", guard)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
 // recycled returns how many segments the engine has taken from its pool.
 func (c *Cache) recycled() uint64 { return c.e.Stats().Recycled }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -272,30 +274,41 @@ func TestGetOrLoadConcurrentWaitersNotCycles(t *testing.T) {
 func TestOnRemovePanicRecovered(t *testing.T) {
 	// In a Set that removes several entries: each is reported, each panic
 	// counted.
-	var reported []string
+	var (
+		mu       sync.Mutex
+		reported []string
+	)
+	taken := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(reported)
+	}
 	clk := clock.NewManual(1e9)
-	c, err := New(Options{Clock: clk, MaxEntries: 256, Shards: 1, ExpiryInterval: time.Hour,
+	c, err := New(Options{Clock: clk, MaxEntries: 256, Shards: 1, ExpiryInterval: time.Millisecond,
 		OnRemove: func(key string, _ []byte, r Reason) {
+			mu.Lock()
 			reported = append(reported, key)
+			mu.Unlock()
 			panic("callback bug")
 		}})
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.Set("k", []byte("1"), 0))
 	require.NoError(t, c.Set("k", []byte("2"), 0))
-	require.Equal(t, []string{"k"}, reported)
+	require.Equal(t, []string{"k"}, taken())
 	require.Equal(t, uint64(1), c.Stats().CallbackPanics)
 
-	// The sweep removes several expired entries in one pass and reports
-	// them all, in its own goroutine, which must survive.
-	reported = nil
+	// The sweep removes several expired entries and reports them all, in
+	// its own goroutine, which must survive to sweep again.
 	for i := range 10 {
 		require.NoError(t, c.Set(fmt.Sprint("e", i), []byte("v"), time.Second))
 	}
 	clk.Advance(2 * time.Second)
-	c.sweep()
-	require.Len(t, reported, 10)
+	waitFor(t, func() bool { return len(taken()) == 11 })
 	require.Equal(t, uint64(11), c.Stats().CallbackPanics)
+	require.NoError(t, c.Set("f", []byte("v"), time.Second))
+	clk.Advance(2 * time.Second)
+	waitFor(t, func() bool { return len(taken()) == 12 })
 }
 
 func TestOnRemovePanicInBackground(t *testing.T) {
@@ -319,11 +332,10 @@ func TestOnRemovePanicInBackground(t *testing.T) {
 	})
 	require.NoError(t, err)
 	clk.Advance(2 * time.Second) // "l" expires; the sweep reports it
-	for i := 0; expired.Load() == 0 && i < int(guard/time.Millisecond); i++ {
-		time.Sleep(time.Millisecond)
-	}
+	// The callback counts before it panics, and the sweep counts the
+	// panic after: wait for both.
+	waitFor(t, func() bool { return c.Stats().CallbackPanics >= 2 })
 	require.Equal(t, int32(1), expired.Load())
-	require.GreaterOrEqual(t, c.Stats().CallbackPanics, uint64(2))
 	require.NoError(t, c.Set("after", []byte("v"), 0), "the cache works on")
 }
 

@@ -21,7 +21,7 @@ import (
 func newLoaderCache(t *testing.T, opts Options) (*Cache, *clock.Clock) {
 	t.Helper()
 	clk := clock.NewManual(1e9)
-	c, err := newTestCache(opts, clk, nil)
+	c, err := newTestCache(opts, clk)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c, clk
@@ -619,7 +619,7 @@ func TestGetOrLoadManyKeys(t *testing.T) {
 func TestGetOrLoadNoGoroutineLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
 	clk := clock.NewManual(1e9)
-	c, err := newTestCache(Options{RefreshAhead: 0.5}, clk, nil)
+	c, err := newTestCache(Options{RefreshAhead: 0.5}, clk)
 	require.NoError(t, err)
 
 	// Loads that finish, one abandoned by its only caller, one blocked

@@ -753,7 +753,7 @@ func TestSaveFileLoadFile(t *testing.T) {
 // seed FuzzLoadFrom with. They are kept small: the fuzzer's minimizing of
 // new inputs takes time quadratic in their size.
 func fuzzSource(f *testing.F) (map[string]string, [][]byte) {
-	src, err := newTestCache(Options{SegmentBytes: 64 << 10}, clock.NewManual(1e9), nil)
+	src, err := newTestCache(Options{SegmentBytes: 64 << 10}, clock.NewManual(1e9))
 	require.NoError(f, err)
 	defer src.Close()
 	var seeds [][]byte
@@ -786,7 +786,7 @@ func FuzzLoadFrom(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Segments smaller than the "big" entry, to take the skipping path.
-		dst, err := newTestCache(Options{MaxBytes: 64 << 10, SegmentBytes: 128, Shards: 1}, clock.NewManual(1e9), nil)
+		dst, err := newTestCache(Options{MaxBytes: 64 << 10, SegmentBytes: 128, Shards: 1}, clock.NewManual(1e9))
 		require.NoError(t, err)
 		defer dst.Close()
 		err = dst.LoadFrom(bytes.NewReader(data))

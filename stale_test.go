@@ -20,10 +20,13 @@ var errOrigin = errors.New("origin down")
 // wait StaleRetry between tries; a successful one ends it.
 func TestStaleIfError(t *testing.T) {
 	clk := clock.NewManual(0)
-	c, err := New(Options{Clock: clk, StaleIfError: time.Minute, StaleRetry: 10 * time.Second, ExpiryInterval: time.Hour})
+	c, err := New(Options{Clock: clk, StaleIfError: time.Minute, StaleRetry: 10 * time.Second, ExpiryInterval: time.Millisecond})
 	require.NoError(t, err)
 	defer c.Close()
 	ctx := context.Background()
+	// A sentinel whose stale window ends at 1 min: once the background
+	// sweep has removed it, a sweep ran after that time.
+	require.NoError(t, c.Set("sentinel", []byte("s"), time.Nanosecond))
 	var calls atomic.Int64
 	up := atomic.Bool{}
 	up.Store(true)
@@ -67,10 +70,11 @@ func TestStaleIfError(t *testing.T) {
 	require.ErrorIs(t, err, ErrStale)
 	require.EqualValues(t, 3, calls.Load())
 
-	// The sweep keeps the stale entry while it may be served.
-	c.e.SweepExpired()
-	require.Equal(t, 1, c.Len())
-	clk.Advance(10 * time.Second)
+	// The sweep keeps the stale entry while it may be served (until 70 s).
+	clk.Advance(36 * time.Second)                   // 61 s
+	waitFor(t, func() bool { return c.Len() == 1 }) // the sentinel swept, k kept
+	require.True(t, c.e.HasStale("k"))
+	clk.Advance(5 * time.Second)
 	v, err = c.GetOrLoad(ctx, "k", load)
 	require.Equal(t, "1", string(v))
 	require.ErrorIs(t, err, ErrStale)
@@ -81,8 +85,7 @@ func TestStaleIfError(t *testing.T) {
 	require.Nil(t, v)
 	require.ErrorIs(t, err, errOrigin)
 	require.NotErrorIs(t, err, ErrStale)
-	c.e.SweepExpired()
-	require.Equal(t, 0, c.Len())
+	waitFor(t, func() bool { return c.Len() == 0 })
 
 	// The origin back: a fresh value, no error.
 	up.Store(true)

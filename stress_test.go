@@ -15,7 +15,6 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/require"
-	"github.com/velocache/velo/engine"
 )
 
 var soak = flag.Bool("soak", false, "run the stress tests for minutes instead of seconds")
@@ -61,7 +60,6 @@ func checkStressValue(key string, v []byte) (version uint64, err error) {
 type stressConfig struct {
 	name    string
 	opts    Options
-	hash    func(string) uint64 // nil: xxhash
 	keys    int
 	maxSize int
 }
@@ -79,10 +77,6 @@ func TestStress(t *testing.T) {
 		{name: "bytes", opts: Options{MaxBytes: 256 << 10, Shards: 4, SegmentBytes: 8 << 10, ExpiryInterval: 2 * time.Millisecond, StaleIfError: 50 * time.Millisecond, StaleRetry: time.Millisecond}, keys: 4000, maxSize: 600},
 		// The CLOCK hand evicts entry by entry.
 		{name: "entries", opts: Options{MaxBytes: 4 << 20, MaxEntries: 500, Shards: 2, ExpiryInterval: 2 * time.Millisecond}, keys: 3000, maxSize: 200},
-		// Every key shares one of 1024 hashes with three others: entries
-		// of other keys are everywhere a reader looks.
-		{name: "collisions", opts: Options{MaxBytes: 128 << 10, Shards: 4, SegmentBytes: 8 << 10, ExpiryInterval: 2 * time.Millisecond},
-			hash: func(k string) uint64 { return xxhash.Sum64String(k) & (1023 << 54) }, keys: 4096, maxSize: 300},
 		// Thousands of entries a shard under eviction churn: the index
 		// tables are large enough that a migration spans hundreds of
 		// inserts, and deletes empty slots while readers probe them.
@@ -149,7 +143,7 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 		}
 		removals.Add(1)
 	}
-	c, err := newCache(opts, engine.Config{Hash: cfg.hash})
+	c, err := New(opts)
 	require.NoError(t, err)
 	defer c.Close()
 

@@ -21,10 +21,10 @@
 // sweep. Entries larger than a quarter of a segment get a segment each,
 // so the largest value depends on the options only (MaxValueBytes).
 //
-// Who imports it: package velo, which wraps it for users, and velo's own
-// tests (Config.Hash, Config.Clock and SweepExpired are there for them).
-// Its API follows velo's needs and changes with it; programs import
-// github.com/velocache/velo.
+// Who imports it: package velo, which wraps it for users; its exported
+// API is what velo uses, and changes with it. Programs import
+// github.com/velocache/velo. What only tests need (a forced hash, a sweep
+// on demand) is unexported, for this package's own tests.
 package engine
 
 import (
@@ -105,9 +105,9 @@ type Config struct {
 	// Clock, if set, replaces the shared coarse clock (tests pass a manual
 	// one). The engine does not release it.
 	Clock *clock.Clock
-	// Hash, if set, replaces the seeded key hash (tests force collisions
-	// with it).
-	Hash func(string) uint64
+	// hash, if set by a test of this package, replaces the seeded key
+	// hash, to force collisions.
+	hash func(string) uint64
 
 	// OnRemove, if set, is called once for every entry that leaves the
 	// cache, except through Clear and Close, with a copy of its key and
@@ -135,7 +135,7 @@ type Engine struct {
 	clock      *clock.Clock
 	ownClock   bool
 	seed       maphash.Seed        // random per engine: see hashOf
-	testHash   func(string) uint64 // Config.Hash; nil for the seeded hash
+	testHash   func(string) uint64 // Config.hash; nil for the seeded hash
 	onRemove   func(string, []byte, Reason)
 
 	// callbackPanics counts the panics of onRemove that report recovered;
@@ -166,7 +166,7 @@ type Engine struct {
 	// the recycling tests must catch.
 	recycleAtRelease func(*arena.Segment)
 
-	// sweepMu serializes sweeps (the background one and SweepExpired's),
+	// sweepMu serializes sweeps (the background one and a test's sweepExpired),
 	// which share sweepSlots, the list of a shard's segments a sweep
 	// walks: reused, so that an idle cache's sweep allocates nothing.
 	sweepMu    sync.Mutex
@@ -198,7 +198,7 @@ func New(cfg Config) (*Engine, error) {
 		keep:       int64(cfg.KeepExpired),
 		clock:      cfg.Clock,
 		seed:       maphash.MakeSeed(),
-		testHash:   cfg.Hash,
+		testHash:   cfg.hash,
 		onRemove:   cfg.OnRemove,
 		hits:       newCounter(4 * runtime.GOMAXPROCS(0)),
 		misses:     newCounter(4 * runtime.GOMAXPROCS(0)),
@@ -861,9 +861,9 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// SweepExpired removes every expired entry now, as the background sweep
+// sweepExpired removes every expired entry now, as the background sweep
 // does each ExpiryInterval. Tests with a manual clock call it directly.
-func (e *Engine) SweepExpired() {
+func (e *Engine) sweepExpired() {
 	e.sweepMu.Lock()
 	defer e.sweepMu.Unlock()
 	now := e.clock.Now()
@@ -893,7 +893,7 @@ func (e *Engine) sweepLoop(every time.Duration) {
 			if e.closed.Load() {
 				return
 			}
-			e.SweepExpired()
+			e.sweepExpired()
 		}
 	}
 }

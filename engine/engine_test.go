@@ -23,7 +23,7 @@ const testStart = int64(1) << 40
 
 // newTestEngine returns an engine on a manual clock (the one in cfg, or a
 // new one) whose background sweep never runs during the test, so that only
-// the test's SweepExpired calls remove expired entries. Unless cfg says
+// the test's sweepExpired calls remove expired entries. Unless cfg says
 // otherwise, keys hash with unseeded xxhash, so that a test's keys share
 // the same sketch counters and index slots on every run: the policy's
 // choices between keys seen equally often depend on those collisions, and
@@ -34,8 +34,8 @@ func newTestEngine(t testing.TB, cfg Config) (*Engine, *clock.Clock) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.NewManual(testStart)
 	}
-	if cfg.Hash == nil {
-		cfg.Hash = xxhash.Sum64String
+	if cfg.hash == nil {
+		cfg.hash = xxhash.Sum64String
 	}
 	if cfg.ExpiryInterval == 0 {
 		cfg.ExpiryInterval = time.Hour
@@ -236,7 +236,7 @@ func TestSaturatingExpiry(t *testing.T) {
 			require.Equal(t, int64(arena.Never), expiryOf(t, e, "k"), "expiry did not saturate")
 			clk.Set(math.MaxInt64 - 1)
 			requireHit(t, e, "k", "v")
-			e.SweepExpired()
+			e.sweepExpired()
 			requireHit(t, e, "k", "v")
 			checkInvariants(t, e)
 		})
@@ -358,7 +358,7 @@ func TestResolveDefaults(t *testing.T) {
 	tests := []struct {
 		name string
 		in   Config
-		want Config // Clock and Hash are left alone
+		want Config // Clock and hash are left alone
 	}{
 		{"zero", Config{},
 			Config{MaxBytes: DefaultMaxBytes, Shards: 16, SegmentBytes: clampSeg(DefaultMaxBytes / 16 / segmentsPerShard), MaxValueBytes: 1 << 20, ExpiryInterval: time.Second}},
@@ -589,7 +589,7 @@ func TestMaxEntriesLoop(t *testing.T) {
 
 func TestHashCollisionConstant(t *testing.T) {
 	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 2,
-		Hash: func(string) uint64 { return 42 }})
+		hash: func(string) uint64 { return 42 }})
 
 	require.NoError(t, e.Set("a", []byte("A"), 0))
 	require.NoError(t, e.Set("b", []byte("B"), 0))
@@ -615,7 +615,7 @@ func TestHashCollisionCountedWithCallback(t *testing.T) {
 	// as Evicted and counted as an eviction, so Stats and OnRemove agree.
 	var reasons []Reason
 	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1,
-		Hash:     func(string) uint64 { return 42 },
+		hash:     func(string) uint64 { return 42 },
 		OnRemove: func(_ string, _ []byte, r Reason) { reasons = append(reasons, r) }})
 	require.NoError(t, e.Set("a", []byte("A"), 0))
 	require.NoError(t, e.Set("a", []byte("A2"), 0))
@@ -630,7 +630,7 @@ func TestHashCollisionSmallSet(t *testing.T) {
 	// 16 hash values spread over 4 shards: keys collide constantly, also
 	// through rotation, reinsertion and the CLOCK hand.
 	hash := func(s string) uint64 { return xxhash.Sum64String(s) & (3<<62 | 3) }
-	e, clk := newTestEngine(t, Config{MaxBytes: 32 << 10, Shards: 4, SegmentBytes: 2048, MaxEntries: 12, Hash: hash})
+	e, clk := newTestEngine(t, Config{MaxBytes: 32 << 10, Shards: 4, SegmentBytes: 2048, MaxEntries: 12, hash: hash})
 
 	last := map[string]string{}
 	for i := range 3000 {
@@ -648,7 +648,7 @@ func TestHashCollisionSmallSet(t *testing.T) {
 		case 4:
 			clk.Advance(300 * time.Millisecond)
 		case 5:
-			e.SweepExpired()
+			e.sweepExpired()
 		default:
 			for j := range 40 {
 				k := fmt.Sprintf("key%d", j)
@@ -665,7 +665,7 @@ func TestHashCollisionSmallSet(t *testing.T) {
 	checkInvariants(t, e)
 }
 
-func TestSweepExpiredReleasesSegments(t *testing.T) {
+func TestSweepReleasesSegments(t *testing.T) {
 	e, clk := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 1, SegmentBytes: 4096})
 	const n = 500
 	for i := range n {
@@ -677,13 +677,13 @@ func TestSweepExpiredReleasesSegments(t *testing.T) {
 	require.Greater(t, before.HeldBytes, int64(4*4096))
 
 	clk.Advance(time.Second - 1)
-	e.SweepExpired()
+	e.sweepExpired()
 	require.Equal(t, n, e.Len(), "nothing has expired yet")
 	checkInvariants(t, e)
 
 	clk.Advance(1)
 	require.Equal(t, n, e.Len(), "expired entries count until swept")
-	e.SweepExpired()
+	e.sweepExpired()
 	after := e.Stats()
 	require.Zero(t, e.Len())
 	require.Equal(t, uint64(n), after.Expirations)
@@ -711,13 +711,13 @@ func TestSweepCompactsSparseSegments(t *testing.T) {
 	require.Zero(t, before.Evictions)
 
 	clk.Advance(time.Second)
-	e.SweepExpired()
+	e.sweepExpired()
 	require.Equal(t, n/8, e.Len())
 	require.Equal(t, uint64(n-n/8), e.Stats().Expirations)
 	checkInvariants(t, e)
 	// The sweep may decide to compact a segment before it removes the
 	// expired entries that make it sparse; the next sweep compacts it then.
-	e.SweepExpired()
+	e.sweepExpired()
 	after := e.Stats()
 	t.Logf("bytes %d -> %d", before.HeldBytes, after.HeldBytes)
 	require.Less(t, after.HeldBytes, before.HeldBytes, "sparse segments were compacted")
@@ -740,7 +740,7 @@ func TestClose(t *testing.T) {
 	require.False(t, e.Delete("k"))
 	require.Zero(t, e.Len())
 	require.NoError(t, e.Close(), "Close twice")
-	require.NotPanics(t, e.SweepExpired)
+	require.NotPanics(t, e.sweepExpired)
 	s := e.Stats()
 	require.Zero(t, s.HeldBytes)
 	require.Zero(t, s.Entries)
@@ -839,7 +839,7 @@ func TestConcurrentReadersWriters(t *testing.T) {
 		defer rg.Done()
 		for !stop.Load() {
 			clk.Advance(time.Millisecond / 2)
-			e.SweepExpired()
+			e.sweepExpired()
 			_ = e.Stats()
 			runtime.Gosched()
 		}

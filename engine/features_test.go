@@ -49,7 +49,7 @@ func TestOnRemoveReasons(t *testing.T) {
 
 	require.NoError(t, e.Set("t", []byte("x"), time.Millisecond))
 	clk.Advance(time.Millisecond)
-	e.SweepExpired()
+	e.sweepExpired()
 	require.Equal(t, []removal{{"t", []byte("x"), Expired}}, r.take())
 
 	// An expired entry overwritten is reported as expired, not replaced.
@@ -285,7 +285,7 @@ func TestRangeAndClearConcurrent(t *testing.T) {
 				e.Clear()
 			}
 			clk.Advance(time.Millisecond / 2)
-			e.SweepExpired()
+			e.sweepExpired()
 		}
 	}()
 	deadline := time.Now().Add(500 * time.Millisecond)
@@ -364,8 +364,8 @@ func TestSweepAllocatesNothing(t *testing.T) {
 	for i := range 2000 {
 		require.NoError(t, e.Set(fmt.Sprint(i), []byte("value"), time.Hour))
 	}
-	e.SweepExpired()
-	require.Zero(t, testing.AllocsPerRun(10, e.SweepExpired))
+	e.sweepExpired()
+	require.Zero(t, testing.AllocsPerRun(10, e.sweepExpired))
 }
 
 // TestAbsenceSurvivesCompaction: an absence moved by compaction is still
@@ -411,12 +411,12 @@ func TestKeepExpired(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "v", string(v))
 	require.InDelta(t, time.Second, info.TTL, float64(5*time.Millisecond))
-	e.SweepExpired()
+	e.sweepExpired()
 	require.Equal(t, 1, e.Len(), "kept by the sweep")
 	clk.Advance(time.Minute)
 	_, _, ok = e.GetStale(nil, "k")
 	require.False(t, ok, "past KeepExpired")
-	e.SweepExpired()
+	e.sweepExpired()
 	require.Equal(t, 0, e.Len())
 	checkInvariants(t, e)
 }

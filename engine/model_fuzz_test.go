@@ -31,7 +31,7 @@ import (
 //	        bit 2: a hash with 8 values a shard (constant collisions);
 //	        bit 3: DefaultTTL 5ms
 //	op%11   0,1 Set key size ttl    2,3 Get key    4 Delete key
-//	        5 Advance d             6 SweepExpired 7 Get every key
+//	        5 Advance d             6 sweepExpired 7 Get every key
 //	        8 Clear                 9 Range        10 Restore key size d
 //
 // Every removal the engine reports to OnRemove must carry a value the key
@@ -197,7 +197,7 @@ func runModel(t testing.TB, data []byte) {
 	}
 	if c&4 != 0 {
 		// Eight values a shard, none below 2 (which an index may reserve).
-		cfg.Hash = func(s string) uint64 { return xxhash.Sum64String(s)&(1<<63|7) | 8 }
+		cfg.hash = func(s string) uint64 { return xxhash.Sum64String(s)&(1<<63|7) | 8 }
 	}
 	if c&8 != 0 {
 		cfg.DefaultTTL = 5 * time.Millisecond
@@ -283,9 +283,9 @@ func runModel(t testing.TB, data []byte) {
 				// The index holds one entry per hash: a Set displaces any
 				// other key with the same hash (whether the engine counts
 				// that as an eviction or not).
-				if cfg.Hash != nil {
+				if cfg.hash != nil {
 					for k2 := range model {
-						if k2 != k && cfg.Hash(k2) == cfg.Hash(k) {
+						if k2 != k && cfg.hash(k2) == cfg.hash(k) {
 							delete(model, k2)
 						}
 					}
@@ -313,8 +313,8 @@ func runModel(t testing.TB, data []byte) {
 			trace = append(trace, fmt.Sprintf("%d: Advance(%v)", seq, d))
 			clk.Advance(d)
 		case 6:
-			trace = append(trace, fmt.Sprintf("%d: SweepExpired", seq))
-			e.SweepExpired()
+			trace = append(trace, fmt.Sprintf("%d: sweepExpired", seq))
+			e.sweepExpired()
 			for k, m := range model {
 				if m.expireAt <= clk.Now() {
 					delete(model, k)
@@ -353,9 +353,9 @@ func runModel(t testing.TB, data []byte) {
 			if err == nil && exp > clk.Now() {
 				model[k] = modelEntry{value: v, expireAt: exp, ttl: d}
 				setKey, setValue = k, v
-				if cfg.Hash != nil {
+				if cfg.hash != nil {
 					for k2 := range model {
-						if k2 != k && cfg.Hash(k2) == cfg.Hash(k) {
+						if k2 != k && cfg.hash(k2) == cfg.hash(k) {
 							delete(model, k2)
 						}
 					}

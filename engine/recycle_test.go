@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/velocache/velo/arena"
@@ -231,6 +232,22 @@ func TestRecyclingReadersSeeOnlyTheirValues(t *testing.T) {
 	checkInvariants(t, e)
 	t.Logf("reused %d segments, %d untracked", e.pool.reused.Load(), e.pool.untracked.Load())
 	require.Positive(t, e.pool.reused.Load(), "no segment was recycled: the test tested nothing")
+}
+
+// TestCollidingKeysReadersSeeOnlyTheirValues: the same stress with every
+// key sharing its hash with three others, so that the index sends readers
+// to other keys' entries everywhere they look and writers displace each
+// other: a reader still gets only values written for its own key.
+func TestCollidingKeysReadersSeeOnlyTheirValues(t *testing.T) {
+	ops := 50_000
+	if raceEnabled || testing.Short() {
+		ops = 10_000
+	}
+	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 2, SegmentBytes: 4096,
+		hash: func(k string) uint64 { return xxhash.Sum64String(k) & (127 << 56) }})
+	require.NoError(t, recycleStress(t, e, ops))
+	checkInvariants(t, e)
+	require.Less(t, e.Len(), 128+1, "one entry per hash")
 }
 
 // TestUnsafeRecyclingIsCaught: recycling a segment as soon as it is
