@@ -1,36 +1,168 @@
 #!/usr/bin/env bash
-# Regenerates the measurements behind docs/benchmarks.md into docs/results/:
-# the loadgen table against every peer (with its JSON, CSV and plot), the
-# Redis comparisons (a private redis-server on a spare loopback port, when
-# one is installed), and the go test benchmarks. About 9 minutes on 2 cores.
-# The prose in benchmarks.md is written from these files by hand.
+# Regenerates the measurements that docs/benchmarks.md, docs/memory.md and
+# docs/hit-ratio.md cite, each into the file the doc names. The prose and
+# the tables in the docs are written from these files by hand.
+#
+#   docs/regenerate.sh              every step this machine can run (about
+#                                   70 minutes on the 2-core VM)
+#   docs/regenerate.sh gc fill      only the named steps
+#
+# Steps (times on the project's 2-core VM):
+#   peers     benchmarks.md "Throughput against the peers"      ~3 min
+#   threeruns benchmarks.md "Reading it" (three 3 s runs)        ~6 min
+#   view      benchmarks.md "Reading it" (velo-view, three runs) ~6 min
+#   profile   benchmarks.md "Reading it" (profile of 75/25 at 2 P) ~15 s
+#   otter     benchmarks.md "In otter's method"                  ~6 min
+#   redis     benchmarks.md "velo in process against Redis"      ~1 min
+#             (needs redis-server on PATH; skipped without it)
+#   bench     benchmarks.md "velo against the blog's RWMutex map" ~5 min
+#   fill      memory.md "A working set with overwrites"          ~8 min
+#   gc        memory.md "Results"                                 ~7 min
+#   hitratio  hit-ratio.md, every table and plot                 ~10-19 min
+#             (needs the traces in ../shared/traces; skipped without them)
+#   16core    benchmarks.md "On 16 cores", memory.md "50 million
+#             entries" (the 16-core table); only on a machine with 16 or
+#             more CPUs and 16 GiB free, ~5 min there + ~3 min for -gc
+#
+# Not regenerated here (their files name the commit or build they ran):
+# the quiet -gc run of memory.md (results/gc-session4.*, commit 8436022),
+# the segment-cap comparison (results/gc-segcap.txt and
+# results/device-16core/gc-segcap.txt, one build per cap constant), and the
+# A/B files that docs/design.md cites (results/hardening-ab.txt,
+# index-density.txt, index-migration-ab.txt, setchurn*.txt, drain.txt,
+# header12.txt), which compare two commits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=docs/results
 mkdir -p "$out"
+tmp=$(mktemp -d)
+cleanup() {
+  if [ -n "${redis_port:-}" ]; then redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 
-echo "== loadgen, every in-process target, GOMAXPROCS 1 and 2" >&2
-go run ./cmd/loadgen -target all -procs 1,2 \
-  -json docs/loadgen-all.json -csv docs/loadgen-all.csv -plot docs/loadgen-all.svg > "$out/loadgen-all.txt"
+# One binary for every step, so that all runs measure the same build.
+go build -o "$tmp/loadgen" ./cmd/loadgen
+lg="$tmp/loadgen"
 
-if command -v redis-server >/dev/null; then
-  port=6399
-  redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --daemonize yes >/dev/null
-  trap 'redis-cli -p '$port' shutdown nosave >/dev/null 2>&1 || true' EXIT
+step_peers() {
+  echo "== peers: loadgen, every in-process target, GOMAXPROCS 1 and 2" >&2
+  "$lg" -target all -procs 1,2 \
+    -json docs/loadgen-all.json -csv docs/loadgen-all.csv -plot docs/loadgen-all.svg > "$out/loadgen-all.txt"
+}
+
+step_threeruns() {
+  echo "== threeruns: velo, otter and the mutex map, 3 s per cell, three runs" >&2
+  mkdir -p "$out/loadgen-3runs-final"
+  for i in 1 2 3; do
+    "$lg" -target velo,otter,mutexmap -procs 1,2 -duration 3s -warmup 500ms \
+      -json "$out/loadgen-3runs-final/run$i.json" > "$out/loadgen-3runs-final/run$i.txt"
+  done
+}
+
+step_view() {
+  echo "== view: velo, velo-view and otter, 3 s per cell, three runs" >&2
+  mkdir -p "$out/loadgen-view-3runs"
+  for i in 1 2 3; do
+    "$lg" -target velo,velo-view,otter -procs 1,2 -duration 3s -warmup 500ms \
+      -json "$out/loadgen-view-3runs/vvo-$i.json" > "$out/loadgen-view-3runs/vvo-$i.txt"
+  done
+}
+
+step_profile() {
+  echo "== profile: velo at 75% reads, GOMAXPROCS 2" >&2
+  "$lg" -target velo -mix 75 -procs 2 -duration 4s -cpuprofile "$tmp/m75.prof" > "$tmp/m75.txt"
+  {
+    echo "# $(date -u +%F), $(nproc) CPUs, commit $(git rev-parse --short HEAD)."
+    echo "# loadgen -target velo -mix 75 -procs 2 -duration 4s -cpuprofile m75.prof; go tool pprof -top -nodecount 30"
+    go tool pprof -top -nodecount 30 "$lg" "$tmp/m75.prof"
+  } > "$out/profile-velo-75-2p.txt"
+}
+
+step_otter() {
+  echo "== otter: -preset otter, every target, five runs per cell" >&2
+  mkdir -p "$out/otter-preset"
+  "$lg" -preset otter -count 5 -duration 500ms -target all \
+    -json "$out/otter-preset/2core-count5.json" > "$out/otter-preset/2core-count5.txt"
+}
+
+step_redis() {
+  if ! command -v redis-server >/dev/null; then
+    echo "redis-server not installed (apt-get install -y redis-server): skipping the Redis comparisons" >&2
+    return 0
+  fi
+  redis_port=6399
+  redis-server --port $redis_port --bind 127.0.0.1 --save '' --appendonly no --daemonize yes >/dev/null
   sleep 0.5
-  echo "== Redis comparisons" >&2
-  go run ./cmd/loadgen -redis-compare -redis-addr 127.0.0.1:$port -redis-ops 50000 -keys 1 \
+  echo "== redis: one op at a time (1 key, then 65,536), then throughput" >&2
+  "$lg" -redis-compare -redis-addr 127.0.0.1:$redis_port -redis-ops 50000 -keys 1 \
     -json docs/redis-compare-1key.json > "$out/redis-compare-1key.txt"
-  go run ./cmd/loadgen -redis-compare -redis-addr 127.0.0.1:$port -redis-ops 50000 \
+  "$lg" -redis-compare -redis-addr 127.0.0.1:$redis_port -redis-ops 50000 \
     -json docs/redis-compare.json > "$out/redis-compare.txt"
-  go run ./cmd/loadgen -target velo,mutexmap,redis -redis-addr 127.0.0.1:$port -procs 1,2 -mix 100,75,0 \
+  "$lg" -target velo,mutexmap,redis -redis-addr 127.0.0.1:$redis_port -procs 1,2 -mix 100,75,0 \
     > "$out/loadgen-redis.txt"
-else
-  echo "redis-server not installed (apt-get install -y redis-server): skipping the Redis comparisons" >&2
-fi
+  redis-cli -p $redis_port shutdown nosave >/dev/null 2>&1 || true
+  redis_port=
+}
 
-echo "== go test benchmarks" >&2
-# bench_test.go's benchmarks (velo against the RWMutex map); the feature
-# benchmarks (GetOrLoad, Typed, Snapshot) are quoted in README.md.
-go test -run '^$' -bench '^Benchmark(Get|Set|ZipfRead|ZipfMix75|ZipfWrite|AppendValue)$' -benchmem -cpu 1,2 -count 6 . > "$out/bench.txt"
-echo "wrote $out/ (summarize bench.txt with golang.org/x/perf/cmd/benchstat)" >&2
+step_bench() {
+  echo "== bench: bench_test.go, velo against the RWMutex map" >&2
+  go test -run '^$' -bench '^Benchmark(Get|Set|ZipfRead|ZipfMix75|ZipfWrite|AppendValue)$' \
+    -benchmem -cpu 1,2 -count 6 . > "$out/bench.txt"
+  echo "   summarize $out/bench.txt with golang.org/x/perf/cmd/benchstat" >&2
+}
+
+step_fill() {
+  echo "== fill: a working set with overwrites, five value distributions" >&2
+  "$lg" -fill -fill-overwrite 0,50,90,99 \
+    -json "$out/fill.json" -fill-plot docs/memory-fill.svg > "$out/fill.txt"
+}
+
+step_gc() {
+  echo "== gc: memory and GC cost at 1M and 10M entries" >&2
+  "$lg" -gc -json "$out/gc-2026-12-02.json" -plot docs/memory-gc.svg > "$out/gc-2026-12-02.txt"
+}
+
+step_hitratio() {
+  if ! ls ../shared/traces/*.gz >/dev/null 2>&1; then
+    echo "no traces in ../shared/traces: skipping the hit-ratio replays" >&2
+    return 0
+  fi
+  echo "== hitratio: 21 traces, velo, otter, theine, ristretto and the reference policies" >&2
+  mkdir -p "$out/hit-ratio" docs/hit-ratio "$tmp/hr"
+  for f in ../shared/traces/*.gz; do
+    n=$(basename "$f" .gz)
+    "$lg" -trace "$f" -target velo,otter,theine,ristretto -json "$tmp/hr/$n.json" \
+      -plot "docs/hit-ratio/$n.svg" > "$out/hit-ratio/$n.txt"
+  done
+  echo "   the tables of docs/hit-ratio.md:" >&2
+  python3 docs/hit-ratio-tables.py "$tmp/hr"
+}
+
+step_16core() {
+  if [ "$(nproc)" -lt 16 ]; then
+    echo "$(nproc) CPUs: skipping the 16-core sweep (it needs 16)" >&2
+    return 0
+  fi
+  echo "== 16core: every in-process target, GOMAXPROCS 1 to 16; -gc up to 50M entries" >&2
+  d="$out/device-16core"
+  mkdir -p "$d"
+  { lscpu; free -g; uname -a; go version; } > "$d/machine.txt"
+  "$lg" -target all -procs 1,2,4,8,16 -duration 1s \
+    -json "$d/loadgen-16.json" -csv "$d/loadgen-16.csv" -plot docs/loadgen-16core.svg > "$d/loadgen-16.txt"
+  python3 docs/loadgen-ratios.py "$d/loadgen-16.json" otter mutexmap freecache fastcache
+  "$lg" -gc -target velo,freecache,fastcache,bigcache -gc-entries 1000000,10000000,50000000 -gc-load 3s \
+    -json "$d/gc-16core.json" > "$d/gc-16core.txt"
+}
+
+all_steps=(peers threeruns view profile otter redis bench fill gc hitratio 16core)
+steps=("$@")
+if [ ${#steps[@]} -eq 0 ]; then steps=("${all_steps[@]}"); fi
+for s in "${steps[@]}"; do
+  case " ${all_steps[*]} " in
+    *" $s "*) "step_$s" ;;
+    *) echo "unknown step $s (steps: ${all_steps[*]})" >&2; exit 2 ;;
+  esac
+done
+echo "wrote docs/results/ and the plots in docs/" >&2
