@@ -578,7 +578,7 @@ func (e *Engine) Restore(key string, value []byte, expireAt int64, ttl time.Dura
 	if expireAt <= e.clock.Now() {
 		return nil
 	}
-	_, err := e.store(key, value, ttl, expireAt, 0, storedValue)
+	_, err := e.store(key, value, ttl, expireAt, overAny, storedValue)
 	return err
 }
 
@@ -610,7 +610,7 @@ func (e *Engine) SetAbsent(key string, ttl time.Duration) error {
 	if !ok {
 		return e.refuse(key, nil, ttl)
 	}
-	_, err := e.store(key, nil, ttl, fromNow, 0, storedAbsence)
+	_, err := e.store(key, nil, ttl, fromNow, overAny, storedAbsence)
 	return err
 }
 
@@ -684,11 +684,14 @@ func (e *Engine) check(key string, value []byte) error {
 // fromNow tells store to compute the expiry from the TTL and the clock.
 const fromNow = math.MinInt64
 
+// overAny tells store to write whatever entry key has (onlyOver).
+const overAny loc = 0
+
 // store appends the entry under the shard lock, expiring at expireAt, or
 // ttl after the clock time read under that lock if expireAt is fromNow,
 // and reports what the write removed once the lock is released. With
-// onlyOver nonzero it stores only if key's entry is live and at onlyOver,
-// and reports whether it stored. (Set writes this out for
+// onlyOver other than overAny it stores only if key's entry is live and at
+// onlyOver, and reports whether it stored. (Set writes this out for
 // speed; Restore and Refresh share it.)
 func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int64, onlyOver loc, kind valueKind) (bool, error) {
 	if e.closed.Load() {
@@ -700,7 +703,7 @@ func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int
 		return false, ErrClosed
 	}
 	now := e.clock.Now()
-	if onlyOver != 0 {
+	if onlyOver != overAny {
 		l, ok := sh.index.load(h)
 		if ok {
 			exp, k, _ := sh.slots[l.slot()].Load().Entry(l.off())

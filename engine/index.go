@@ -168,25 +168,25 @@ func (x *index) warm(hs ...uint64) {
 
 // store sets the location of h and returns the previous one. Writer only.
 func (x *index) store(h uint64, l loc) (old loc, replaced bool) {
-	return x.put(h, l, false)
+	return x.put(h, l, exactLoc)
 }
 
 // storeNew is store for a new entry: if h was present, the new location
 // goes in the main queue whatever l says (a key stored before has been seen
 // before). One probe does it. Writer only.
 func (x *index) storeNew(h uint64, l loc) (old loc, replaced bool) {
-	return x.put(h, l, true)
+	return x.put(h, l, mainIfPresent)
 }
 
-func (x *index) put(h uint64, l loc, mainIfPresent bool) (old loc, replaced bool) {
+func (x *index) put(h uint64, l loc, mode putMode) (old loc, replaced bool) {
 	h = fixHash(h)
 	t := x.t.Load()
-	old, replaced = t.put(h, l, mainIfPresent)
-	if replaced && mainIfPresent {
+	old, replaced = t.put(h, l, mode)
+	if replaced && mode == mainIfPresent {
 		l |= mainBit
 	}
 	if t.next != nil {
-		t.next.put(h, l, false)
+		t.next.put(h, l, exactLoc)
 	}
 	if !replaced {
 		x.step(t)
@@ -194,9 +194,18 @@ func (x *index) put(h uint64, l loc, mainIfPresent bool) (old loc, replaced bool
 	return old, replaced
 }
 
+// A putMode says whether a put stores its location as given, or adds the
+// main queue's bit when the hash was present (storeNew).
+type putMode uint8
+
+const (
+	exactLoc putMode = iota
+	mainIfPresent
+)
+
 // put sets h's location in t to l (with the main bit added if h was present
-// and mainIfPresent) and returns the previous location.
-func (t *table) put(h uint64, l loc, mainIfPresent bool) (old loc, replaced bool) {
+// and mode is mainIfPresent) and returns the previous location.
+func (t *table) put(h uint64, l loc, mode putMode) (old loc, replaced bool) {
 	free := -1
 	i := t.start(h)
 	for ; ; i = t.after(i) {
@@ -204,7 +213,7 @@ func (t *table) put(h uint64, l loc, mainIfPresent bool) (old loc, replaced bool
 		switch s.hash.Load() {
 		case h:
 			old = loc(s.loc.Load())
-			if mainIfPresent {
+			if mode == mainIfPresent {
 				l |= mainBit
 			}
 			s.loc.Store(uint64(l))
@@ -322,7 +331,7 @@ func (x *index) step(t *table) {
 			// A change made during the migration may have put h in nt
 			// already, with the same location t has: storing it again
 			// is harmless.
-			nt.put(h, loc(s.loc.Load()), false)
+			nt.put(h, loc(s.loc.Load()), exactLoc)
 		}
 	}
 	t.copied = end
