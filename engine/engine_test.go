@@ -869,11 +869,10 @@ func TestResolveOneByteShards(t *testing.T) {
 	}
 }
 
-// The CLOCK hand gives up on hot entries after a bounded number of steps.
-// It used to count every entry it passed, dead ones included, so a few
-// overwrites made it evict a hot entry while a cold one was there: below,
-// 29 dead copies of k0 used up the limit (2*11+2) before the hand reached
-// the live k0, which was then evicted regardless although k9 was unread.
+// The CLOCK hand gives up on hot entries after a bounded number of steps,
+// counting live entries only: were dead ones counted, the 29 dead copies
+// of k0 below would use up the limit (2*11+2) before the hand reached the
+// live k0, which would then be evicted although k9 was unread.
 func TestMaxEntriesHandSkipsDeadEntries(t *testing.T) {
 	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1, MaxEntries: 10})
 	for range 30 {
