@@ -25,6 +25,21 @@
 //	-gc             memory and GC cost with millions of entries, a process per target (package gcbench)
 //	-trace FILE     replay an access trace and print hit ratios per capacity (package trace)
 //	-fill           keys kept and memory taken by a working set with overwrites, per cache (package fill)
+//	-gen-log FILE   write a synthetic application access log (package genlog)
+//
+// # Capacity planning
+//
+// With -trace and capacities in bytes, loadgen answers a capacity
+// planner's questions from an access log of their own service (the plain
+// format: "key[,size[,timestamp]]" per line, see package tracefile): the
+// miss-ratio curve over a byte sweep, the smallest budget that reaches a
+// hit ratio (-target-hit, bisected further with -refine), and for one
+// budget the planner's summary: velo's hit ratio and bytes per entry, its
+// requests per second per core on the log's keys and sizes, and with
+// -rate the origin load and the cores that rate takes. In -capacities a
+// bare number is an entry count (1000) and a number with a unit is bytes
+// (64MiB, 1GiB, 1000000B); one run takes one or the other.
+// docs/capacity-planning.md is the walkthrough.
 //
 // Usage:
 //
@@ -32,6 +47,30 @@
 //	go run ./cmd/loadgen -target all -procs 1,2 -plot out.svg
 //	go run ./cmd/loadgen -mix 75 -value-size 32-1024 -json out.json
 //	go run ./cmd/loadgen -gc -gc-entries 1000000
+//	go run ./cmd/loadgen -gen-log app.csv.gz -gen-requests 4000000 -gen-keys 200000 -zipf-s 0.9 -value-size 100-20000
+//	go run ./cmd/loadgen -trace app.csv.gz -capacities 128MiB,256MiB,512MiB,1GiB -target-hit 0.9 -refine 4 -rate 2M -plot mrc.svg
+//
+// # Installing
+//
+// From a clone of the repository, at its root (the go.work there puts the
+// library and this module together):
+//
+//	go install ./cmd/loadgen
+//
+// or, without the workspace, from this directory: cd cmd/loadgen && go
+// install . (its go.mod replaces the library with ../..). Both build
+// against the library in the clone.
+//
+// "go install github.com/velocache/velo/cmd/loadgen@vX" from anywhere does
+// not work yet: the go command refuses a module whose go.mod has a replace
+// directive. A release needs, in this order: the library tagged (vX.Y.Z);
+// this module's go.mod requiring github.com/velocache/velo at that tag,
+// with the replace removed, go.sum updated, and the module tagged with its
+// own prefix (cmd/loadgen/vX.Y.Z). Then
+//
+//	go install github.com/velocache/velo/cmd/loadgen@vX.Y.Z
+//
+// installs it.
 //
 // loadgen is its own module, so that the peers, the Redis client, the
 // histograms and the plotting never become requirements of velo.
@@ -48,6 +87,7 @@ import (
 	"github.com/velocache/velo/cmd/loadgen/internal/config"
 	"github.com/velocache/velo/cmd/loadgen/internal/fill"
 	"github.com/velocache/velo/cmd/loadgen/internal/gcbench"
+	"github.com/velocache/velo/cmd/loadgen/internal/genlog"
 	"github.com/velocache/velo/cmd/loadgen/internal/redislatency"
 	"github.com/velocache/velo/cmd/loadgen/internal/throughput"
 	"github.com/velocache/velo/cmd/loadgen/internal/trace"
@@ -89,6 +129,8 @@ func run(cfg config.Config, w io.Writer) error {
 // job is the mode the flags select; the throughput table by default.
 func job(cfg config.Config) func(config.Config, io.Writer) error {
 	switch {
+	case cfg.Gen.Path != "":
+		return genlog.Run
 	case cfg.GC:
 		return gcbench.Run
 	case cfg.TracePath != "":

@@ -8,6 +8,7 @@ import (
 	"github.com/velocache/velo/cmd/loadgen/internal/config"
 	"github.com/velocache/velo/cmd/loadgen/internal/fill"
 	"github.com/velocache/velo/cmd/loadgen/internal/gcbench"
+	"github.com/velocache/velo/cmd/loadgen/internal/genlog"
 	"github.com/velocache/velo/cmd/loadgen/internal/redislatency"
 	"github.com/velocache/velo/cmd/loadgen/internal/throughput"
 	"github.com/velocache/velo/cmd/loadgen/internal/trace"
@@ -25,6 +26,7 @@ func TestJob(t *testing.T) {
 		{[]string{"-trace", "x.csv"}, trace.Run},
 		{[]string{"-fill"}, fill.Run},
 		{[]string{"-redis-compare"}, redislatency.Run},
+		{[]string{"-gen-log", "x.csv"}, genlog.Run},
 	} {
 		cfg, err := config.Parse(tc.args)
 		if err != nil {

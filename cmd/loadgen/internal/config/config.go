@@ -71,6 +71,10 @@ type Config struct {
 	SizeBy    string
 	// Fill selects the working-set measurement (package fill).
 	Fill Fill
+	// Plan is the capacity planning part of -trace (plan.go); Gen is
+	// -gen-log, the synthetic application log.
+	Plan Plan
+	Gen  Gen
 
 	Flags map[string]string // every flag's value as given, for the JSON report
 
@@ -86,11 +90,12 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.StringVar(&l.targets, "target", "velo,mutexmap", "caches to measure, comma-separated; all = every one but redis: "+strings.Join(targets.Names(), ", "))
 	fs.StringVar(&l.mixes, "mix", "100,75,50,25,0", "read percentages to measure, comma-separated (0..100)")
-	fs.StringVar(&l.procs, "procs", defaultProcs(), "GOMAXPROCS settings (= goroutines) to measure, comma-separated")
+	fs.StringVar(&l.procs, "procs", defaultProcs(), "GOMAXPROCS settings (= goroutines) to measure, comma-separated (also the rows of the planner's summary)")
 	fs.StringVar(&cfg.Dist, "dist", "zipf", "key distribution: zipf, uniform or sequential (each goroutine walks the keys in order)")
-	fs.Float64Var(&cfg.ZipfS, "zipf-s", 1.01, "Zipf exponent s (> 1)")
+	fs.Float64Var(&cfg.ZipfS, "zipf-s", 1.01, "Zipf exponent s (> 1; -gen-log takes any s > 0)")
 	fs.IntVar(&cfg.Keys, "keys", 1<<16, "number of distinct keys")
-	fs.StringVar(&l.valueSize, "value-size", "64", "value size in bytes, fixed (64) or a range (32-1024: each key gets a size drawn uniformly)")
+	fs.StringVar(&l.valueSize, "value-size", "64", "value size in bytes, fixed (64) or a range (32-1024: each key gets a size drawn uniformly); "+
+		"with byte -capacities, the object size of a trace that has none; with -gen-log, the range of the object sizes")
 	fs.Int64Var(&cfg.Capacity, "capacity", 256<<20, "memory bound in bytes: velo's MaxBytes, and the byte bound of the peers that have one")
 	fs.IntVar(&cfg.Entries, "entries", 0, "entry bound: velo's MaxEntries (0: none), otter's and theine's size (0: 2 x -keys)")
 	fs.DurationVar(&cfg.TTL, "ttl", time.Hour, "TTL of every Set")
@@ -110,8 +115,11 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 	fs.DurationVar(&cfg.GCLoad, "gc-load", 0, "how long -gc runs the 75/25 load with garbage behind it (0: 10s)")
 	fs.StringVar(&cfg.TracePath, "trace", "", "instead of the throughput table, replay this access trace and print hit ratios per capacity")
 	fs.StringVar(&cfg.TraceFormat, "format", "", "format of -trace: plain (an application log: a key per line, then optionally a size and a timestamp; inferred for .csv, .txt and .log), arc, lirs, cache2k, scarab, corda, cloudphysics, oracle")
-	fs.StringVar(&cfg.Capacities, "capacities", "", "cache sizes for -trace, in entries, comma-separated")
+	fs.StringVar(&cfg.Capacities, "capacities", "", "cache sizes for -trace, comma-separated: bare numbers are entry counts (1000,10000), "+
+		"numbers with a unit are bytes (64MiB,256MiB,1GiB; units B, KiB, MiB, GiB, TiB, or KB, MB, GB, TB), and then each object weighs its size "+
+		"(from the trace, else -value-size) plus key and velo's 16-byte header; all in one unit")
 	addPresetFlags(fs, cfg)
+	addPlanFlags(fs, &cfg.Plan, &cfg.Gen)
 	addFillFlags(fs, &cfg.Fill)
 	return fs
 }
@@ -127,7 +135,9 @@ func defaultProcs() string {
 
 // PrintUsage writes -h's text to w.
 func PrintUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: loadgen [flags]\n\nMeasures velo against a sync.RWMutex map under a concurrent Zipf workload.\n\nFlags:")
+	fmt.Fprintln(w, "usage: loadgen [flags]\n\nMeasures velo against a sync.RWMutex map under a concurrent Zipf workload;\n"+
+		"with -trace, replays an access log for hit ratios per capacity (in entries, or in bytes for capacity planning);\n"+
+		"with -gen-log, writes a synthetic access log. docs/capacity-planning.md has a walkthrough.\n\nFlags:")
 	fs := newFlagSet(new(Config))
 	fs.SetOutput(w)
 	fs.PrintDefaults()
@@ -169,7 +179,15 @@ func Parse(args []string) (Config, error) {
 		if err := cfg.checkTrace(fs); err != nil {
 			return Config{}, err
 		}
-	} else if err := cfg.checkVelo(); err != nil {
+	} else if cfg.Gen.Path == "" {
+		if err := cfg.checkVelo(); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := cfg.checkPlan(); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.checkGen(); err != nil {
 		return Config{}, err
 	}
 	if err := cfg.checkFill(fs); err != nil {
@@ -195,7 +213,7 @@ func (cfg *Config) check() error {
 		return fmt.Errorf("-dist %q: want zipf, scrambled-zipf, uniform or sequential", cfg.Dist)
 	case cfg.Entries < 0:
 		return fmt.Errorf("-entries %d: want 0 or more", cfg.Entries)
-	case cfg.Dist == "zipf" && !(cfg.ZipfS > 1 && cfg.ZipfS < math.Inf(1)):
+	case cfg.Dist == "zipf" && cfg.Gen.Path == "" && !(cfg.ZipfS > 1 && cfg.ZipfS < math.Inf(1)):
 		return fmt.Errorf("-zipf-s %v: want a number above 1", cfg.ZipfS)
 	case cfg.Keys < 1 || cfg.Keys > math.MaxInt32:
 		return fmt.Errorf("-keys %d: want 1..%d", cfg.Keys, math.MaxInt32)
@@ -277,7 +295,7 @@ func (cfg *Config) checkTrace(fs *flag.FlagSet) error {
 		return fmt.Errorf("-format %q: want one of %s", cfg.TraceFormat, strings.Join(tracefile.Formats, ", "))
 	}
 	if strings.TrimSpace(cfg.Capacities) != "" {
-		if _, err := ParseInts("-capacities", cfg.Capacities, 1, MaxTraceCapacity); err != nil {
+		if _, _, err := ParseCapacities(cfg.Capacities); err != nil {
 			return err
 		}
 	}

@@ -65,7 +65,7 @@ func addPresetFlags(fs *flag.FlagSet, cfg *Config) {
 		names[i] = p.name + " (" + p.about + ")"
 	}
 	fs.StringVar(&cfg.Preset, "preset", "", "set the other flags' defaults as a published benchmark does: "+strings.Join(names, "; "))
-	fs.IntVar(&cfg.Count, "count", 1, "measure each cell this many times, the targets interleaved, and report the median and the min-max")
+	fs.IntVar(&cfg.Count, "count", 1, "measure each cell this many times, the targets interleaved, and report the median and the min-max (with -trace, each throughput row of the planner's summary)")
 	fs.IntVar(&cfg.StreamLen, "stream", workload.DefaultStreamLen, "length of the pre-generated key stream (a power of two)")
 	fs.StringVar(&cfg.SizeBy, "size-by", "bytes", "bytes: the peers with a byte bound get -capacity; "+
 		"entries: every cache is bounded to -entries entries: ristretto by MaxCost -entries at cost 1, "+

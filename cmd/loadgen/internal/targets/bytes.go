@@ -27,7 +27,8 @@ const veloEntryHeader = 16
 // must hold: bigcache refuses an entry larger than a shard.
 const byteTargetEntries = 8
 
-// ByteSizing is what a byte-bounded setup (-fill) is sized from.
+// ByteSizing is what a byte-bounded setup (-fill, and -trace in bytes) is
+// sized from.
 type ByteSizing struct {
 	MaxBytes  int64
 	Keys      int

@@ -1,6 +1,7 @@
 package targets
 
-// Replay setups (-trace): every entry weighs one, so a cache of capacity c
+// Replay setups (-trace with capacities in entries; replaybytes.go has
+// those in bytes): every entry weighs one, so a cache of capacity c
 // holds at most c keys. The throughput targets are sized for the
 // throughput workload and some apply writes asynchronously, so a replay
 // opens its caches here:

@@ -2,8 +2,9 @@
 // interface and set up as its own documentation recommends: velo, the
 // design it replaces (a map behind one sync.RWMutex), the peer caches and
 // Redis. It promises that every target is sized from a Config alone, that
-// Close stops what the library started, and that the byte-bounded (-fill)
-// and entry-bounded (-trace) setups live next to the throughput ones.
+// Close stops what the library started, and that the byte-bounded (-fill,
+// and -trace with capacities in bytes) and entry-bounded (-trace) setups
+// live next to the throughput ones.
 package targets
 
 import (
@@ -121,6 +122,9 @@ func (v veloCache) Write(key string, value []byte, ttl time.Duration) error {
 	return v.c.Set(key, value, ttl)
 }
 func (v veloCache) Close() { v.c.Close() }
+
+// VeloCache is c behind the Cache interface, as the velo target drives it.
+func VeloCache(c *velo.Cache) Cache { return veloCache{c} }
 
 // veloView reads without a copy; the value is left untouched, as the
 // targets that return their stored slice leave theirs.

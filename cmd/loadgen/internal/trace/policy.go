@@ -293,3 +293,104 @@ func (h *nextHeap) down(i int) {
 		i = c
 	}
 }
+
+// clockBytes is clock with a capacity in bytes: FIFO with reinsertion
+// (second chance), which is what CLOCK is hit for hit. weights[i] is the
+// size of access i's entry (its size when inserted counts). A miss takes
+// entries from the head of the queue until the new one fits: one whose
+// bit is set has it cleared and goes to the tail, one whose bit is clear
+// leaves. An entry larger than the whole cache is not inserted.
+func (t *refTrace) clockBytes(weights []uint32, capacity int64) int {
+	n := len(t.keys)
+	q := make([]int32, n) // a ring: every key is in it at most once
+	head, count := 0, 0
+	in := make([]bool, n)
+	ref := make([]bool, n)
+	size := make([]int64, n)
+	var used int64
+	hits := 0
+	for i, id := range t.ids {
+		if in[id] {
+			hits++
+			ref[id] = true
+			continue
+		}
+		s := int64(weights[i])
+		if s > capacity {
+			continue
+		}
+		for used+s > capacity {
+			v := q[head]
+			if head++; head == n {
+				head = 0
+			}
+			count--
+			if ref[v] {
+				ref[v] = false
+				q[(head+count)%n] = v
+				count++
+				continue
+			}
+			in[v] = false
+			used -= size[v]
+		}
+		q[(head+count)%n] = id
+		count++
+		in[id], ref[id], size[id] = true, false, s
+		used += s
+	}
+	return hits
+}
+
+// optimalBytes is Belady's rule with a capacity in bytes: a miss inserts
+// the entry (weights[i] bytes) unless it is never accessed again or larger
+// than the cache, then evicts the entries whose next access is farthest
+// away, the new one among them, until the cache fits. With entries of
+// different sizes this is a heuristic, not the optimum (finding that is
+// NP-hard): it is the reference to approach, not a bound no policy can
+// pass.
+func (t *refTrace) optimalBytes(weights []uint32, capacity int64) int {
+	h := nextHeap{
+		nextOf: make([]int32, len(t.keys)),
+		pos:    make([]int32, len(t.keys)),
+	}
+	for i := range h.pos {
+		h.pos[i] = -1
+	}
+	size := make([]int64, len(t.keys))
+	var used int64
+	hits := 0
+	for i, id := range t.ids {
+		nu := t.next[i]
+		if p := h.pos[id]; p >= 0 {
+			hits++
+			h.nextOf[id] = nu
+			h.up(int(p))
+			continue
+		}
+		s := int64(weights[i])
+		if s > capacity || int(nu) == len(t.ids) {
+			continue
+		}
+		h.push(id, nu)
+		size[id] = s
+		used += s
+		for used > capacity {
+			used -= size[h.pop()]
+		}
+	}
+	return hits
+}
+
+// pop removes the key whose next access is farthest and returns it.
+func (h *nextHeap) pop() int32 {
+	top := h.heap[0]
+	last := len(h.heap) - 1
+	h.swap(0, last)
+	h.heap = h.heap[:last]
+	h.pos[top] = -1
+	if last > 0 {
+		h.down(0)
+	}
+	return top
+}

@@ -1,12 +1,25 @@
 // Package trace is -trace: the hit ratio of each cache on a recorded
-// access trace, at capacities counted in entries, next to three reference
-// policies computed offline (policy.go): LRU, a textbook CLOCK and
-// Belady's optimal. docs/hit-ratio.md has the method and the results.
+// access trace, at capacities counted in entries or in bytes, next to
+// three reference policies computed offline (policy.go): LRU, a textbook
+// CLOCK and Belady's optimal. docs/hit-ratio.md has the method and the
+// results for entries, docs/capacity-planning.md the use of bytes.
 //
-// Every access is a read-through: read the key; on a miss, write it (an
-// 8-byte value, TTL one hour, which no replay outlasts). Every entry weighs
-// one, so a cache of capacity c holds at most c keys. The caches are
-// opened with targets.OpenForReplay, which says how each is set up.
+// Every access is a read-through: read the key; on a miss, write it (TTL
+// one hour, which no replay outlasts). With capacities in entries the value
+// is 8 bytes and every entry weighs one, so a cache of capacity c holds at
+// most c keys; the caches are opened with [targets.OpenForReplay]. With
+// capacities in bytes (bytes.go) the value has the object's size (from the
+// trace, else -value-size) and a cache of capacity c is bounded to c bytes
+// as its user would bound it; the caches are opened with
+// [targets.OpenForByteReplay], and each entry weighs velo's entry size
+// ([targets.EntryBytes]: key, value and 16-byte header) in the reference
+// policies.
+//
+// On top of the sweep, -target-hit picks the smallest capacity that reaches
+// a hit ratio, -refine bisects towards it for velo (target.go), and a
+// budget in bytes gets the planner's summary: hit ratio, velo's bytes per
+// entry, its throughput per core on the trace's keys, and the cores and
+// origin load for a request rate (plan.go).
 package trace
 
 import (
@@ -74,6 +87,10 @@ type traceResult struct {
 	HitRatio float64 `json:"hit_ratio_pct"`
 	Seconds  float64 `json:"seconds"`
 	Note     string  `json:"note,omitempty"`
+	// Byte replays: writes the cache refused (a miss each), and for velo
+	// its Stats at the end.
+	Refused int        `json:"refused,omitempty"`
+	Velo    *veloAtEnd `json:"velo,omitempty"`
 }
 
 type traceSkipped struct {
@@ -93,15 +110,26 @@ type traceReport struct {
 	LoadSeconds    float64           `json:"load_seconds"`
 	Capacities     []int             `json:"capacities"`
 	CapacitySource string            `json:"capacity_source"`
-	Caches         []string          `json:"caches"` // the columns: targets replayed, then lru, clock and optimal
-	Skipped        []traceSkipped    `json:"skipped,omitempty"`
-	Results        []traceResult     `json:"results"`
+	// CapacityUnit is "entries" or "bytes"; in bytes, SizeSource says
+	// where the object sizes came from.
+	CapacityUnit string `json:"capacity_unit"`
+	SizeSource   string `json:"size_source,omitempty"`
+	// TargetHit (a ratio in 0..1), Reached, Refined and Plan: see target.go and plan.go.
+	TargetHit float64        `json:"target_hit,omitempty"`
+	Reached   []reach        `json:"reached,omitempty"`
+	Refined   []traceResult  `json:"refined,omitempty"`
+	Plan      *planSummary   `json:"plan,omitempty"`
+	Setups    []targetSetup  `json:"setups,omitempty"`
+	Caches    []string       `json:"caches"` // the columns: targets replayed, then lru, clock and optimal
+	Skipped   []traceSkipped `json:"skipped,omitempty"`
+	Results   []traceResult  `json:"results"`
 }
 
 // Run replays cfg.TracePath at each capacity through each target of
-// cfg.Targets that has an entry bound, computes the reference policies, prints the
-// table to w and writes cfg.PlotPath (the hit-ratio curves) and cfg.JSONPath
-// if set.
+// cfg.Targets that has a bound in the capacities' unit, computes the
+// reference policies, answers -target-hit, prints the table (and the
+// planner's summary, if any) to w and writes cfg.PlotPath (the hit-ratio
+// curves) and cfg.JSONPath if set.
 func Run(cfg config.Config, w io.Writer) error {
 	rep, err := measure(cfg, report.ProgressWriter(cfg.Progress))
 	if err != nil {
@@ -147,10 +175,18 @@ func measure(cfg config.Config, progress io.Writer) (*traceReport, error) {
 		return nil, err
 	}
 	td.Keys = nil // rt.ids and rt.keys hold the trace now
+	// Keys are the key numbers in decimal, except in a byte replay of the
+	// plain format, where the log's own key strings weigh what they weigh.
+	byteMode := cfg.Plan.CapBytes != nil
 	keys := make([]string, rt.distinct())
 	for i, k := range rt.keys {
-		keys[i] = strconv.FormatUint(k, 10)
+		if byteMode && td.Names != nil {
+			keys[i] = td.Names[k]
+		} else {
+			keys[i] = strconv.FormatUint(k, 10)
+		}
 	}
+	td.Names = nil
 	rep := &traceReport{
 		Meta:         report.CollectMeta(),
 		Config:       cfg.Flags,
@@ -166,6 +202,11 @@ func measure(cfg config.Config, progress io.Writer) (*traceReport, error) {
 	fmt.Fprintf(progress, "loadgen: %s: %d accesses, %d distinct keys, read in %.1fs\n",
 		rep.Trace, rep.Accesses, rep.DistinctKeys, rep.LoadSeconds)
 
+	rep.TargetHit = cfg.Plan.TargetHit
+	if byteMode {
+		return rep, measureBytes(cfg, rep, rt, keys, td.Sizes, progress)
+	}
+	rep.CapacityUnit = "entries"
 	if rep.Capacities, rep.CapacitySource, err = traceCapacities(cfg.Capacities, cfg.TracePath, rt.distinct()); err != nil {
 		return nil, err
 	}
@@ -194,6 +235,16 @@ func measure(cfg config.Config, progress io.Writer) (*traceReport, error) {
 			fmt.Fprintf(progress, "loadgen: [%d/%d] capacity %d  %-9s %6.2f%%  (%.1fs)\n",
 				len(rep.Results), total, capacity, name, r.HitRatio, r.Seconds)
 		}
+	}
+	if rep.TargetHit > 0 {
+		rep.Reached = reached(rep)
+		steps, err := refine(rep, cfg.Plan.Refine, func(capacity int) (traceResult, error) {
+			return traceCell("velo", capacity, rt, keys)
+		})
+		if err != nil {
+			return nil, err
+		}
+		rep.Refined = steps
 	}
 	return rep, nil
 }
@@ -253,10 +304,16 @@ func traceCapacities(flag, path string, distinct int) ([]int, string, error) {
 func printTraceReport(w io.Writer, rep *traceReport) {
 	m := rep.Meta
 	fmt.Fprintf(w, "loadgen: trace %s (%s format): %d accesses, %d distinct keys", rep.Trace, rep.Format, rep.Accesses, rep.DistinctKeys)
-	if rep.ObjectBytes > 0 {
-		fmt.Fprintf(w, ", %d bytes of objects (sizes ignored: every entry weighs 1)", rep.ObjectBytes)
+	switch {
+	case rep.CapacityUnit == "bytes":
+		fmt.Fprintf(w, "\nread-through replay, capacities in bytes (%s); an entry weighs key + object size (%s) + 16-byte header; velo with one shard\n",
+			rep.CapacitySource, rep.SizeSource)
+	default:
+		if rep.ObjectBytes > 0 {
+			fmt.Fprintf(w, ", %d bytes of objects (sizes ignored: every entry weighs 1)", rep.ObjectBytes)
+		}
+		fmt.Fprintf(w, "\nread-through replay, capacities in entries (%s); velo with one shard\n", rep.CapacitySource)
 	}
-	fmt.Fprintf(w, "\nread-through replay, capacities in entries (%s); velo with one shard\n", rep.CapacitySource)
 	fmt.Fprintf(w, "%s %s/%s, NumCPU %d, CPU %s, %s\n\n", m.GoVersion, m.GOOS, m.GOARCH, m.NumCPU, m.CPUModel, m.Date)
 
 	ratio := make(map[string]traceResult, len(rep.Results))
@@ -272,7 +329,7 @@ func printTraceReport(w io.Writer, rep *traceReport) {
 	}
 	fmt.Fprintln(tw)
 	for _, c := range rep.Capacities {
-		fmt.Fprintf(tw, "%d\t", c)
+		fmt.Fprintf(tw, "%s\t", rep.capLabel(c))
 		for _, name := range rep.Caches {
 			fmt.Fprintf(tw, "%.2f\t", get(c, name).HitRatio)
 		}
@@ -291,7 +348,7 @@ func printTraceReport(w io.Writer, rep *traceReport) {
 		}
 		fmt.Fprintln(tw)
 		for _, c := range rep.Capacities {
-			fmt.Fprintf(tw, "%d\t", c)
+			fmt.Fprintf(tw, "%s\t", rep.capLabel(c))
 			opt := get(c, "optimal").HitRatio
 			for _, name := range targets {
 				fmt.Fprintf(tw, "%.2f\t", opt-get(c, name).HitRatio)
@@ -302,10 +359,29 @@ func printTraceReport(w io.Writer, rep *traceReport) {
 	}
 	for _, r := range rep.Results {
 		if r.Note != "" {
-			fmt.Fprintf(w, "note: %s at capacity %d: %s\n", r.Cache, r.Capacity, r.Note)
+			fmt.Fprintf(w, "note: %s at capacity %s: %s\n", r.Cache, rep.capLabel(r.Capacity), r.Note)
 		}
+	}
+	for _, s := range rep.Setups {
+		fmt.Fprintf(w, "setup %s: %s\n", s.Target, s.Setup)
 	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(w, "skipped %s: %s\n", s.Target, s.Reason)
 	}
+	printReached(w, rep)
+	switch {
+	case rep.Plan != nil:
+		printPlan(w, rep.Plan)
+	case rep.CapacityUnit == "bytes" && rep.TargetHit > 0:
+		fmt.Fprintln(w, "no planner's summary: velo reaches the target at no capacity of the sweep; add larger capacities, or give -budget")
+	}
+}
+
+// capLabel writes capacity c in the report's unit: an entry count, or
+// bytes as 256MiB.
+func (rep *traceReport) capLabel(c int) string {
+	if rep.CapacityUnit == "bytes" {
+		return config.FormatBytes(int64(c))
+	}
+	return strconv.Itoa(c)
 }

@@ -34,3 +34,18 @@ func TestReadPlain(t *testing.T) {
 		}
 	}
 }
+
+// TestReadPlainNames: the plain format keeps each key's string, by id.
+func TestReadPlainNames(t *testing.T) {
+	td, err := ReadPlain(strings.NewReader("key,size\nsess/ab,1\nsess/cd,2\nsess/ab,3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(td.Names, []string{"sess/ab", "sess/cd"}) || !slices.Equal(td.Keys, []uint64{0, 1, 0}) {
+		t.Errorf("names %v keys %v", td.Names, td.Keys)
+	}
+	td, err = read(strings.NewReader("1\n2\n"), "lirs")
+	if err != nil || td.Names != nil {
+		t.Errorf("lirs: names %v, %v", td.Names, err)
+	}
+}

@@ -38,6 +38,9 @@ type Data struct {
 	// Sizes[i] is the object size in bytes of access i, for the formats
 	// that carry one (oracle, plain with sizes); nil otherwise.
 	Sizes []uint32
+	// Names[k] is the string of key k, for the plain format, whose keys
+	// are strings numbered in order of first appearance; nil otherwise.
+	Names []string
 }
 
 // InferFormat tells a trace's format from its file name, as the files
@@ -239,7 +242,9 @@ func readPlain(r io.Reader, td *Data) error {
 		id, ok := ids[string(fields[0])]
 		if !ok {
 			id = uint64(len(ids))
-			ids[string(fields[0])] = id
+			name := string(fields[0])
+			ids[name] = id
+			td.Names = append(td.Names, name)
 		}
 		td.Keys = append(td.Keys, id)
 		td.Sizes = append(td.Sizes, uint32(size))
@@ -273,3 +278,6 @@ func readLirs(r io.Reader, td *Data) error {
 		return nil
 	})
 }
+
+// ReadPlain reads a whole trace in the plain format from r.
+func ReadPlain(r io.Reader) (*Data, error) { return read(r, "plain") }

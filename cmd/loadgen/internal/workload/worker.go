@@ -77,6 +77,11 @@ type Worker struct {
 	ReadHist    *hdrhistogram.Histogram
 	WriteHist   *hdrhistogram.Histogram
 
+	// ReadThrough makes every read that misses write the key's value
+	// (wl.Value), as a service in front of an origin does; the write
+	// counts in the same op. It needs keys from a Workload's stream.
+	ReadThrough bool
+
 	// Counted while the phase was PhaseMeasure.
 	Ops, Reads, Hits uint64
 }
@@ -138,6 +143,8 @@ func (w *Worker) Run(phase *atomic.Int32, c targets.Cache, wl *Workload, mix *[1
 				}
 				if _, ok := c.Read(buf[:0], key); ok {
 					hits++
+				} else if w.ReadThrough {
+					_ = c.Write(key, wl.Value(ki), ttl)
 				}
 				if timed {
 					_ = rh.RecordValue(min(int64(time.Since(t0)), maxLatencyNs))

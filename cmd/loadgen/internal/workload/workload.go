@@ -33,13 +33,36 @@ type Workload struct {
 	// values holds valueCount values; key i is always written with
 	// values[i%valueCount], so a key's size does not change between writes.
 	values [][]byte
+	// perKey, when set (FromTrace), holds the value of each key.
+	perKey [][]byte
 }
 
 // valueCount is how many values a workload holds.
 const valueCount = 1024
 
 // Value is the value key is written with.
-func (wl *Workload) Value(key int32) []byte { return wl.values[key%valueCount] }
+func (wl *Workload) Value(key int32) []byte {
+	if wl.perKey != nil {
+		return wl.perKey[key]
+	}
+	return wl.values[key%valueCount]
+}
+
+// FromTrace is a workload that replays a recorded trace: keys[ids[i]] is
+// the key of access i, values[k] the value key k is written with. The
+// stream is the trace from its start, gone round again up to a power of
+// two in length. Its workers should read through (Worker.ReadThrough).
+func FromTrace(keys []string, ids []int32, values [][]byte) *Workload {
+	n := 1
+	for n < len(ids) {
+		n *= 2
+	}
+	stream := make([]int32, n)
+	for i := range stream {
+		stream[i] = ids[i%len(ids)]
+	}
+	return &Workload{Keys: keys, Stream: stream, values: values[:1], perKey: values}
+}
 
 // New generates the keys, the key stream and the values of p.
 func New(p Params) *Workload {

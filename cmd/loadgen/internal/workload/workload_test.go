@@ -7,7 +7,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/velocache/velo/cmd/loadgen/internal/targets"
 )
 
 func TestPercentiles(t *testing.T) {
@@ -124,5 +128,46 @@ func TestScrambledZipf(t *testing.T) {
 	}
 	if p := float64(hot) / 100000; math.Abs(p-1/ycsbZetan) > 0.003 {
 		t.Errorf("P(rank 0) = %v, want 1/zetan = %v", p, 1/ycsbZetan)
+	}
+}
+
+// TestFromTraceReadThrough: a trace workload goes round the trace up to a
+// power of two, writes each key with its own value, and a read-through
+// worker writes the keys it misses, counting one op per request.
+func TestFromTraceReadThrough(t *testing.T) {
+	keys := []string{"a", "bb", "ccc"}
+	ids := []int32{0, 1, 2, 0, 1}
+	values := [][]byte{[]byte("1"), []byte("22"), []byte("333")}
+	wl := FromTrace(keys, ids, values)
+	if !slices.Equal(wl.Stream, []int32{0, 1, 2, 0, 1, 0, 1, 2}) {
+		t.Fatalf("stream %v", wl.Stream)
+	}
+	for k := range keys {
+		if string(wl.Value(int32(k))) != string(values[k]) {
+			t.Errorf("value of %d: %q", k, wl.Value(int32(k)))
+		}
+	}
+	c, err := targets.Open("mutexmap", targets.Config{Keys: 3, ValueSize: 3, Capacity: 1 << 20, TTL: time.Hour, Procs: []int{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var phase atomic.Int32
+	phase.Store(PhaseMeasure)
+	w := Worker{Buf: make([]byte, 0, 8), SampleEvery: 1 << 62, ReadHist: NewHist(), ReadThrough: true}
+	w.WriteHist = w.ReadHist
+	done := make(chan struct{})
+	go func() { w.Run(&phase, c, wl, MixTable(100, 1), time.Hour); close(done) }()
+	time.Sleep(20 * time.Millisecond)
+	phase.Store(PhaseStop)
+	<-done
+	// Three keys: three misses, every other request a hit.
+	if w.Ops < batchOps || w.Ops != w.Reads || w.Hits != w.Reads-3 {
+		t.Errorf("ops %d reads %d hits %d", w.Ops, w.Reads, w.Hits)
+	}
+	for k, key := range keys {
+		if v, ok := c.Read(nil, key); !ok || string(v) != string(values[k]) {
+			t.Errorf("%s: %q, %v", key, v, ok)
+		}
 	}
 }
