@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates the measurements that docs/benchmarks.md, docs/memory.md and
-# docs/hit-ratio.md cite, each into the file the doc names. The prose and
-# the tables in the docs are written from these files by hand.
+# Regenerates the measurements that docs/benchmarks.md, docs/memory.md,
+# docs/hit-ratio.md and docs/capacity-planning.md cite, each into the file
+# the doc names. The prose and the tables in the docs are written from
+# these files by hand.
 #
 #   docs/regenerate.sh              every step this machine can run (about
 #                                   70 minutes on the 2-core VM)
@@ -20,6 +21,8 @@
 #   gc        memory.md "Results"                                 ~7 min
 #   hitratio  hit-ratio.md, every table and plot                 ~10-19 min
 #             (needs the traces in ../shared/traces; skipped without them)
+#   capacity  capacity-planning.md, both walkthroughs              ~5 min
+#             (the CloudPhysics one needs ../shared/traces)
 #   16core    benchmarks.md "On 16 cores", memory.md "50 million
 #             entries" (the 16-core table); only on a machine with 16 or
 #             more CPUs and 16 GiB free, ~5 min there + ~3 min for -gc
@@ -140,6 +143,23 @@ step_hitratio() {
   python3 docs/hit-ratio-tables.py "$tmp/hr"
 }
 
+step_capacity() {
+  echo "== capacity: a synthetic application log, then the CloudPhysics trace with sizes" >&2
+  d=docs/capacity
+  mkdir -p "$d"
+  "$lg" -gen-log "$tmp/app.csv.gz" -gen-requests 4000000 -gen-keys 200000 -zipf-s 0.9 -value-size 100-20000 \
+    > "$d/synthetic-gen.txt"
+  "$lg" -trace "$tmp/app.csv.gz" -capacities 128MiB,256MiB,512MiB,1GiB -target-hit 0.9 -refine 4 -rate 2M -count 3 \
+    -plot "$d/synthetic.svg" -json "$d/synthetic.json" > "$d/synthetic.txt"
+  f=../shared/traces/libcachesim_cloudPhysicsIO.oracleGeneral.bin.gz
+  if [ ! -f "$f" ]; then
+    echo "no $f: skipping the CloudPhysics walkthrough" >&2
+    return 0
+  fi
+  "$lg" -trace "$f" -capacities 128MiB,256MiB,512MiB,1GiB,2GiB -target all -target-hit 0.5 -refine 4 -rate 50k -count 3 \
+    -plot "$d/cloudphysics.svg" -json "$d/cloudphysics.json" > "$d/cloudphysics.txt"
+}
+
 step_16core() {
   if [ "$(nproc)" -lt 16 ]; then
     echo "$(nproc) CPUs: skipping the 16-core sweep (it needs 16)" >&2
@@ -156,7 +176,7 @@ step_16core() {
     -json "$d/gc-16core.json" > "$d/gc-16core.txt"
 }
 
-all_steps=(peers threeruns view profile otter redis bench fill gc hitratio 16core)
+all_steps=(peers threeruns view profile otter redis bench fill gc hitratio capacity 16core)
 steps=("$@")
 if [ ${#steps[@]} -eq 0 ]; then steps=("${all_steps[@]}"); fi
 for s in "${steps[@]}"; do
