@@ -21,6 +21,8 @@
 #   gc        memory.md "Results"                                 ~7 min
 #   hitratio  hit-ratio.md, every table and plot                 ~10-19 min
 #             (needs the traces in ../shared/traces; skipped without them)
+#   hitbytes  hit-ratio.md "Bounded by bytes alone", six traces   ~4 min
+#             (needs the traces in ../shared/traces; skipped without them)
 #   capacity  capacity-planning.md, both walkthroughs              ~5 min
 #             (the CloudPhysics one needs ../shared/traces)
 #   16core    benchmarks.md "On 16 cores", memory.md "50 million
@@ -143,6 +145,32 @@ step_hitratio() {
   python3 docs/hit-ratio-tables.py "$tmp/hr"
 }
 
+step_hitbytes() {
+  if ! ls ../shared/traces/*.gz >/dev/null 2>&1; then
+    echo "no traces in ../shared/traces: skipping the byte-bounded replays" >&2
+    return 0
+  fi
+  echo "== hitbytes: six traces bounded by bytes (1, 5, 10, 25% of the distinct keys at 88 bytes each) and by entries" >&2
+  local f n d caps p
+  : > "$out/hit-ratio-bytes.txt"
+  for n in lirs_multi2.trace lirs_multi3.trace lirs_2_pools.trace lirs_sprite.trace cache2k_web07.trace arc_P3.lis; do
+    f=../shared/traces/$n.gz
+    # The trace's distinct keys, from the header line of a short replay.
+    d=$("$lg" -trace "$f" -capacities 1000 -target velo | sed -n 's/.* \([0-9][0-9]*\) distinct keys.*/\1/p' | head -1)
+    caps="" ents=""
+    for p in 1 5 10 25; do
+      caps="$caps,$((d * p / 100 * 88))B"
+      ents="$ents,$((d * p / 100))"
+    done
+    {
+      echo "### $n, bounded by bytes (an entry: key + 64-byte value + 16-byte header, about 88 bytes)"
+      "$lg" -trace "$f" -capacities "${caps#,}" -value-size 64 -target velo,otter,theine
+      echo "### $n, bounded by entries (velo: MaxEntries)"
+      "$lg" -trace "$f" -capacities "${ents#,}" -target velo,otter,theine
+    } >> "$out/hit-ratio-bytes.txt"
+  done
+}
+
 step_capacity() {
   echo "== capacity: a synthetic application log, then the CloudPhysics trace with sizes" >&2
   d=docs/capacity
@@ -176,7 +204,7 @@ step_16core() {
     -json "$d/gc-16core.json" > "$d/gc-16core.txt"
 }
 
-all_steps=(peers threeruns view profile otter redis bench fill gc hitratio capacity 16core)
+all_steps=(peers threeruns view profile otter redis bench fill gc hitratio hitbytes capacity 16core)
 steps=("$@")
 if [ ${#steps[@]} -eq 0 ]; then steps=("${all_steps[@]}"); fi
 for s in "${steps[@]}"; do
