@@ -102,6 +102,13 @@ type Options struct {
 	// bound above MaxBytes/16 (no entry is smaller than its 16-byte
 	// header) cannot bind, and is taken as MaxBytes/16: nothing is
 	// allocated in proportion to it beyond what MaxBytes can hold.
+	//
+	// MaxEntries also runs the scan-resistant eviction policy (S3-FIFO
+	// with TinyLFU admission). Bounded by MaxBytes alone, the cache
+	// evicts by segments, keeping entries read since they were written,
+	// which on workloads with scans and loops hits about as often as LRU
+	// (docs/hit-ratio.md): set MaxEntries, to an estimate of the entries
+	// the budget holds, where hit ratio matters.
 	MaxEntries int
 
 	// DefaultTTL is the lifetime of an entry stored with ttl 0. 0 means
