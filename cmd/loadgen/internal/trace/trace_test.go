@@ -18,33 +18,13 @@ import (
 	"github.com/velocache/velo/cmd/loadgen/internal/config"
 	"github.com/velocache/velo/cmd/loadgen/internal/targets"
 	"github.com/velocache/velo/cmd/loadgen/internal/tracefile"
+	"github.com/velocache/velo/cmd/loadgen/internal/tracetest"
 )
 
 // sharedTraces is the shared traces folder seen from this package's
 // directory (cmd/loadgen/internal/trace): ../shared/traces from the
 // repository root.
 const sharedTraces = "../../../../../shared/traces"
-
-// writeTraceFile writes data to dir/name, gzipped when name ends in .gz.
-func writeTraceFile(t *testing.T, dir, name string, data []byte) string {
-	t.Helper()
-	if strings.HasSuffix(name, ".gz") {
-		var b bytes.Buffer
-		zw := gzip.NewWriter(&b)
-		if _, err := zw.Write(data); err != nil {
-			t.Fatal(err)
-		}
-		if err := zw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		data = b.Bytes()
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 func seqKeys(s string) []uint64 {
 	var keys []uint64
@@ -254,7 +234,7 @@ func zipfTrace(t *testing.T, n, keys int) string {
 		// Scatter the popular keys over the key space.
 		fmt.Fprintln(&b, (z.Uint64()*2654435761)%1000003)
 	}
-	return writeTraceFile(t, t.TempDir(), "lirs_zipf.trace.gz", b.Bytes())
+	return tracetest.WriteFile(t, t.TempDir(), "lirs_zipf.trace.gz", b.Bytes())
 }
 
 func TestTraceReplayZipf(t *testing.T) {
@@ -344,7 +324,7 @@ func TestTraceCapacities(t *testing.T) {
 
 func TestTraceRunErrors(t *testing.T) {
 	dir := t.TempDir()
-	empty := writeTraceFile(t, dir, "lirs_empty.trace", []byte("*\n"))
+	empty := tracetest.WriteFile(t, dir, "lirs_empty.trace", []byte("*\n"))
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -506,7 +486,7 @@ func TestTracePlot(t *testing.T) {
 	for i := range 3000 {
 		fmt.Fprintf(&b, "%d\n", (i*7)%97+i%5)
 	}
-	path := writeTraceFile(t, dir, "lirs_small.trace", []byte(b.String()))
+	path := tracetest.WriteFile(t, dir, "lirs_small.trace", []byte(b.String()))
 	for _, ext := range []string{".svg", ".png"} {
 		out := filepath.Join(dir, "curves"+ext)
 		cfg, err := config.Parse([]string{"-trace", path, "-capacities", "10,20,40,80", "-target", "velo", "-plot", out})

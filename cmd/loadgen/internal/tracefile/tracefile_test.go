@@ -2,7 +2,6 @@ package tracefile
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"math"
 	"os"
@@ -10,28 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-)
 
-// writeTraceFile writes data to dir/name, gzipped when name ends in .gz.
-func writeTraceFile(t *testing.T, dir, name string, data []byte) string {
-	t.Helper()
-	if strings.HasSuffix(name, ".gz") {
-		var b bytes.Buffer
-		zw := gzip.NewWriter(&b)
-		if _, err := zw.Write(data); err != nil {
-			t.Fatal(err)
-		}
-		if err := zw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		data = b.Bytes()
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+	"github.com/velocache/velo/cmd/loadgen/internal/tracetest"
+)
 
 func be32(vs ...int32) []byte {
 	var b []byte
@@ -85,7 +65,7 @@ func TestTraceReaders(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				dir := t.TempDir()
-				path := writeTraceFile(t, dir, name, tc.data)
+				path := tracetest.WriteFile(t, dir, name, tc.data)
 				if f, err := InferFormat(path); err != nil || f != tc.format {
 					t.Fatalf("InferFormat = %q, %v; want %q", f, err, tc.format)
 				}
@@ -97,7 +77,7 @@ func TestTraceReaders(t *testing.T) {
 					t.Errorf("keys %v sizes %v; want %v %v", td.Keys, td.Sizes, tc.want, tc.sizes)
 				}
 				// An explicit format works whatever the name.
-				other := writeTraceFile(t, dir, "trace.bin"+map[bool]string{true: ".gz"}[gz], tc.data)
+				other := tracetest.WriteFile(t, dir, "trace.bin"+map[bool]string{true: ".gz"}[gz], tc.data)
 				td, err = Load(other, tc.format)
 				if err != nil || !slices.Equal(td.Keys, tc.want) {
 					t.Errorf("with -format %s: %v, %v", tc.format, td, err)
@@ -127,7 +107,7 @@ func TestTraceReaderErrors(t *testing.T) {
 		{"cache2k_gz.trace.gz", "", be32(make([]int32, 1000)...), "unexpected EOF"},
 		{"lirs_gz2.trace.gz", "", bytes.Repeat([]byte("12345\n"), 1000), "unexpected EOF"},
 	} {
-		path := writeTraceFile(t, dir, tc.name, tc.data)
+		path := tracetest.WriteFile(t, dir, tc.name, tc.data)
 		if strings.HasSuffix(tc.name, "_gz.trace.gz") || strings.HasSuffix(tc.name, "_gz2.trace.gz") {
 			b, _ := os.ReadFile(path)
 			cut := len(b) - 10 // in the stream: before the gzip trailer's checksum
