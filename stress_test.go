@@ -320,6 +320,43 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 			}
 		}(l)
 	}
+	// The stale path, driven: a value that expires within a millisecond,
+	// then a reload that fails, which StaleIfError answers with the
+	// expired value (the flaky keys above get there only by chance, and
+	// eviction pressure may take their entries first).
+	if cfg.opts.StaleIfError > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			for i := 0; !stop.Load(); i++ {
+				key := fmt.Sprintf("stale-%d", i%8)
+				_, err := c.GetOrLoad(ctx, key, func(context.Context) ([]byte, time.Duration, error) {
+					return stressValue(key, uint64(i), 64), time.Millisecond, nil
+				})
+				if err != nil {
+					continue // a stale answer, within StaleRetry of the last failure
+				}
+				time.Sleep(2 * time.Millisecond)
+				v, err := c.GetOrLoad(ctx, key, func(context.Context) ([]byte, time.Duration, error) {
+					return nil, 0, errStressLoad
+				})
+				switch {
+				case errors.Is(err, ErrStale):
+					if _, err := checkStressValue(key, v); err != nil {
+						fail(fmt.Errorf("GetOrLoad, stale: %w", err))
+					}
+				case err == nil:
+					if _, err := checkStressValue(key, v); err != nil {
+						fail(fmt.Errorf("GetOrLoad: %w", err))
+					}
+				case errors.Is(err, errStressLoad):
+				default:
+					fail(fmt.Errorf("GetOrLoad(%q): %w", key, err))
+				}
+			}
+		}()
+	}
 	// An iterator walks the cache over and over, and clears it now and
 	// then: each key at most once a pass, every value intact.
 	wg.Add(1)
