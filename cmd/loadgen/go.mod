@@ -2,19 +2,25 @@ module github.com/velocache/velo/cmd/loadgen
 
 go 1.26.0
 
+// The peers, the Redis client, the histograms, the plotting and zstd are
+// direct requirements of this module, marked indirect on purpose: in the
+// go.work workspace, listing the root's modules (go list -m all) counts a
+// workspace module's direct requirements as the library's, and the library
+// requires only xsync, xxhash and testify. Apart from these markers the
+// file is what go mod tidy writes (.ci/run checks that).
 require (
-	github.com/HdrHistogram/hdrhistogram-go v1.4.0
-	github.com/VictoriaMetrics/fastcache v1.13.2
-	github.com/Yiling-J/theine-go v0.6.3
-	github.com/allegro/bigcache/v3 v3.1.0
-	github.com/coocood/freecache v1.2.7
-	github.com/dgraph-io/ristretto/v2 v2.4.2
-	github.com/klauspost/compress v1.20.4
-	github.com/maypok86/otter/v2 v2.4.0
-	github.com/patrickmn/go-cache v2.1.0+incompatible
-	github.com/redis/go-redis/v9 v9.23.0
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0 // indirect
+	github.com/VictoriaMetrics/fastcache v1.13.2 // indirect
+	github.com/Yiling-J/theine-go v0.6.3 // indirect
+	github.com/allegro/bigcache/v3 v3.1.0 // indirect
+	github.com/coocood/freecache v1.2.7 // indirect
+	github.com/dgraph-io/ristretto/v2 v2.4.2 // indirect
+	github.com/klauspost/compress v1.20.4 // indirect
+	github.com/maypok86/otter/v2 v2.4.0 // indirect
+	github.com/patrickmn/go-cache v2.1.0+incompatible // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/velocache/velo v0.0.0
-	gonum.org/v1/plot v0.17.0
+	gonum.org/v1/plot v0.17.0 // indirect
 )
 
 require (
