@@ -225,11 +225,6 @@ type Cache struct {
 // New returns a cache configured by opts, or an error wrapping
 // [ErrInvalidOptions] that names the offending setting.
 func New(opts Options) (*Cache, error) {
-	return newCache(opts, engine.Config{})
-}
-
-// newCache lets tests add a manual clock or a colliding hash.
-func newCache(opts Options, cfg engine.Config) (*Cache, error) {
 	switch {
 	case opts.StaleIfError < 0:
 		return nil, fmt.Errorf("%w: StaleIfError %v is negative", ErrInvalidOptions, opts.StaleIfError)
@@ -241,6 +236,7 @@ func newCache(opts Options, cfg engine.Config) (*Cache, error) {
 	if r := opts.RefreshAhead; !(r >= 0 && r < 1) || math.IsNaN(r) {
 		return nil, fmt.Errorf("%w: RefreshAhead %v is not in [0, 1)", ErrInvalidOptions, r)
 	}
+	var cfg engine.Config
 	cfg.OnRemove = opts.OnRemove
 	if opts.OnEvict != nil {
 		if opts.OnRemove != nil {

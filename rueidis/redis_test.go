@@ -24,8 +24,10 @@ import (
 const (
 	waitFor = 15 * time.Second // the longest any condition is waited for
 	// bound is the invalidation lag the consistency tests allow: a write
-	// must be visible to other clients this long after it returned.
-	bound = 2 * time.Second
+	// must be visible to other clients this long after it returned. On
+	// loopback the lag is milliseconds (logged); the bound leaves room for
+	// a loaded machine under -race, so that only a lost invalidation fails.
+	bound = 5 * time.Second
 )
 
 var redisServerPath = "/usr/bin/redis-server"
