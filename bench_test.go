@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/velocache/velo/clock"
 )
 
 // The benchmarks run each workload over velo and over the design velo
@@ -325,5 +327,64 @@ func BenchmarkSetChurn(b *testing.B) {
 			b.ReportMetric(float64(lat[max(0, len(lat)-10)].Nanoseconds()), "10th-longest-ns")
 		}
 		b.ReportMetric(float64(over5ms), "sets-over-5ms")
+	}
+}
+
+// BenchmarkBounded is loadgen's -preset otter for velo alone, one
+// goroutine: MaxEntries 2^15 (and 4 MiB), 2^15/3+1 keys, 64-byte values,
+// a stream of Zipf s=0.99 key indices, scrambled, for the read shares of
+// that preset. It exists to count the work of an operation with callgrind,
+// which counts instructions and simulated cache misses the same on a busy
+// machine as on an idle one (docs/callgrind.sh):
+//
+//	docs/callgrind.sh 'Bounded/reads=0'
+func BenchmarkBounded(b *testing.B) {
+	for _, reads := range []int{100, 75, 50, 25, 0} {
+		b.Run(fmt.Sprintf("reads=%d", reads), func(b *testing.B) {
+			const keys = 1<<15/3 + 1
+			// A manual clock and an hourly sweep: no goroutine of the
+			// cache wakes up by the clock, so callgrind's counts do not
+			// depend on how long the run takes. (The clock is read as
+			// the shared one is, by one atomic load.)
+			c, err := New(Options{MaxEntries: 1 << 15, MaxBytes: 4 << 20,
+				Clock: clock.NewManual(1), ExpiryInterval: time.Hour})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			names := make([]string, keys)
+			value := make([]byte, 64)
+			for i := range names {
+				names[i] = fmt.Sprintf("user:%08d", i)
+				_ = c.Set(names[i], value, time.Hour)
+			}
+			rng := rand.New(rand.NewPCG(3, 4))
+			z := rand.NewZipf(rng, 1.0001, 1, keys-1) // s must be above 1 here; otter's 0.99 is YCSB's generator
+			perm := rng.Perm(keys)
+			stream := make([]int32, 1<<15)
+			for i := range stream {
+				stream[i] = int32(perm[z.Uint64()])
+			}
+			runtime.GC()
+			b.ReportAllocs()
+			b.ResetTimer()
+			runBounded(c, names, stream, value, reads, b.N)
+		})
+	}
+}
+
+// runBounded is BenchmarkBounded's loop, a function of its own so that
+// callgrind can count it alone (--toggle-collect).
+//
+//go:noinline
+func runBounded(c *Cache, names []string, stream []int32, value []byte, reads, n int) {
+	buf := make([]byte, 0, 128)
+	for i := range n {
+		k := names[stream[i&(len(stream)-1)]]
+		if i%100 < reads {
+			buf, _ = c.AppendValue(buf[:0], k)
+		} else {
+			_ = c.Set(k, value, time.Hour)
+		}
 	}
 }

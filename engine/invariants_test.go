@@ -126,7 +126,12 @@ func checkShard(e *Engine, i int) error {
 			entries[s]++
 			exp, k, v := seg.Entry(off)
 			h := e.hashOf(string(k))
-			if l, ok := sh.index.load(h); ok && l.place() == placeOf(s, seg.Gen(), off) {
+			l, ok := sh.index.load(h)
+			ok = ok && l.place() == placeOf(s, seg.Gen(), off)
+			if ok != seg.Marked(off) {
+				return fmt.Errorf("slot %d: entry at %d of key %q is live %v, marked %v", s, off, k, ok, seg.Marked(off))
+			}
+			if ok {
 				size := arena.EntrySize(len(k), len(v))
 				if l.size(seg) != size {
 					return fmt.Errorf("key %q: its location says %d bytes, the entry has %d", k, l.size(seg), size)

@@ -52,8 +52,8 @@ func (sh *shard) restartHand(hd *hand) {
 }
 
 // next moves the hand of queue q past one entry and returns where that
-// entry is, or ok = false when the hand only moved to the next segment or
-// began a new turn. It passes over segments that hold no entry of its
+// entry is, or ok = false when the entry is not live (not marked), or the
+// hand only moved to the next segment or began a new turn. It passes over segments that hold no entry of its
 // queue (unless its turn ends there), so a hand does not walk a stretch of
 // the other queue's entries, or of dead ones, entry by entry.
 func (sh *shard) next(q int) (seg *arena.Segment, off int, ok bool) {
@@ -78,6 +78,9 @@ func (sh *shard) next(q int) (seg *arena.Segment, off int, ok bool) {
 	}
 	off = hd.off
 	hd.off = seg.Next(off)
+	if !seg.Marked(off) {
+		return nil, 0, false // not live: passed without a look at the index
+	}
 	return seg, off, true
 }
 

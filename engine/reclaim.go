@@ -354,6 +354,7 @@ func (sh *shard) move(h uint64, l loc, seg *arena.Segment, off int, how moveKind
 	exp, k, v := seg.Entry(off)
 	size := arena.EntrySize(len(k), len(v))
 	noff, _ := sh.head.Append(keyString(k), v, exp, seg.TTL(off))
+	sh.head.MarkLive(noff)
 	if seg.Absent(off) {
 		sh.head.MarkAbsent(noff)
 	}
@@ -517,8 +518,9 @@ func (sh *shard) drainStep(n int, now int64) {
 // drainBatchBytes is how much walking a drain saves up before it walks.
 const drainBatchBytes = 4 << 10
 
-// A batch is up to retireBatch consecutive entries of a segment, with the
-// hashes of their keys, for walks that probe the index for each entry.
+// A batch is up to retireBatch consecutive live (marked) entries of a
+// segment, with the hashes of their keys, for walks that probe the index
+// for each entry.
 type batch struct {
 	n      int
 	offs   [retireBatch]int
@@ -530,8 +532,11 @@ type batch struct {
 // that the batch's slots are still cached when it gets to them.
 const retireBatch = 16
 
-// readBatch fills b with the entries of seg from off on and returns the
-// offset after them. Each entry costs an index probe at a random place: a
+// readBatch fills b with the live entries of seg from off on and returns
+// the offset after them. It passes the others by their header and mark
+// alone: overwrites leave most of an old segment dead, and hashing a dead
+// entry's key and probing the index for it would cost what a Set costs.
+// Each live entry costs an index probe at a random place: a
 // cache (and TLB) miss that would otherwise be paid one entry after
 // another. Hashing a batch and touching its index slots first lets the CPU
 // have those misses in flight together; the probes that follow find the
@@ -539,6 +544,9 @@ const retireBatch = 16
 func (sh *shard) readBatch(seg *arena.Segment, off int, b *batch) int {
 	b.n = 0
 	for ; b.n < retireBatch && off < seg.Used(); off = seg.Next(off) {
+		if !seg.Marked(off) {
+			continue // not live: no need to hash its key and look
+		}
 		_, k, _ := seg.Entry(off)
 		b.offs[b.n], b.hashes[b.n] = off, sh.e.hashOf(keyString(k))
 		b.n++

@@ -68,6 +68,9 @@ func (sh *shard) sweepSegment(slot int, seg *arena.Segment, off int, now int64, 
 	for n := 0; n < sweepChunk && off < seg.Used(); n++ {
 		cur := off
 		off = seg.Next(off)
+		if !seg.Marked(cur) {
+			continue
+		}
 		h, l, live := sh.liveAt(slot, seg, cur)
 		if !live {
 			continue
