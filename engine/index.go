@@ -136,13 +136,19 @@ func (t *table) after(i uint64) uint64 {
 func (x *index) load(h uint64) (loc, bool) {
 	h = fixHash(h)
 	t := x.t.Load()
-	for i := t.start(h); ; i = t.after(i) {
-		s := &t.slots[i]
-		switch s.hash.Load() {
-		case h:
-			return loc(s.loc.Load()), true
-		case emptyHash:
-			return 0, false
+	slots := t.slots
+	// The probe runs to the end of the table, then from its start: the
+	// inner loop's bound is the slice's length, so the compiler drops
+	// the bounds check, and a probe costs a load and two compares. (A
+	// table always has an empty slot, so the probe ends.)
+	for i := t.start(h); ; i = 0 {
+		for ; i < uint64(len(slots)); i++ {
+			switch slots[i].hash.Load() {
+			case h:
+				return loc(slots[i].loc.Load()), true
+			case emptyHash:
+				return 0, false
+			}
 		}
 	}
 }
@@ -206,35 +212,38 @@ const (
 // put sets h's location in t to l (with the main bit added if h was present
 // and mode is mainIfPresent) and returns the previous location.
 func (t *table) put(h uint64, l loc, mode putMode) (old loc, replaced bool) {
+	slots := t.slots
 	free := -1
 	i := t.start(h)
-	for ; ; i = t.after(i) {
-		s := &t.slots[i]
-		switch s.hash.Load() {
-		case h:
-			old = loc(s.loc.Load())
-			if mode == mainIfPresent {
-				l |= mainBit
+	// Probed as load does, in two runs, so that the compiler drops the
+	// bounds checks.
+probe:
+	for ; ; i = 0 {
+		for ; i < uint64(len(slots)); i++ {
+			switch slots[i].hash.Load() {
+			case h:
+				s := &slots[i]
+				old = loc(s.loc.Load())
+				if mode == mainIfPresent {
+					l |= mainBit
+				}
+				s.loc.Store(uint64(l))
+				return old, true
+			case tombstone:
+				if free < 0 {
+					free = int(i)
+				}
+			case emptyHash:
+				break probe
 			}
-			s.loc.Store(uint64(l))
-			return old, true
-		case tombstone:
-			if free < 0 {
-				free = int(i)
-			}
-			continue
-		case emptyHash:
-		default:
-			continue
 		}
-		break
 	}
 	if free < 0 {
 		free = int(i)
 		t.used++
 	}
 	t.live++
-	s := &t.slots[free]
+	s := &slots[free]
 	s.loc.Store(uint64(l)) // loc first: a reader matching hash must find it
 	s.hash.Store(h)
 	return 0, false
