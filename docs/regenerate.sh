@@ -14,6 +14,8 @@
 #   view      benchmarks.md "Reading it" (velo-view, three runs) ~6 min
 #   profile   benchmarks.md "Reading it" (profile of 75/25 at 2 P) ~15 s
 #   otter     benchmarks.md "In otter's method"                  ~6 min
+#   single    benchmarks.md "One goroutine" (BenchmarkSingle)     ~2 min
+#   callgrind benchmarks.md "Counting work" (needs valgrind)      ~8 min
 #   redis     benchmarks.md "velo in process against Redis"      ~1 min
 #             (needs redis-server on PATH; skipped without it)
 #   bench     benchmarks.md "velo against the blog's RWMutex map" ~5 min
@@ -90,6 +92,20 @@ step_otter() {
   mkdir -p "$out/otter-preset"
   "$lg" -preset otter -count 5 -duration 500ms -target all \
     -json "$out/otter-preset/2core-count5.json" > "$out/otter-preset/2core-count5.txt"
+}
+
+step_single() {
+  echo "== single: BenchmarkSingle, six runs" >&2
+  go test -run '^$' -bench Single -count 6 ./cmd/loadgen/internal/targets > "$out/single.txt"
+}
+
+step_callgrind() {
+  if ! command -v valgrind >/dev/null; then
+    echo "== callgrind: skipped, valgrind is not on PATH (apt-get install -y valgrind)" >&2
+    return
+  fi
+  echo "== callgrind: docs/callgrind.sh on BenchmarkBounded, writes and reads" >&2
+  for b in 'Bounded/reads=0' 'Bounded/reads=100'; do docs/callgrind.sh "$b"; done > "$out/callgrind.txt"
 }
 
 step_redis() {
@@ -204,7 +220,7 @@ step_16core() {
     -json "$d/gc-16core.json" > "$d/gc-16core.txt"
 }
 
-all_steps=(peers threeruns view profile otter redis bench fill gc hitratio hitbytes capacity 16core)
+all_steps=(peers threeruns view profile otter single callgrind redis bench fill gc hitratio hitbytes capacity 16core)
 steps=("$@")
 if [ ${#steps[@]} -eq 0 ]; then steps=("${all_steps[@]}"); fi
 for s in "${steps[@]}"; do
