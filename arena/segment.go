@@ -9,11 +9,12 @@
 // published entry with plain loads, concurrently with the writer appending
 // further entries after it: the two never touch the same bytes.
 //
-// The owner may also mark the entries it counts live (MarkLive, Unmark),
-// so that a walk over the segment tells the others apart (Marked) without
-// reading more than their header. The marks are the owner's own
+// The owner may also mark entries dead (MarkDead), once it no longer
+// counts them, so that a walk over the segment tells them apart (Dead)
+// without reading more than their header. The marks are the owner's own
 // bookkeeping, in a bitmap beside the data (a bit per 16 bytes: 0.8% of
-// the segment), and readers never look at them.
+// the segment), and readers never look at them. An append leaves them
+// alone: a new entry is not dead.
 //
 // A segment is reused for other entries only through Recycle, which its
 // owner may call only once no reader can hold the segment any more: the
@@ -104,13 +105,13 @@ type Segment struct {
 	_ [64]byte
 	// used is the append position. Only the owner reads or writes it.
 	used int
-	// marks has bit off/markUnit set while the entry at off is marked
-	// (MarkLive). Entries start at least HeaderSize = markUnit bytes
+	// dead has bit off/markUnit set once the entry at off is marked dead
+	// (MarkDead). Entries start at least HeaderSize = markUnit bytes
 	// apart, so each has a bit of its own. Owner only.
-	marks []uint64
+	dead []uint64
 }
 
-// markUnit is the bytes of data per bit of marks: the smallest entry.
+// markUnit is the bytes of data per bit of dead: the smallest entry.
 const markUnit = HeaderSize
 
 // NewSegment allocates a segment of size bytes (at most MaxSegmentBytes).
@@ -122,7 +123,7 @@ func NewSegment(size int, gen uint32) *Segment {
 	// its size class, at least 8 bytes: every entry's meta word is 4-byte
 	// aligned, as atomic operations need.
 	bits := (size + markUnit - 1) / markUnit
-	return &Segment{data: make([]byte, size), gen: gen, marks: make([]uint64, (bits+63)/64)}
+	return &Segment{data: make([]byte, size), gen: gen, dead: make([]uint64, (bits+63)/64)}
 }
 
 // Gen returns the generation the segment was created or recycled with.
@@ -134,25 +135,20 @@ func (s *Segment) Gen() uint32 { return s.gen }
 func (s *Segment) Recycle(gen uint32) {
 	s.gen = gen
 	s.used = 0
-	clear(s.marks)
+	clear(s.dead)
 }
 
-// MarkLive marks the entry at off, which the owner counts live. Owner only.
-func (s *Segment) MarkLive(off int) {
+// MarkDead marks the entry at off dead: the owner no longer counts it.
+// Owner only.
+func (s *Segment) MarkDead(off int) {
 	i := off / markUnit
-	s.marks[i/64] |= 1 << (i % 64)
+	s.dead[i/64] |= 1 << (i % 64)
 }
 
-// Unmark takes the mark off the entry at off. Owner only.
-func (s *Segment) Unmark(off int) {
+// Dead reports whether the entry at off is marked dead. Owner only.
+func (s *Segment) Dead(off int) bool {
 	i := off / markUnit
-	s.marks[i/64] &^= 1 << (i % 64)
-}
-
-// Marked reports whether the entry at off is marked. Owner only.
-func (s *Segment) Marked(off int) bool {
-	i := off / markUnit
-	return s.marks[i/64]&(1<<(i%64)) != 0
+	return s.dead[i/64]&(1<<(i%64)) != 0
 }
 
 // Size returns the segment's capacity in bytes.

@@ -183,13 +183,13 @@ func TestTTLCode(t *testing.T) {
 	}
 }
 
-// TestMarks marks entries of mixed sizes, the smallest included (two
+// TestMarks marks entries of mixed sizes dead, the smallest included (two
 // entries may share a 16-byte stretch of the segment, never a mark), in a
 // segment that takes several words of marks, and finds them by a walk;
 // Recycle clears the marks.
 func TestMarks(t *testing.T) {
 	s := NewSegment(1<<14, 1)
-	var offs, marked []int
+	var offs, dead []int
 	for i := 0; ; i++ {
 		off, ok := s.Append(strings.Repeat("k", i%3), make([]byte, (i*37)%200), Never, 0)
 		if !ok {
@@ -197,37 +197,28 @@ func TestMarks(t *testing.T) {
 		}
 		offs = append(offs, off)
 	}
-	for i, off := range offs {
-		if i%5 == 0 || i%7 == 3 || i == len(offs)-1 {
-			s.MarkLive(off)
-			marked = append(marked, off)
-		}
-	}
 	walk := func() []int {
 		var got []int
 		for off := 0; off < s.Used(); off = s.Next(off) {
-			if s.Marked(off) {
+			if s.Dead(off) {
 				got = append(got, off)
 			}
 		}
 		return got
 	}
-	require.Equal(t, marked, walk())
-	for _, off := range offs {
-		require.Equal(t, slices.Contains(marked, off), s.Marked(off))
-	}
-	// Unmark every other marked entry.
-	var left []int
-	for i, off := range marked {
-		if i%2 == 0 {
-			s.Unmark(off)
-		} else {
-			left = append(left, off)
+	require.Empty(t, walk(), "an append leaves the entry unmarked")
+	for i, off := range offs {
+		if i%5 == 0 || i%7 == 3 || i == len(offs)-1 {
+			s.MarkDead(off)
+			dead = append(dead, off)
 		}
 	}
-	require.Equal(t, left, walk())
+	require.Equal(t, dead, walk())
+	for _, off := range offs {
+		require.Equal(t, slices.Contains(dead, off), s.Dead(off))
+	}
 	s.Recycle(2)
 	_, ok := s.Append("a", []byte("b"), Never, 0)
 	require.True(t, ok)
-	require.False(t, s.Marked(0), "Recycle clears the marks")
+	require.False(t, s.Dead(0), "Recycle clears the marks")
 }

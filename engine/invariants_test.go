@@ -128,8 +128,8 @@ func checkShard(e *Engine, i int) error {
 			h := e.hashOf(string(k))
 			l, ok := sh.index.load(h)
 			ok = ok && l.place() == placeOf(s, seg.Gen(), off)
-			if ok != seg.Marked(off) {
-				return fmt.Errorf("slot %d: entry at %d of key %q is live %v, marked %v", s, off, k, ok, seg.Marked(off))
+			if ok == seg.Dead(off) {
+				return fmt.Errorf("slot %d: entry at %d of key %q is live %v, marked dead %v", s, off, k, ok, seg.Dead(off))
 			}
 			if ok {
 				size := arena.EntrySize(len(k), len(v))

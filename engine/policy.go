@@ -52,7 +52,7 @@ func (sh *shard) restartHand(hd *hand) {
 }
 
 // next moves the hand of queue q past one entry and returns where that
-// entry is, or ok = false when the entry is not live (not marked), or the
+// entry is, or ok = false when the entry is marked dead, or the
 // hand only moved to the next segment or began a new turn. It passes over segments that hold no entry of its
 // queue (unless its turn ends there), so a hand does not walk a stretch of
 // the other queue's entries, or of dead ones, entry by entry.
@@ -78,8 +78,8 @@ func (sh *shard) next(q int) (seg *arena.Segment, off int, ok bool) {
 	}
 	off = hd.off
 	hd.off = seg.Next(off)
-	if !seg.Marked(off) {
-		return nil, 0, false // not live: passed without a look at the index
+	if seg.Dead(off) {
+		return nil, 0, false // passed without a look at the index
 	}
 	return seg, off, true
 }

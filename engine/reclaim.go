@@ -354,7 +354,6 @@ func (sh *shard) move(h uint64, l loc, seg *arena.Segment, off int, how moveKind
 	exp, k, v := seg.Entry(off)
 	size := arena.EntrySize(len(k), len(v))
 	noff, _ := sh.head.Append(keyString(k), v, exp, seg.TTL(off))
-	sh.head.MarkLive(noff)
 	if seg.Absent(off) {
 		sh.head.MarkAbsent(noff)
 	}
@@ -518,8 +517,8 @@ func (sh *shard) drainStep(n int, now int64) {
 // drainBatchBytes is how much walking a drain saves up before it walks.
 const drainBatchBytes = 4 << 10
 
-// A batch is up to retireBatch consecutive live (marked) entries of a
-// segment, with the hashes of their keys, for walks that probe the index
+// A batch is up to retireBatch consecutive live (not marked dead) entries
+// of a segment, with the hashes of their keys, for walks that probe the index
 // for each entry.
 type batch struct {
 	n      int
@@ -533,7 +532,7 @@ type batch struct {
 const retireBatch = 16
 
 // readBatch fills b with the live entries of seg from off on and returns
-// the offset after them. It passes the others by their header and mark
+// the offset after them. It passes the dead ones by their header and mark
 // alone: overwrites leave most of an old segment dead, and hashing a dead
 // entry's key and probing the index for it would cost what a Set costs.
 // Each live entry costs an index probe at a random place: a
@@ -544,7 +543,7 @@ const retireBatch = 16
 func (sh *shard) readBatch(seg *arena.Segment, off int, b *batch) int {
 	b.n = 0
 	for ; b.n < retireBatch && off < seg.Used(); off = seg.Next(off) {
-		if !seg.Marked(off) {
+		if seg.Dead(off) {
 			continue // not live: no need to hash its key and look
 		}
 		_, k, _ := seg.Entry(off)

@@ -40,13 +40,13 @@ func (sh *shard) joinSmall(slot int) {
 
 // vacate does the bookkeeping of the place l, whose entry has left it (the
 // caller has already removed or replaced the location in the index): its
-// mark, its queue, its segment's live entries and bytes. A segment left without live
+// dead mark, its queue, its segment's live entries and bytes. A segment left without live
 // entries is released at once, unless it is the head.
 func (sh *shard) vacate(l loc) {
 	slot := l.slot()
 	m := &sh.meta[slot]
 	seg := sh.slots[slot].Load()
-	seg.Unmark(l.off())
+	seg.MarkDead(l.off())
 	size := int64(l.size(seg))
 	if !l.main() {
 		sh.small--

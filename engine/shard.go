@@ -176,7 +176,6 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 		slot, seg = sh.headSlot, sh.head
 	}
 	off, _ := seg.Append(key, value, expireAt, ttl)
-	seg.MarkLive(off)
 	if kind == storedAbsence {
 		seg.MarkAbsent(off)
 	}

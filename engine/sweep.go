@@ -68,7 +68,7 @@ func (sh *shard) sweepSegment(slot int, seg *arena.Segment, off int, now int64, 
 	for n := 0; n < sweepChunk && off < seg.Used(); n++ {
 		cur := off
 		off = seg.Next(off)
-		if !seg.Marked(cur) {
+		if seg.Dead(cur) {
 			continue
 		}
 		h, l, live := sh.liveAt(slot, seg, cur)
