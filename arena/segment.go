@@ -196,6 +196,29 @@ func (s *Segment) Entry(off int) (expireAt int64, key, value []byte) {
 	return expireAt, s.data[start : start+k : start+k], s.data[start+k : start+k+v : start+k+v]
 }
 
+// Find returns the expiry and value of the entry at off, and whether it
+// is an absence (see MarkAbsent), if its key is key; ok is false if it is
+// another key's. It is Entry, a key compare and Absent in one: the header
+// is sliced and checked once, and a key of another length is told apart
+// before its bytes are read. The value aliases the segment, as Entry's
+// does. Safe for readers once off is published.
+func (s *Segment) Find(off int, key string) (expireAt int64, value []byte, absent, ok bool) {
+	h := (*[HeaderSize]byte)(s.data[off : off+HeaderSize])
+	// Safe: the meta word is 4 bytes inside h, 4-byte aligned (see meta).
+	k := int((*atomic.Uint32)(unsafe.Pointer(&h[metaOff])).Load() & keyLenMask)
+	if k != len(key) {
+		return 0, nil, false, false
+	}
+	vw := binary.LittleEndian.Uint32(h[8:12])
+	start := off + HeaderSize
+	end := start + k + int(vw&valueMask)
+	e := s.data[start:end:end]
+	if string(e[:k]) != key {
+		return 0, nil, false, false
+	}
+	return int64(binary.LittleEndian.Uint64(h[0:8])), e[k:], vw&absentBit != 0, true
+}
+
 // Next returns the offset of the entry after the one at off, for walks
 // over [0, Used()). A reader may walk up to a Used() value it read in
 // synchronization with the owner (under the owner's lock, say).

@@ -222,3 +222,33 @@ func TestMarks(t *testing.T) {
 	require.True(t, ok)
 	require.False(t, s.Dead(0), "Recycle clears the marks")
 }
+
+// TestFind checks Find against Entry and Absent: the entry's own key
+// matches, keys of the same or another length do not, and an absence is
+// reported as one.
+func TestFind(t *testing.T) {
+	s := NewSegment(1024, 1)
+	a, _ := s.Append("alpha", []byte("one"), 42, 0)
+	e, _ := s.Append("", nil, Never, 0)
+	n, _ := s.Append("gone", nil, 7, 0)
+	s.MarkAbsent(n)
+
+	exp, v, absent, ok := s.Find(a, "alpha")
+	require.True(t, ok)
+	require.Equal(t, int64(42), exp)
+	require.Equal(t, "one", string(v))
+	require.Equal(t, len(v), cap(v), "capped, as Entry's value")
+	require.False(t, absent)
+	for _, other := range []string{"alphb", "alph", "alphaa", ""} {
+		_, _, _, ok = s.Find(a, other)
+		require.False(t, ok, other)
+	}
+	exp, v, absent, ok = s.Find(e, "")
+	require.True(t, ok)
+	require.Equal(t, int64(Never), exp)
+	require.Empty(t, v)
+	require.False(t, absent)
+	_, _, absent, ok = s.Find(n, "gone")
+	require.True(t, ok)
+	require.True(t, absent)
+}

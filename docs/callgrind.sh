@@ -33,7 +33,7 @@ while [ $i -lt "$runs" ]; do
 	# Exclusive counts per function (Ir Dr Dw I1mr D1mr D1mw ILmr DLmr
 	# DLmw): the cache's packages, the hash, the copies, the loop.
 	callgrind_annotate --auto=no --threshold=100 --show-percs=no "$dir/out.$i" | awk -v ops="$ops" '
-		/velocache\/velo|maphash|aeshash|memmove|memclr|runBounded/ && $1 ~ /^[0-9,]+$/ {
+		/velocache\/velo|maphash|aeshash|strhash|memhash|memmove|memclr|runBounded/ && $1 ~ /^[0-9,]+$/ {
 			for (i = 1; i <= 9; i++) { v[i] = $i; gsub(",", "", v[i]); if (v[i] == ".") v[i] = 0 }
 			ir += v[1]; d1 += v[5] + v[6]
 		}

@@ -349,11 +349,16 @@ func (e *Engine) shardOf(h uint64) *shard { return &e.shards[h>>e.shift] }
 // an eviction when OnRemove is set (see noteReplaced). maphash (AES-based where the CPU has AES) costs about
 // 5 ns for the short keys caches see and less than xxhash from 32 bytes
 // on; see docs/design.md.
+//
+// maphash.Comparable hashes a string with the runtime's string hasher
+// under the seed in one call; maphash.String, the same hasher, goes
+// through two more calls and a loop that feeds long strings in pieces,
+// and costs about 25 instructions more per key (docs/design.md).
 func (e *Engine) hashOf(key string) uint64 {
 	if e.testHash != nil {
 		return e.testHash(key)
 	}
-	return maphash.String(e.seed, key)
+	return maphash.Comparable(e.seed, key)
 }
 
 // AppendValue appends the value stored for key to dst. ok is false on a
@@ -421,9 +426,9 @@ func (e *Engine) find(key string, mode readMode) (v []byte, at entryRef, ok bool
 		}
 		// The entry's bytes were written before l was published and are
 		// never written again: plain loads cannot see them torn.
-		exp, k, v := seg.Entry(l.off())
+		exp, v, absent, match := seg.Find(l.off(), key)
 		now := e.clock.Now()
-		if string(k) != key || (exp <= now) != (mode == staleRead) || seg.Absent(l.off()) != (mode == absenceRead) {
+		if !match || (exp <= now) != (mode == staleRead) || absent != (mode == absenceRead) {
 			break // another key with the same hash, or not what mode looks for
 		}
 		if mode == countRead {
