@@ -173,11 +173,12 @@ func (s *Segment) Append(key string, value []byte, expireAt int64, ttl time.Dura
 	}
 	off = s.used
 	b := s.data[off : off+n]
-	binary.LittleEndian.PutUint64(b[0:8], uint64(expireAt))
-	binary.LittleEndian.PutUint32(b[8:12], uint32(len(value)))
+	h := (*[HeaderSize]byte)(b) // n >= HeaderSize: one check for the header's stores
+	binary.LittleEndian.PutUint64(h[0:8], uint64(expireAt))
+	binary.LittleEndian.PutUint32(h[8:12], uint32(len(value)))
 	// A plain store is enough: no reader can see the entry before the
 	// owner publishes off, which happens after this.
-	binary.LittleEndian.PutUint32(b[12:16], uint32(len(key))|ttlCode(ttl)<<ttlShift)
+	binary.LittleEndian.PutUint32(h[12:16], uint32(len(key))|ttlCode(ttl)<<ttlShift)
 	copy(b[HeaderSize:], key)
 	copy(b[HeaderSize+len(key):], value)
 	s.used += n

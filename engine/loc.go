@@ -83,6 +83,11 @@ func (l loc) size(seg *arena.Segment) int {
 	if c := int(l & sizeMask); c != bigSize {
 		return c * 8
 	}
+	return l.bigSize(seg) // a call of its own, so that size inlines
+}
+
+// bigSize reads the size of the entry at l, too large for its location.
+func (l loc) bigSize(seg *arena.Segment) int {
 	_, k, v := seg.Entry(l.off())
 	return arena.EntrySize(len(k), len(v))
 }
