@@ -200,8 +200,8 @@ func New(cfg Config) (*Engine, error) {
 		seed:       maphash.MakeSeed(),
 		testHash:   cfg.hash,
 		onRemove:   cfg.OnRemove,
-		hits:       newCounter(4 * runtime.GOMAXPROCS(0)),
-		misses:     newCounter(4 * runtime.GOMAXPROCS(0)),
+		hits:       newCounter(counterStripes * runtime.GOMAXPROCS(0)),
+		misses:     newCounter(counterStripes * runtime.GOMAXPROCS(0)),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
