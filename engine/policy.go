@@ -52,8 +52,8 @@ func (sh *shard) restartHand(hd *hand) {
 }
 
 // next moves the hand of queue q past one entry and returns where that
-// entry is, or ok = false when the entry is marked dead, or the
-// hand only moved to the next segment or began a new turn. It passes over segments that hold no entry of its
+// entry is, or ok = false when the hand only moved to the next segment or
+// began a new turn. It passes over segments that hold no entry of its
 // queue (unless its turn ends there), so a hand does not walk a stretch of
 // the other queue's entries, or of dead ones, entry by entry.
 func (sh *shard) next(q int) (seg *arena.Segment, off int, ok bool) {
@@ -78,9 +78,6 @@ func (sh *shard) next(q int) (seg *arena.Segment, off int, ok bool) {
 	}
 	off = hd.off
 	hd.off = seg.Next(off)
-	if seg.Dead(off) {
-		return nil, 0, false // passed without a look at the index
-	}
 	return seg, off, true
 }
 
@@ -143,6 +140,9 @@ func (sh *shard) evictOne(now int64) {
 			continue
 		}
 		visits++
+		if seg.Dead(off) {
+			continue // passed by its mark, without hashing its key
+		}
 		h, l, live := sh.liveAt(sh.hands[q].slot, seg, off)
 		if !live || l.main() != (q == mainQueue) && visits < anyQueue {
 			continue

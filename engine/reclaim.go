@@ -518,8 +518,8 @@ func (sh *shard) drainStep(n int, now int64) {
 const drainBatchBytes = 4 << 10
 
 // A batch is up to retireBatch consecutive live (not marked dead) entries
-// of a segment, with the hashes of their keys, for walks that probe the index
-// for each entry.
+// of a segment, with the hashes of their keys, for walks that probe the
+// index for each entry.
 type batch struct {
 	n      int
 	offs   [retireBatch]int
@@ -535,11 +535,11 @@ const retireBatch = 16
 // the offset after them. It passes the dead ones by their header and mark
 // alone: overwrites leave most of an old segment dead, and hashing a dead
 // entry's key and probing the index for it would cost what a Set costs.
-// Each live entry costs an index probe at a random place: a
-// cache (and TLB) miss that would otherwise be paid one entry after
-// another. Hashing a batch and touching its index slots first lets the CPU
-// have those misses in flight together; the probes that follow find the
-// slots in cache.
+// Each live entry costs an index probe at a random place: a cache (and
+// TLB) miss that would otherwise be paid one entry after another. Hashing
+// a batch and touching its index slots first lets the CPU have those
+// misses in flight together; the probes that follow find the slots in
+// cache.
 func (sh *shard) readBatch(seg *arena.Segment, off int, b *batch) int {
 	b.n = 0
 	for ; b.n < retireBatch && off < seg.Used(); off = seg.Next(off) {

@@ -40,8 +40,8 @@ func (sh *shard) joinSmall(slot int) {
 
 // vacate does the bookkeeping of the place l, whose entry has left it (the
 // caller has already removed or replaced the location in the index): its
-// dead mark, its queue, its segment's live entries and bytes. A segment left without live
-// entries is released at once, unless it is the head.
+// dead mark, its queue, its segment's live entries and bytes. A segment
+// left without live entries is released at once, unless it is the head.
 func (sh *shard) vacate(l loc) {
 	slot := l.slot()
 	m := &sh.meta[slot]
