@@ -71,6 +71,8 @@ var peerTargets = []target{
 		about: "patrickmn/go-cache: one map behind a sync.RWMutex, no size bound, janitor every minute; " +
 			"Get returns the stored slice (no copy)",
 		open: openGocache,
+
+		unbounded: true,
 	},
 }
 

@@ -54,6 +54,9 @@ type target struct {
 	// slices.Max(cfg.Procs) goroutines. It is called after GOMAXPROCS is
 	// set for the cell.
 	open func(cfg Config) (Cache, error)
+	// unbounded: the cache keeps every key written, whatever the bounds
+	// (see Unbounded).
+	unbounded bool
 }
 
 // targets, in the order -h lists them. Files other than this one add
@@ -73,6 +76,14 @@ func findTarget(name string) *target {
 		return nil
 	}
 	return &targets[i]
+}
+
+// Unbounded reports whether the target name keeps every key written,
+// whatever -capacity and -entries say (go-cache, the mutex map): it is no
+// bounded cache's peer in a comparison where the others are sized alike.
+func Unbounded(name string) bool {
+	t := findTarget(name)
+	return t != nil && t.unbounded
 }
 
 // Names lists the targets in the order -h lists them.
@@ -112,6 +123,8 @@ func init() {
 		name:  "mutexmap",
 		about: "a map behind one sync.RWMutex, time.Now expiry checks, no copies",
 		open:  func(Config) (Cache, error) { return mutexCache{newMutexMap()}, nil },
+
+		unbounded: true,
 	})
 }
 

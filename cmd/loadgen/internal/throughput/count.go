@@ -121,14 +121,30 @@ func bestPeer(cells []cell) (cell, bool) {
 
 // printBestPeerRow writes the row "velo/best peer" of one mix: per procs,
 // velo's median throughput over the best peer's, and that peer's name.
+// When the targets include caches that keep every key (targets.Unbounded)
+// and bounded ones too, a second row, "velo/best bounded", compares velo
+// with the bounded peers alone.
 func printBestPeerRow(w io.Writer, cfg config.Config, mix int, byKey map[string]cell) {
-	if !slices.Contains(cfg.Targets, "velo") || !slices.ContainsFunc(cfg.Targets, isPeer) {
+	if !slices.Contains(cfg.Targets, "velo") {
 		return
 	}
-	fmt.Fprintf(w, "%d\tvelo/best peer", mix)
+	printRatioRow(w, cfg, mix, byKey, "velo/best peer", cfg.Targets)
+	bounded := slices.DeleteFunc(slices.Clone(cfg.Targets), targets.Unbounded)
+	if len(bounded) < len(cfg.Targets) {
+		printRatioRow(w, cfg, mix, byKey, "velo/best bounded", bounded)
+	}
+}
+
+// printRatioRow writes one row of velo's median throughput over the best
+// of the peers among names, per procs, if there is a peer among them.
+func printRatioRow(w io.Writer, cfg config.Config, mix int, byKey map[string]cell, label string, names []string) {
+	if !slices.ContainsFunc(names, isPeer) {
+		return
+	}
+	fmt.Fprintf(w, "%d\t%s", mix, label)
 	for _, p := range cfg.Procs {
 		var cells []cell
-		for _, t := range cfg.Targets {
+		for _, t := range names {
 			cells = append(cells, byKey[cellKey(mix, p, t)])
 		}
 		best, _ := bestPeer(cells)

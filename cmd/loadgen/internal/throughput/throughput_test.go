@@ -183,3 +183,29 @@ func TestCountInterleaved(t *testing.T) {
 		t.Errorf("-count 1: %+v", rep)
 	}
 }
+
+// TestBestBoundedRow checks the ratio rows: against every peer, and, when
+// some keep every key (the mutex map), against the bounded ones alone.
+func TestBestBoundedRow(t *testing.T) {
+	cfg, err := config.Parse([]string{"-target", "velo,otter,mutexmap", "-procs", "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]cell{}
+	for target, mops := range map[string]float64{"velo": 6, "otter": 3, "mutexmap": 12} {
+		byKey[cellKey(100, 1, target)] = cell{Target: target, MopsPerSec: mops}
+	}
+	var out strings.Builder
+	printBestPeerRow(&out, cfg, 100, byKey)
+	for _, want := range []string{"velo/best peer\t0.50x mutexmap", "velo/best bounded\t2.00x otter"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("rows lack %q:\n%s", want, out.String())
+		}
+	}
+	cfg.Targets = []string{"velo", "otter"}
+	out.Reset()
+	printBestPeerRow(&out, cfg, 100, byKey)
+	if strings.Contains(out.String(), "bounded") {
+		t.Errorf("a bounded row without unbounded targets:\n%s", out.String())
+	}
+}
