@@ -388,3 +388,47 @@ func runBounded(c *Cache, names []string, stream []int32, value []byte, reads, n
 		}
 	}
 }
+
+// BenchmarkSetParallel overwrites 10,923 keys (64-byte values) from
+// GOMAXPROCS goroutines, each picking keys at random, in two states of the
+// cache: "fresh", a 1 GiB budget that the run never fills, so that every
+// Set appends to memory the process has not touched before (a page fault
+// per 4 KiB of it); and "cycled", a 64 MiB budget that the writes have
+// gone through twice before the timer starts, so that the log reuses
+// segments the collector gave back (and asks it for a collection every
+// 16 MiB released). Whether writes scale with cores, and in which state:
+// compare -cpu 1 and 2 (or more):
+//
+//	go test -run '^$' -bench SetParallel -cpu 1,2 -count 5 .
+func BenchmarkSetParallel(b *testing.B) {
+	const keys = 1<<15/3 + 1
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = fmt.Sprintf("user:%08d", i)
+	}
+	value := make([]byte, 64)
+	for _, state := range []struct {
+		name     string
+		maxBytes int64
+		cycles   int
+	}{{"fresh", 1 << 30, 0}, {"cycled", 64 << 20, 2}} {
+		b.Run(state.name, func(b *testing.B) {
+			c, err := New(Options{MaxBytes: state.maxBytes})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			for i := range int(int64(state.cycles)*state.maxBytes/96) + keys {
+				_ = c.Set(names[i%keys], value, time.Hour)
+			}
+			var seed atomic.Uint64
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				rng := rand.New(rand.NewPCG(seed.Add(1), 7))
+				for pb.Next() {
+					_ = c.Set(names[rng.IntN(keys)], value, time.Hour)
+				}
+			})
+		})
+	}
+}
