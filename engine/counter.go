@@ -52,9 +52,9 @@ func (c *counter) inc() {
 // does) and the stripe taken from the top: two stacks any distance apart
 // share a stripe with probability about 1/len(stripes). Two goroutines
 // that share one slow each other's Gets down (by 30% at GOMAXPROCS 2 in a
-// test that forced it); shifting and xoring low bits of the address, as
-// this did before, put two stacks 16 KiB apart on one stripe 7 times in 8
-// at GOMAXPROCS 2.
+// test that forced it). Low bits of the address, shifted and xored, are
+// not enough: with 8 stripes they put two stacks 16 KiB apart on one
+// stripe 7 times in 8.
 func (c *counter) stripe(p uintptr) uintptr {
 	x := uint64(p>>11) * 0xbf58476d1ce4e5b9
 	x ^= x >> 31
