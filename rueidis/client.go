@@ -172,6 +172,23 @@ func (c *Client) Close() {
 	}
 }
 
+// answer reads key through the local copy and Redis, and reports whether
+// that answers the caller: with the value, or with what a Redis failure
+// gives (see redisFailed). answered is false only when Redis holds no
+// value for key, and the caller loads it.
+func (c *Client) answer(ctx context.Context, key string) (v []byte, answered bool, err error) {
+	v, err = c.get(ctx, key)
+	switch {
+	case err == nil:
+		c.verified(key, v)
+		return v, true, nil
+	case rueidis.IsRedisNil(err):
+		return nil, false, nil
+	}
+	v, err = c.redisFailed(key, err)
+	return v, true, err
+}
+
 // get reads key through the local copy: a hit, or a GET to Redis whose
 // reply is cached and tracked.
 func (c *Client) get(ctx context.Context, key string) ([]byte, error) {
@@ -199,13 +216,8 @@ func (c *Client) get(ctx context.Context, key string) ([]byte, error) {
 // does. A load that panics panics in that goroutine, and the waiting
 // callers get an error. The returned slice is the caller's own.
 func (c *Client) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load func(ctx context.Context, key string) ([]byte, error)) ([]byte, error) {
-	v, err := c.get(ctx, key)
-	if err == nil {
-		c.verified(key, v)
-		return v, nil
-	}
-	if !rueidis.IsRedisNil(err) {
-		return c.redisFailed(key, err)
+	if v, answered, err := c.answer(ctx, key); answered {
+		return v, err
 	}
 
 	c.mu.Lock()
@@ -253,16 +265,11 @@ func (l *loadCall) result() ([]byte, error) {
 // that ended after this caller's GET may have stored it, and its Set
 // dropped the local copy), else load and store.
 func (c *Client) loadOnce(ctx context.Context, key string, ttl time.Duration, load func(context.Context, string) ([]byte, error)) ([]byte, error) {
-	v, err := c.get(ctx, key)
-	if err == nil {
-		c.verified(key, v)
-		return v, nil
-	}
-	if !rueidis.IsRedisNil(err) {
-		return c.redisFailed(key, err)
+	if v, answered, err := c.answer(ctx, key); answered {
+		return v, err
 	}
 	c.nLoads.Add(1)
-	v, err = load(ctx, key)
+	v, err := load(ctx, key)
 	if err != nil {
 		c.loadErrors.Add(1)
 		return nil, err
