@@ -243,9 +243,10 @@ func (cfg *Config) checkVelo() error {
 	}
 	prev := runtime.GOMAXPROCS(slices.Max(cfg.Procs))
 	defer runtime.GOMAXPROCS(prev)
-	c, err := velo.New(velo.Options{MaxBytes: cfg.Capacity, MaxEntries: cfg.Entries})
+	maxBytes := targets.VeloBytes(cfg.TargetConfig())
+	c, err := velo.New(velo.Options{MaxBytes: maxBytes, MaxEntries: cfg.Entries})
 	if err != nil {
-		return fmt.Errorf("-capacity %d: %w", cfg.Capacity, err)
+		return fmt.Errorf("velo with MaxBytes %d: %w", maxBytes, err)
 	}
 	defer c.Close()
 	longest := len(fmt.Sprintf("user:%08d", cfg.Keys-1))

@@ -70,7 +70,7 @@ func addPresetFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.StringVar(&cfg.SizeBy, "size-by", "bytes", "bytes: the peers with a byte bound get -capacity; "+
 		"entries: every cache is bounded to -entries entries: ristretto by MaxCost -entries at cost 1, "+
 		"freecache, fastcache and bigcache by -entries x (24 + longest key + -value-size) bytes rounded up to a MiB "+
-		"(velo: MaxEntries -entries, MaxBytes -capacity)")
+		"(velo: MaxEntries -entries, and MaxBytes that same byte bound)")
 }
 
 // powersOfTwo is "1,2,4,...", up to n.

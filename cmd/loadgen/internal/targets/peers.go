@@ -395,3 +395,16 @@ func PeerBytes(cfg Config) int64 {
 	const mib = 1 << 20
 	return (b + mib - 1) / mib * mib
 }
+
+// VeloBytes is velo's MaxBytes: Capacity, or under SizeByEntries the
+// byte-bounded peers' bound (PeerBytes), so that every cache that counts
+// bytes is given the same budget. (Given Capacity instead, 256 MiB by
+// default, velo's log would spend a short run growing through fresh
+// memory, whose first touch costs a page fault per 4 KiB, and which the
+// peers, sized to what the entries take, never see.)
+func VeloBytes(cfg Config) int64 {
+	if cfg.SizeByEntries {
+		return PeerBytes(cfg)
+	}
+	return cfg.Capacity
+}

@@ -98,9 +98,9 @@ func Names() []string {
 func init() {
 	register(target{
 		name:  "velo",
-		about: "velo, reading with AppendValue into the goroutine's buffer (MaxBytes = -capacity, MaxEntries = -entries)",
+		about: "velo, reading with AppendValue into the goroutine's buffer (MaxBytes = -capacity, or under -size-by entries the peers' byte bound; MaxEntries = -entries)",
 		open: func(cfg Config) (Cache, error) {
-			c, err := velo.New(velo.Options{MaxBytes: cfg.Capacity, MaxEntries: cfg.Entries})
+			c, err := velo.New(velo.Options{MaxBytes: VeloBytes(cfg), MaxEntries: cfg.Entries})
 			if err != nil {
 				return nil, err
 			}
@@ -110,9 +110,9 @@ func init() {
 	register(target{
 		name: "velo-view",
 		about: "velo, reading with View: the value is not copied, as otter, theine, ristretto, go-cache and mutexmap " +
-			"hand out their stored slice (MaxBytes = -capacity, MaxEntries = -entries)",
+			"hand out their stored slice (MaxBytes = -capacity, or under -size-by entries the peers' byte bound; MaxEntries = -entries)",
 		open: func(cfg Config) (Cache, error) {
-			c, err := velo.New(velo.Options{MaxBytes: cfg.Capacity, MaxEntries: cfg.Entries})
+			c, err := velo.New(velo.Options{MaxBytes: VeloBytes(cfg), MaxEntries: cfg.Entries})
 			if err != nil {
 				return nil, err
 			}

@@ -172,8 +172,8 @@ func printRunSetup(w io.Writer, cfg config.Config) {
 		parts = append(parts, "preset "+cfg.Preset)
 	}
 	if cfg.SizeByEntries() {
-		parts = append(parts, fmt.Sprintf("every cache bounded to %d entries (velo MaxEntries, MaxBytes %d; byte-bounded peers %d bytes)",
-			cfg.Entries, cfg.Capacity, targets.PeerBytes(cfg.TargetConfig())))
+		parts = append(parts, fmt.Sprintf("every cache bounded to %d entries (velo: MaxEntries, and MaxBytes %d as the byte-bounded peers)",
+			cfg.Entries, targets.PeerBytes(cfg.TargetConfig())))
 	}
 	parts = append(parts, fmt.Sprintf("stream of %d keys", cmp.Or(cfg.StreamLen, workload.DefaultStreamLen)))
 	if cfg.Count > 1 {
