@@ -15,6 +15,7 @@
 #   profile   benchmarks.md "Reading it" (profile of 75/25 at 2 P) ~15 s
 #   otter     benchmarks.md "In otter's method"                  ~6 min
 #   single    benchmarks.md "One goroutine" (BenchmarkSingle)     ~2 min
+#   scaling   benchmarks.md "Why writes do not scale here"       ~3 min
 #   callgrind benchmarks.md "Counting work" (needs valgrind)      ~8 min
 #   redis     benchmarks.md "velo in process against Redis"      ~1 min
 #             (needs redis-server on PATH; skipped without it)
@@ -97,6 +98,17 @@ step_otter() {
 step_single() {
   echo "== single: BenchmarkSingle, six runs" >&2
   go test -run '^$' -bench Single -count 6 ./cmd/loadgen/internal/targets > "$out/single.txt"
+}
+
+step_scaling() {
+  echo "== scaling: the machine's stores and first touches, velo and the peers' parallel Sets, shared and disjoint shards" >&2
+  mkdir -p "$out/write-scaling"
+  {
+    go test -run '^$' -bench . -cpu 2 -count 3 ./cmd/loadgen/internal/machine
+    go test -run '^$' -bench FirstTouch -benchtime 1x -count 5 ./cmd/loadgen/internal/machine
+  } > "$out/write-scaling/machine.txt"
+  go test -run '^$' -bench ParallelSet -cpu 1,2 -count 3 ./cmd/loadgen/internal/targets > "$out/write-scaling/parallel-set.txt"
+  go test -run '^$' -bench SetShards -cpu 2 -count 3 ./engine > "$out/write-scaling/set-shards.txt"
 }
 
 step_callgrind() {
@@ -220,7 +232,7 @@ step_16core() {
     -json "$d/gc-16core.json" > "$d/gc-16core.txt"
 }
 
-all_steps=(peers threeruns view profile otter single callgrind redis bench fill gc hitratio hitbytes capacity 16core)
+all_steps=(peers threeruns view profile otter single scaling callgrind redis bench fill gc hitratio hitbytes capacity 16core)
 steps=("$@")
 if [ ${#steps[@]} -eq 0 ]; then steps=("${all_steps[@]}"); fi
 for s in "${steps[@]}"; do
