@@ -96,7 +96,7 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 	fs.IntVar(&cfg.Keys, "keys", 1<<16, "number of distinct keys")
 	fs.StringVar(&l.valueSize, "value-size", "64", "value size in bytes, fixed (64) or a range (32-1024: each key gets a size drawn uniformly); "+
 		"with byte -capacities, the object size of a trace that has none; with -gen-log, the range of the object sizes")
-	fs.Int64Var(&cfg.Capacity, "capacity", 256<<20, "memory bound in bytes: velo's MaxBytes, and the byte bound of the peers that have one")
+	fs.Int64Var(&cfg.Capacity, "capacity", 256<<20, "memory bound in bytes: velo's MaxBytes, and the byte bound of the peers that have one (under -size-by entries, every cache is sized by -entries instead)")
 	fs.IntVar(&cfg.Entries, "entries", 0, "entry bound: velo's MaxEntries (0: none), otter's and theine's size (0: 2 x -keys)")
 	fs.DurationVar(&cfg.TTL, "ttl", time.Hour, "TTL of every Set")
 	fs.DurationVar(&cfg.Duration, "duration", time.Second, "measured time per cell and target")

@@ -186,3 +186,18 @@ func TestFastcacheLargeEntry(t *testing.T) {
 		t.Errorf("a 1 KiB value: %v", err)
 	}
 }
+
+// TestVeloBytes: sized by entries, velo gets the byte-bounded peers'
+// bound, room for the entries rounded up to a MiB; sized by bytes, it
+// gets -capacity.
+func TestVeloBytes(t *testing.T) {
+	cfg := Config{Keys: 10923, ValueSize: 64, Capacity: 256 << 20, Entries: 1 << 15}
+	if got := VeloBytes(cfg); got != 256<<20 {
+		t.Errorf("sized by bytes: VeloBytes = %d, want -capacity %d", got, 256<<20)
+	}
+	cfg.SizeByEntries = true
+	// 2^15 entries of 24 + len("user:00010922") + 64 bytes: 3.16 MiB.
+	if got := VeloBytes(cfg); got != 4<<20 || got != PeerBytes(cfg) {
+		t.Errorf("sized by entries: VeloBytes = %d, want 4 MiB, as PeerBytes (%d)", got, PeerBytes(cfg))
+	}
+}
