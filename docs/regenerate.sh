@@ -107,7 +107,7 @@ step_scaling() {
     go test -run '^$' -bench . -cpu 2 -count 3 ./cmd/loadgen/internal/machine
     go test -run '^$' -bench FirstTouch -benchtime 1x -count 5 ./cmd/loadgen/internal/machine
   } > "$out/write-scaling/machine.txt"
-  go test -run '^$' -bench ParallelSet -cpu 1,2 -count 3 ./cmd/loadgen/internal/targets > "$out/write-scaling/parallel-set.txt"
+  go test -run '^$' -bench SetParallel -cpu 1,2 -count 3 ./cmd/loadgen/internal/targets > "$out/write-scaling/parallel-set.txt"
   go test -run '^$' -bench SetShards -cpu 2 -count 3 ./engine > "$out/write-scaling/set-shards.txt"
 }
 

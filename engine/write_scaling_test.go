@@ -55,15 +55,13 @@ func BenchmarkSetShards(b *testing.B) {
 				b.ResetTimer()
 				var wg sync.WaitGroup
 				for g := range goroutines {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
+					wg.Go(func() {
 						rng := rand.New(rand.NewPCG(uint64(g), 7))
 						p := part[g]
 						for range b.N / goroutines {
 							_ = e.Set(p[rng.IntN(len(p))], value, time.Hour)
 						}
-					}()
+					})
 				}
 				wg.Wait()
 			})

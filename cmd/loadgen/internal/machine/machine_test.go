@@ -40,15 +40,13 @@ func BenchmarkStores(b *testing.B) {
 				b.ResetTimer()
 				var wg sync.WaitGroup
 				for g := range goroutines {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
+					wg.Go(func() {
 						a := arrays[g]
 						rng := rand.New(rand.NewPCG(uint64(g), 1))
 						for i := range b.N / goroutines {
 							a[rng.IntN(lines)*line].Store(uint64(i))
 						}
-					}()
+					})
 				}
 				wg.Wait()
 			})

@@ -9,18 +9,18 @@ import (
 	"time"
 )
 
-// BenchmarkParallelSet times overwrites of random keys among 10,923 (the
+// BenchmarkSetParallel times overwrites of random keys among 10,923 (the
 // preset's key count, with no hot keys) from every goroutine of
 // b.RunParallel, for velo and the peers that lead the preset's write
 // cells, each sized as -preset otter sizes it. It also reports the
 // collections per million Sets (gc/Mop), which velo's pool asks for to
 // recycle its segments. Compare one goroutine with two:
 //
-//	go test -run '^$' -bench ParallelSet -cpu 1,2 -count 6 ./cmd/loadgen/internal/targets
+//	go test -run '^$' -bench SetParallel -cpu 1,2 -count 6 ./cmd/loadgen/internal/targets
 //
 // ns/op is wall time per Set, so a cache that scales perfectly shows half
 // the ns/op at -cpu 2.
-func BenchmarkParallelSet(b *testing.B) {
+func BenchmarkSetParallel(b *testing.B) {
 	const keys = 1<<15/3 + 1
 	names := make([]string, keys)
 	for i := range names {

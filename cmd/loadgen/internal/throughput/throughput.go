@@ -282,7 +282,7 @@ func cellKey(mix, procs int, target string) string {
 func printMissWarnings(w io.Writer, cells []cell) {
 	for _, c := range cells {
 		if c.Reads > 0 && c.ReadHits < c.Reads {
-			fmt.Fprintf(w, "warning: %s at read %d%% procs %d: %.2f%% of reads missed (is -capacity too small for -keys?)\n",
+			fmt.Fprintf(w, "warning: %s at read %d%% procs %d: %.2f%% of reads missed (is the cache's bound, -capacity or -entries, too small for -keys?)\n",
 				c.Target, c.ReadPercent, c.Procs, 100*float64(c.Reads-c.ReadHits)/float64(c.Reads))
 		}
 	}
