@@ -12,7 +12,8 @@
 // shard's newest segment (the head) is full, it allocates a new head and,
 // if that puts the engine over budget, reclaims: while the live entries
 // fill less than 90% of the budget, it compacts (moves the live entries of
-// its segment with the most dead bytes to the head), so nothing stored is
+// its segment with the most dead bytes to a cold head, a segment of their
+// own apart from new writes: see cold.go), so nothing stored is
 // lost to overwrites; above that, the oldest segment is retired: entries
 // read since they were written move to the new head, the rest are evicted
 // (reclaim.go). New keys and keys seen before are kept in two queues, with

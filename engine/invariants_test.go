@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/velocache/velo/arena"
@@ -101,6 +102,9 @@ func checkShard(e *Engine, i int) error {
 		return fmt.Errorf("head slot %d (segment %p) is not the last of fifo %v (segment %p)",
 			sh.headSlot, sh.head, sh.fifo, sh.slots[last].Load())
 	}
+	if sh.cold != nil && (sh.coldSlot == sh.headSlot || !slices.Contains(sh.fifo, sh.coldSlot) || sh.slots[sh.coldSlot].Load() != sh.cold) {
+		return fmt.Errorf("cold head slot %d (segment %p) is not a segment of fifo %v other than the head", sh.coldSlot, sh.cold, sh.fifo)
+	}
 
 	// Every index entry points at a live entry of its key, in the segment
 	// now in its slot. The walk goes from the entries to the index, using
@@ -191,9 +195,9 @@ func checkShard(e *Engine, i int) error {
 			return fmt.Errorf("slot %d: minExpire %d above a live entry's expiry %d", s, m.minExpire, minExp[s])
 		}
 		// vacate releases a segment as soon as its last live entry
-		// leaves; only the head may be empty.
-		if s != sh.headSlot && m.live == 0 {
-			return fmt.Errorf("slot %d: empty segment other than the head, fifo %v", s, sh.fifo)
+		// leaves; only the heads may be empty.
+		if !sh.isHead(s) && m.live == 0 {
+			return fmt.Errorf("slot %d: empty segment other than the heads, fifo %v", s, sh.fifo)
 		}
 	}
 	return nil

@@ -24,9 +24,10 @@ import (
 //
 //   - Below keepLimit (compacting): no live entry is evicted. The shard
 //     retires its segment with the most dead bytes, moving every live
-//     entry in it to the head. Overwrites, deletes and expiry leave dead
-//     bytes behind; this takes them back, at the cost of copying the live
-//     bytes of the segments it empties (MovedBytes in Stats).
+//     entry in it to the cold head (cold.go). Overwrites, deletes and
+//     expiry leave dead bytes behind; this takes them back, at the cost of
+//     copying the live bytes of the segments it empties (MovedBytes in
+//     Stats).
 //   - Above it (evicting): the oldest segment of the engine goes, as in a
 //     log: the shard's own oldest, unless another shard's is older by more
 //     than a round of rotations, which that shard retires if its lock is
@@ -93,7 +94,7 @@ func (sh *shard) reclaim(need, keep int, now int64) {
 			if over {
 				minDead /= 2
 			}
-			if slot := sh.sparsest(room, keep, minDead); slot >= 0 {
+			if slot := sh.sparsest(sh.moveRoom(room), keep, minDead); slot >= 0 {
 				sh.retire(slot, compacting, room, now)
 				continue
 			}
@@ -127,14 +128,14 @@ const worthCompacting = 8
 // matters if something is wrong.
 const reclaimTries = 1 << 16
 
-// sparsest returns the segment, other than the head, keep and large ones,
+// sparsest returns the segment, other than the heads, keep and large ones,
 // whose live entries fit in room bytes and which holds the most dead bytes,
 // or -1 if none has minDead of them.
 func (sh *shard) sparsest(room, keep int, minDead int64) int {
 	best, bestDead := -1, minDead-1
 	for _, slot := range sh.fifo {
 		m := &sh.meta[slot]
-		if slot == sh.headSlot || slot == keep || m.large || m.liveBytes > int64(room) {
+		if sh.isHead(slot) || slot == keep || m.large || m.liveBytes > int64(room) {
 			continue
 		}
 		if dead := int64(sh.slots[slot].Load().Size()) - m.liveBytes; dead > bestDead {
@@ -175,7 +176,7 @@ func (sh *shard) compactElsewhere(now int64) bool {
 	if donor.closed || donor.head == nil {
 		return false
 	}
-	slot := donor.sparsest(donor.head.Free(), -1, 1)
+	slot := donor.sparsest(donor.moveRoom(donor.head.Free()), -1, 1)
 	if slot < 0 {
 		return false
 	}
@@ -246,8 +247,8 @@ func (sh *shard) takeOver(donor *shard) {
 }
 
 // retire empties the segment in slot by settling each live entry (see
-// settle), with room bytes in the head for the entries kept; a kept entry
-// that does not fit is evicted. The last entry to leave releases the
+// settle), with room bytes in the head for the entries kept there; a kept
+// entry that does not fit is evicted. The last entry to leave releases the
 // segment. If a drain walked part of it, retire goes on from there: the
 // drain has settled the entries before, except those it left.
 //
@@ -256,6 +257,9 @@ func (sh *shard) takeOver(donor *shard) {
 // reader already in the old segment reads bytes that the garbage collector
 // keeps for it.
 func (sh *shard) retire(slot int, mode reclaimMode, room int, now int64) {
+	if sh.seal(slot) {
+		return // an empty cold head
+	}
 	seg := sh.slots[slot].Load()
 	if sh.meta[slot].large {
 		sh.settleLarge(slot, seg, mode, now)
@@ -278,8 +282,9 @@ func (sh *shard) retire(slot int, mode reclaimMode, room int, now int64) {
 			if !live {
 				continue
 			}
-			moved, _ := sh.settle(h, l, seg, o, room, mode, true, now)
-			room -= moved
+			free := sh.head.Free()
+			sh.settle(h, l, seg, o, room, mode, true, now)
+			room -= free - sh.head.Free()
 			if sh.slots[slot].Load() != seg {
 				return // its last live entry went: released
 			}
@@ -290,23 +295,38 @@ func (sh *shard) retire(slot int, mode reclaimMode, room int, now int64) {
 // settle does to the live entry at off, located at l, what retiring its
 // segment does in mode: an expired entry is dropped; a kept one (every
 // entry when compacting; one read since it was written, or since a hand
-// last lowered its frequency, when evicting) is moved to the head if it
-// fits in room bytes; one not kept is evicted. A kept entry that does not
-// fit is evicted if final, and otherwise left alone (left reports it).
-// moved is the size of the entry if it moved.
+// last lowered its frequency, when evicting) is moved; one not kept is
+// evicted. Compaction moves to the cold head, reinsertion to the head if
+// the entry fits in room bytes. A kept entry that does not fit is evicted
+// if final, and otherwise left alone (left reports it). moved is the size
+// of the entry if it moved.
+//
+// final is set when a retirement settles the entry, in a reclaim that
+// goes on until the engine is within its budget: compaction may then
+// install a new cold head, and failing that (no slot free) moves to the
+// head if the entry fits in room bytes, so that nothing live is evicted
+// while compacting. A drain (not final) moves only into the cold head
+// there is, or a new one if that keeps the engine within its budget.
 func (sh *shard) settle(h uint64, l loc, seg *arena.Segment, off, room int, mode reclaimMode, final bool, now int64) (moved int, left bool) {
 	exp, k, v := seg.Entry(off)
 	size := arena.EntrySize(len(k), len(v))
 	keep := mode == compacting || seg.Hot(off)
+	growth := growWithinBudget
+	if final {
+		growth = growAndReclaim
+	}
 	switch {
 	case sh.e.gone(exp, now) || exp <= now && mode == evicting:
 		sh.drop(h, l, Expired) // compaction keeps an expired entry its KeepExpired
-	case keep && size <= room:
+	case mode == compacting && sh.coldRoom(size, growth):
+		sh.move(h, l, seg, off, compaction, coldHead)
+		return size, false
+	case keep && size <= room && (mode == evicting || final):
 		how := reinsertion
 		if mode == compacting {
 			how = compaction
 		}
-		sh.move(h, l, seg, off, how)
+		sh.move(h, l, seg, off, how, writeHead)
 		return size, false
 	case keep && !final:
 		return 0, true
@@ -348,28 +368,30 @@ const (
 	reinsertion                 // nothing: it joins the main queue at frequency 0, a second chance that must be earned again
 )
 
-// move copies the live entry at off, located at l, to the head, which the
-// caller checked has room, points the index at the copy and vacates l.
-func (sh *shard) move(h uint64, l loc, seg *arena.Segment, off int, how moveKind) {
+// move copies the live entry at off, located at l, to the head of kind
+// into, which the caller checked has room, points the index at the copy
+// and vacates l.
+func (sh *shard) move(h uint64, l loc, seg *arena.Segment, off int, how moveKind, into headKind) {
 	exp, k, v := seg.Entry(off)
 	size := arena.EntrySize(len(k), len(v))
-	noff, _ := sh.head.Append(keyString(k), v, exp, seg.TTL(off))
+	slot, to := sh.headOf(into)
+	noff, _ := to.Append(keyString(k), v, exp, seg.TTL(off))
 	if seg.Absent(off) {
-		sh.head.MarkAbsent(noff)
+		to.MarkAbsent(noff)
 	}
 	main := true
 	if how == compaction {
-		sh.head.SetFreq(noff, seg.Freq(off))
+		to.SetFreq(noff, seg.Freq(off))
 		main = l.main()
 	}
-	sh.noteAppend(sh.headSlot, size, exp)
+	sh.noteAppend(slot, size, exp)
 	sh.movedBytes += int64(size)
 	if how == reinsertion {
 		sh.reinserted += size
 	}
-	sh.index.store(h, makeLoc(sh.headSlot, sh.head.Gen(), noff, main, size))
+	sh.index.store(h, makeLoc(slot, to.Gen(), noff, main, size))
 	if !main {
-		sh.joinSmall(sh.headSlot)
+		sh.joinSmall(slot)
 	}
 	sh.vacate(l)
 }
@@ -434,12 +456,13 @@ type drain struct {
 // engine is at its budget (the next rotation will reclaim) and the head is
 // half full, it walks the segment the reclaim would retire (the sparsest
 // when compacting, the oldest when evicting), 2n bytes of entries per such
-// write (and 2 bytes more for each byte it moves to the head): that
-// segment is no larger than the head, so the walk is done before the half
-// of the head that is left fills, whatever the entry sizes. Each live entry
-// is settled as retiring would, except that a kept entry that does not fit
-// in the head is left for the reclaim, which has a fresh head to move it
-// to: the walk does not evict what retiring would keep.
+// write (and 2 bytes more for each byte it moves): that segment is no
+// larger than the head, so the walk is done before the half of the head
+// that is left fills, whatever the entry sizes. Each live entry is settled
+// as retiring would, except that a kept entry that does not fit where it
+// would move (the head when evicting, the cold head when compacting) is
+// left for the reclaim, which can install a fresh head for it: the walk
+// does not evict what retiring would keep.
 func (sh *shard) drainStep(n int, now int64) {
 	d := &sh.drain
 	if d.seg != nil && sh.slots[d.slot].Load() != d.seg {
@@ -472,6 +495,10 @@ func (sh *shard) drainStep(n int, now int64) {
 			return
 		}
 		d.slot, d.off, d.credit, d.skipped, d.mode = slot, 0, 0, -1, mode
+		if sh.seal(slot) {
+			d.none = sh.head
+			return // an empty cold head: nothing to drain
+		}
 		d.seg = sh.slots[slot].Load()
 	}
 	d.credit += 2 * n

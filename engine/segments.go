@@ -41,7 +41,7 @@ func (sh *shard) joinSmall(slot int) {
 // vacate does the bookkeeping of the place l, whose entry has left it (the
 // caller has already removed or replaced the location in the index): its
 // dead mark, its queue, its segment's live entries and bytes. A segment
-// left without live entries is released at once, unless it is the head.
+// left without live entries is released at once, unless it is a head.
 func (sh *shard) vacate(l loc) {
 	slot := l.slot()
 	m := &sh.meta[slot]
@@ -55,7 +55,7 @@ func (sh *shard) vacate(l loc) {
 	m.live--
 	m.liveBytes -= size
 	sh.live -= size
-	if m.live == 0 && slot != sh.headSlot {
+	if m.live == 0 && !sh.isHead(slot) {
 		sh.release(slot)
 	}
 }

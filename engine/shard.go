@@ -19,6 +19,7 @@ import (
 // Segment lifecycle, all under mu:
 //
 //	free slot --rotate--> head (appended to) --rotate--> in fifo
+//	free slot --rotateCold--> cold head (compaction appends) --rotateCold or retire--> in fifo
 //	free slot --addLarge--> in fifo, holding one large entry
 //	in fifo --release (no live entry left)--> free slot
 //
@@ -33,12 +34,13 @@ import (
 //
 //   - drop: the entry leaves the cache (index, counters, the callback's
 //     report), for a Reason; evict is drop for room.
-//   - move: the entry is copied forward to the head and the index points
-//     at the copy: compaction keeps its queue and frequency, reinsertion
-//     puts it in the main queue at frequency 0 (see moveKind).
+//   - move: the entry is copied forward to a head and the index points
+//     at the copy: compaction keeps its queue and frequency and copies to
+//     the cold head, reinsertion puts it in the main queue at frequency 0
+//     and copies to the head (see moveKind and cold.go).
 //   - vacate: the bookkeeping of the place an entry left, by drop, move or
 //     overwrite (its segment's live count and bytes, its queue); a segment
-//     left with no live entry is released, unless it is the head.
+//     left with no live entry is released, unless it is a head.
 //   - release: a segment with no live entry leaves its slot and the
 //     budget.
 //   - retire: a segment that still holds live entries is emptied by
@@ -80,13 +82,17 @@ type shard struct {
 
 	_ [64]byte
 
-	e     *Engine
-	meta  []segMeta // per slot
-	gens  []uint32  // per slot: the generation of its latest segment
-	fifo  []int     // slots holding segments, oldest first; the last is the head
-	free  []int     // empty slots
-	held  int64     // bytes of the segments in fifo
-	share int64     // MaxBytes / shards: what the shard holds when all hold alike
+	e *Engine
+	// cold is the cold head, where compaction moves the entries it keeps
+	// (see cold.go), in slot coldSlot; nil when there is none.
+	cold     *arena.Segment
+	coldSlot int
+	meta     []segMeta // per slot
+	gens     []uint32  // per slot: the generation of its latest segment
+	fifo     []int     // slots holding segments, oldest first; the last is the head
+	free     []int     // empty slots
+	held     int64     // bytes of the segments in fifo
+	share    int64     // MaxBytes / shards: what the shard holds when all hold alike
 
 	appended   int // entries, live or dead, in the segments held: what a hand may walk past
 	reinserted int // bytes reinserted into the head (see reinsertRoom)
@@ -120,7 +126,7 @@ type shard struct {
 		oldest     atomic.Uint64 // birth of the oldest segment other than the head; noVictim if none
 	}
 
-	_ [8]byte // rounds the size up to a multiple of 64 (TestShardLayout)
+	_ [56]byte // rounds the size up to a multiple of 64 (TestShardLayout)
 }
 
 func (sh *shard) init(e *Engine, share int64, slots, maxEntries int) {
@@ -324,6 +330,7 @@ func (sh *shard) reset() {
 	}
 	sh.fifo = sh.fifo[:0]
 	sh.head, sh.headSlot = nil, 0
+	sh.cold = nil
 	sh.e.held.Add(-sh.held)
 	sh.held = 0
 	if sh.e.maxEntries > 0 {

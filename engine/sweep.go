@@ -52,18 +52,18 @@ func (sh *shard) needsSweep(slot int, now int64) bool {
 }
 
 // sparse reports whether the segment in slot is worth compacting: it is
-// not the head or a large entry's, fewer than a quarter of the entries
+// not a head or a large entry's, fewer than a quarter of the entries
 // written to it are live, and the engine holds more than half its budget
 // (below that, the memory is not needed and moving entries would only cost
 // CPU).
 func (sh *shard) sparse(slot int) bool {
 	m := &sh.meta[slot]
-	return slot != sh.headSlot && !m.large && m.live*4 < m.appended && sh.e.held.Load()*2 > sh.e.maxBytes
+	return !sh.isHead(slot) && !m.large && m.live*4 < m.appended && sh.e.held.Load()*2 > sh.e.maxBytes
 }
 
 // sweepSegment walks up to sweepChunk entries from off: expired live
 // entries leave the index, and with compact set the others move to the
-// head. It returns where to go on and whether the walk is over.
+// cold head. It returns where to go on and whether the walk is over.
 func (sh *shard) sweepSegment(slot int, seg *arena.Segment, off int, now int64, compact bool, minExpire *int64) (int, bool) {
 	for n := 0; n < sweepChunk && off < seg.Used(); n++ {
 		cur := off
@@ -79,8 +79,10 @@ func (sh *shard) sweepSegment(slot int, seg *arena.Segment, off int, now int64, 
 		switch {
 		case sh.e.gone(exp, now):
 			sh.drop(h, l, Expired)
-		case compact && sh.makeRoom(arena.EntrySize(len(k), len(v)), now):
-			sh.move(h, l, seg, cur, compaction)
+		case compact && sh.coldRoom(arena.EntrySize(len(k), len(v)), growWithinBudget):
+			// Within the budget: a new cold head that made the shard
+			// reclaim could retire the very segment the sweep walks.
+			sh.move(h, l, seg, cur, compaction, coldHead)
 		default:
 			*minExpire = min(*minExpire, exp)
 			continue
@@ -90,18 +92,4 @@ func (sh *shard) sweepSegment(slot int, seg *arena.Segment, off int, now int64, 
 		}
 	}
 	return off, off >= seg.Used()
-}
-
-// makeRoom reports whether the head has n bytes free, rotating to a fresh
-// head if it has not and the shard has room for one: a rotation that
-// reclaimed could retire the very segment the sweep is walking.
-func (sh *shard) makeRoom(n int, now int64) bool {
-	if sh.head.Free() >= n {
-		return true
-	}
-	if sh.full(int64(sh.e.segBytes), compacting) || len(sh.free) == 0 {
-		return false
-	}
-	sh.rotate(n, now)
-	return true
 }
