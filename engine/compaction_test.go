@@ -25,7 +25,7 @@ import (
 func BenchmarkCompaction(b *testing.B) {
 	const maxBytes = 16 << 20
 	value := make([]byte, 64)
-	for _, livePct := range []int{37, 60, 80} {
+	for _, livePct := range []int{5, 37, 60, 80} {
 		b.Run(fmt.Sprintf("live=%d%%", livePct), func(b *testing.B) {
 			e, err := New(Config{MaxBytes: maxBytes})
 			if err != nil {

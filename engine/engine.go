@@ -778,6 +778,7 @@ type Stats struct {
 	Rejected                                            uint64 // writes refused with ErrTooLarge
 	Recycled                                            uint64 // segments taken from the pool (see segPool)
 	Untracked                                           uint64 // segments made past the pool's limit
+	ForcedGCs                                           uint64 // collections the pool asked for (see segPool)
 }
 
 // Stats returns the counters. Each shard is read under its lock, so the
@@ -791,6 +792,7 @@ func (e *Engine) Stats() Stats {
 		Rejected:       e.rejected.Load(),
 		Recycled:       e.pool.reused.Load(),
 		Untracked:      e.pool.untracked.Load(),
+		ForcedGCs:      e.pool.forced.Load(),
 	}
 	for i := range e.shards {
 		sh := &e.shards[i]
@@ -897,7 +899,7 @@ func (e *Engine) sweepLoop(every time.Duration) {
 		case <-e.pool.gc:
 			// The pool is running low: released segments come back
 			// once a collection finds them unreachable (see segPool).
-			runtime.GC()
+			e.pool.collect(e.stop)
 		case <-t.C:
 			if e.closed.Load() {
 				return

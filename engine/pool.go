@@ -24,17 +24,33 @@ import (
 // its bytes, so a segment comes back only when no reader can touch it
 // again (docs/design.md gives the whole argument).
 //
-// Segments come back only after a collection, and a cache whose writes are
-// served from the pool allocates nothing, so nothing else would start one:
-// once half the slack has been released since the last one, the pool asks
-// the engine's background goroutine to run one (runtime.GC), well before
-// it runs dry. The pool makes at most limit segments: the budget's
-// worth, and slack for those waiting for a collection. A writer that finds
-// it empty with all of them made asks for a collection and waits up to
+// Segments come back only after a collection. In a program that allocates,
+// the collector runs on its own and brings them back; but a cache whose
+// writes are served from the pool allocates nothing, so in a program that
+// mostly writes to the cache nothing else would start one. So once half
+// the slack waits for a collection (released, not back), the pool asks the
+// engine's background goroutine to run one (runtime.GC), well before it
+// runs dry; a program whose own collections keep bringing segments back
+// is never asked for one. The pool makes at most limit segments: the
+// budget's worth, and slack for those waiting. A writer that finds it
+// empty with all of them made asks for a collection and waits up to
 // poolWait for a segment to come back: writes slow down to what the
 // collector can recycle, rather than the heap growing past the budget.
 // Only if none comes back in time does it allocate a segment the pool does
-// not track (no finalizer: ordinary garbage once released).
+// not track (ordinary garbage once released).
+//
+// A forced collection marks the whole heap, the program's as well as the
+// cache's segments, so its cost grows with the program, not the cache. One
+// that takes longer than poolWait is followed by a pause of three times
+// its length before the next (forcedGCGap), so that forced collections
+// take at most a quarter of the time: in a program with a large heap and
+// a cache under heavy writes, collections forced at the pace of the writes
+// would take most of a core. While the next one waits for its turn, a
+// writer that finds the pool empty does not wait for it: it allocates an
+// untracked segment at once, so the memory past the budget is then what
+// the writes fill until the collection. Shorter collections run when the
+// pool asks: they are cheap, and spacing them would only trade the
+// writes' time for memory.
 //
 // Large segments count against the same limit, in bytes, from allocation
 // until a collection frees them (runtime.AddCleanup tells the pool; a
@@ -61,11 +77,22 @@ type segPool struct {
 	large atomic.Int64
 
 	// gc holds a request for a collection (capacity 1), which the
-	// engine's background goroutine serves. released counts the bytes of
-	// segments released since the last request, large ones included:
-	// those are freed only by a collection too.
+	// engine's background goroutine serves (collect). waiting counts the
+	// bytes of segments released and not yet back in the pool or freed,
+	// large and untracked ones included: what a collection would return.
+	// released counts the bytes released since the last request, so that
+	// a request is not repeated while the last one's collection runs.
 	gc       chan struct{}
+	waiting  atomic.Int64
 	released atomic.Int64
+	// nextGC is when (time.Time.UnixNano) collect may force the next
+	// collection; deferred reports that a request waits for that time.
+	// forced counts the collections collect ran; runGC, set by a test,
+	// replaces runtime.GC.
+	nextGC   atomic.Int64
+	deferred atomic.Bool
+	forced   atomic.Uint64
+	runGC    func()
 	// returned is signalled (capacity 1) when a segment comes back, for
 	// a writer waiting in take.
 	returned chan struct{}
@@ -95,6 +122,7 @@ func (p *segPool) init(size, budgetSegs, shards int) {
 	p.askEvery = int64(max(1, slack/2)) * int64(size)
 	p.finalize = p.put
 	p.gc = make(chan struct{}, 1)
+	p.runGC = runtime.GC
 	p.returned = make(chan struct{}, 1)
 	// put runs in the finalizer goroutine, where an append that grows the
 	// slice would allocate while the cache's users allocate nothing.
@@ -111,7 +139,9 @@ func (p *segPool) take(gen uint32) *arena.Segment {
 		return s
 	}
 	p.untracked.Add(1)
-	return arena.NewSegment(p.size, gen)
+	s = arena.NewSegment(p.size, gen)
+	runtime.AddCleanup(s, collected, segBytes{p, int64(p.size), untrackedSeg})
+	return s
 }
 
 // await asks for a collection and waits, up to poolWait, until ready
@@ -119,6 +149,9 @@ func (p *segPool) take(gen uint32) *arena.Segment {
 // and reports whether it did.
 func (p *segPool) await(ready func() bool) bool {
 	p.askGC()
+	if p.deferred.Load() {
+		return false // the collection waits for its turn (see collect)
+	}
 	t := p.timer()
 	defer p.putTimer(t)
 	for {
@@ -193,7 +226,7 @@ func (p *segPool) takeLarge(n int, gen uint32) *arena.Segment {
 	}
 	s := arena.NewSegment(n, gen)
 	p.large.Add(int64(n))
-	runtime.AddCleanup(s, collected, largeBytes{p, int64(n)})
+	runtime.AddCleanup(s, collected, segBytes{p, int64(n), largeSeg})
 	return s
 }
 
@@ -212,25 +245,38 @@ func (p *segPool) roomFor(n int) bool {
 	return !over()
 }
 
-// largeBytes is what the cleanup of a large segment needs: its pool and
-// its size. (A function and a value, rather than the method value
-// p.collected, save AddCleanup an allocation.)
-type largeBytes struct {
-	p *segPool
-	n int64
+// A segKind tells the segments that the pool does not recycle apart.
+type segKind uint8
+
+const (
+	largeSeg     segKind = iota // a large entry's, counted in large
+	untrackedSeg                // made past the limit
+)
+
+// segBytes is what the cleanup of a segment the pool does not recycle
+// needs: its pool, its size and kind. (A function and a value, rather than
+// the method value p.collected, save AddCleanup an allocation.)
+type segBytes struct {
+	p    *segPool
+	n    int64
+	kind segKind
 }
 
-// collected is the cleanup of a large segment: it runs once a collection
-// has freed the segment's bytes.
-func collected(b largeBytes) {
-	b.p.large.Add(-b.n)
-	b.p.signal()
+// collected is the cleanup of a segment the pool does not recycle: it runs
+// once a collection has freed the segment's bytes.
+func collected(b segBytes) {
+	b.p.waiting.Add(-b.n)
+	if b.kind == largeSeg {
+		b.p.large.Add(-b.n)
+		b.p.signal()
+	}
 }
 
 // put is the finalizer of the pool's segments: it runs, in the runtime's
 // finalizer goroutine, once a segment is unreachable, which a released
 // segment becomes when the last reader that loaded it is done.
 func (p *segPool) put(s *arena.Segment) {
+	p.waiting.Add(-int64(p.size))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -261,12 +307,51 @@ func (p *segPool) passOn() {
 }
 
 // dropped counts the bytes of a segment just released, and asks for a
-// collection once they add up to half the pool's slack.
+// collection once those waiting for one add up to half the pool's slack,
+// and half that much was released since the last request.
 func (p *segPool) dropped(n int) {
-	if p.released.Add(int64(n)) >= p.askEvery {
+	waiting := p.waiting.Add(int64(n))
+	if p.released.Add(int64(n)) >= p.askEvery/2 && waiting >= p.askEvery {
 		p.released.Store(0)
 		p.askGC()
 	}
+}
+
+// forcedGCGap is how long collect waits after a forced collection that
+// took longer than poolWait before it forces the next, in multiples of the
+// time that one took: 3, so that such collections take at most a quarter
+// of the time (the share the Go collector takes for its own background
+// work).
+const forcedGCGap = 3
+
+// collect serves a request for a collection, once its turn has come (see
+// forcedGCGap), unless stop is closed first.
+func (p *segPool) collect(stop <-chan struct{}) {
+	if wait := time.Until(time.Unix(0, p.nextGC.Load())); wait > 0 {
+		p.deferred.Store(true)
+		t := p.timer()
+		t.Reset(wait)
+		stopped := false
+		select {
+		case <-stop:
+			stopped = true
+		case <-t.C:
+		}
+		p.putTimer(t)
+		p.deferred.Store(false)
+		if stopped {
+			return
+		}
+	}
+	start := time.Now()
+	p.runGC()
+	end := time.Now()
+	p.forced.Add(1)
+	var next int64
+	if took := end.Sub(start); took > poolWait {
+		next = end.Add(forcedGCGap * took).UnixNano()
+	}
+	p.nextGC.Store(next)
 }
 
 // askGC asks the engine's background goroutine for a collection, unless
