@@ -2,6 +2,7 @@ package engine
 
 import (
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,17 +41,19 @@ import (
 // not track (ordinary garbage once released).
 //
 // A forced collection marks the whole heap, the program's as well as the
-// cache's segments, so its cost grows with the program, not the cache. One
-// that takes longer than poolWait is followed by a pause of three times
-// its length before the next (forcedGCGap), so that forced collections
-// take at most a quarter of the time: in a program with a large heap and
-// a cache under heavy writes, collections forced at the pace of the writes
-// would take most of a core. While the next one waits for its turn, a
-// writer that finds the pool empty does not wait for it: it allocates an
-// untracked segment at once, so the memory past the budget is then what
-// the writes fill until the collection. Shorter collections run when the
-// pool asks: they are cheap, and spacing them would only trade the
-// writes' time for memory.
+// cache's segments, so its cost grows with the program, not the cache: in
+// a program with a large heap and a cache under heavy writes, collections
+// forced at the pace of the writes would take most of a core. So the
+// background goroutine measures the processor time each takes (the
+// runtime's estimate of the collector's CPU time) and starts the next no
+// sooner than its share of GOMAXPROCS x the time between them allows
+// (forcedGCShare: a quarter, as the Go collector takes for its own
+// background work). While the next one waits for its turn, a writer that
+// finds the pool empty does not wait for it: it allocates an untracked
+// segment at once, so the memory past the budget is then what the writes
+// fill until the collection. In a program whose heap is mostly the cache,
+// a collection costs a millisecond or two of processor time, and such
+// collections are not spaced (see forcedGCShare).
 //
 // Large segments count against the same limit, in bytes, from allocation
 // until a collection frees them (runtime.AddCleanup tells the pool; a
@@ -87,12 +90,12 @@ type segPool struct {
 	released atomic.Int64
 	// nextGC is when (time.Time.UnixNano) collect may force the next
 	// collection; deferred reports that a request waits for that time.
-	// forced counts the collections collect ran; runGC, set by a test,
-	// replaces runtime.GC.
+	// forced counts the collections collect ran. runGC runs one and
+	// returns the processor time it took (forceGC; a test replaces it).
 	nextGC   atomic.Int64
 	deferred atomic.Bool
 	forced   atomic.Uint64
-	runGC    func()
+	runGC    func() time.Duration
 	// returned is signalled (capacity 1) when a segment comes back, for
 	// a writer waiting in take.
 	returned chan struct{}
@@ -122,7 +125,7 @@ func (p *segPool) init(size, budgetSegs, shards int) {
 	p.askEvery = int64(max(1, slack/2)) * int64(size)
 	p.finalize = p.put
 	p.gc = make(chan struct{}, 1)
-	p.runGC = runtime.GC
+	p.runGC = forceGC
 	p.returned = make(chan struct{}, 1)
 	// put runs in the finalizer goroutine, where an append that grows the
 	// slice would allocate while the cache's users allocate nothing.
@@ -317,15 +320,32 @@ func (p *segPool) dropped(n int) {
 	}
 }
 
-// forcedGCGap is how long collect waits after a forced collection that
-// took longer than poolWait before it forces the next, in multiples of the
-// time that one took: 3, so that such collections take at most a quarter
-// of the time (the share the Go collector takes for its own background
-// work).
-const forcedGCGap = 3
+// forcedGCShare bounds costly forced collections to 1/forcedGCShare of
+// the processor time GOMAXPROCS allows: after one that took c of it, the
+// next starts no sooner than forcedGCShare x c / GOMAXPROCS after it
+// began, if that is more than poolWait later. Cheaper ones (a program
+// whose heap is mostly the cache: a millisecond or two of processor time)
+// run when the pool asks: spacing them by a few milliseconds would only
+// make writers wait, or allocate, for no real saving.
+const forcedGCShare = 4
+
+// forceGC runs a collection and returns the processor time it took: the
+// runtime's estimate of the collector's processor time, which it updates
+// at the end of each cycle. The estimate counts the collector's work on
+// processors that had nothing else to run too (while the background
+// goroutine waits for the collection, its own processor is one), and any
+// collection that ran beside this one: it errs towards spacing more.
+func forceGC() time.Duration {
+	sample := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(sample)
+	before := sample[0].Value.Float64()
+	runtime.GC()
+	metrics.Read(sample)
+	return time.Duration((sample[0].Value.Float64() - before) * float64(time.Second))
+}
 
 // collect serves a request for a collection, once its turn has come (see
-// forcedGCGap), unless stop is closed first.
+// forcedGCShare), unless stop is closed first.
 func (p *segPool) collect(stop <-chan struct{}) {
 	if wait := time.Until(time.Unix(0, p.nextGC.Load())); wait > 0 {
 		p.deferred.Store(true)
@@ -344,12 +364,11 @@ func (p *segPool) collect(stop <-chan struct{}) {
 		}
 	}
 	start := time.Now()
-	p.runGC()
-	end := time.Now()
+	cpu := p.runGC()
 	p.forced.Add(1)
 	var next int64
-	if took := end.Sub(start); took > poolWait {
-		next = end.Add(forcedGCGap * took).UnixNano()
+	if gap := forcedGCShare * cpu / time.Duration(runtime.GOMAXPROCS(0)); gap > poolWait {
+		next = start.Add(gap).UnixNano()
 	}
 	p.nextGC.Store(next)
 }
