@@ -89,9 +89,14 @@ type Options struct {
 	// bytes per entry, growing with the entries up to MaxEntries), and the
 	// pool of released segments: they are reused once the garbage
 	// collector finds that no reader still holds them, which is up to half
-	// of MaxBytes more (the cache runs a collection itself when the pool
-	// runs low, at most once per quarter of MaxBytes written). A steady
-	// stream of Sets then allocates nothing.
+	// of MaxBytes more, and at least 4 MiB. When half of that waits for a
+	// collection, and the program's own collections have not brought it
+	// back, the cache runs one itself; a steady stream of Sets then
+	// allocates nothing. In a program whose heap is large enough that
+	// those collections would take more than a quarter of the processor
+	// time, it spaces them out, and writes meanwhile allocate segments as
+	// ordinary garbage, which the Go collector paces as it does the rest
+	// of the program's (GOGC).
 	MaxBytes int64
 
 	// MaxEntries, if positive, also bounds the number of entries: N
