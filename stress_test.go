@@ -62,6 +62,10 @@ type stressConfig struct {
 	opts    Options
 	keys    int
 	maxSize int
+	// fits: the working set fits the budget, so reclaiming compacts
+	// (moving live entries to the cold heads while readers read them)
+	// rather than evicts; the run must see entries moved, not evicted.
+	fits bool
 }
 
 func TestStress(t *testing.T) {
@@ -81,6 +85,9 @@ func TestStress(t *testing.T) {
 		// tables are large enough that a migration spans hundreds of
 		// inserts, and deletes empty slots while readers probe them.
 		{name: "large", opts: Options{MaxBytes: 1 << 20, Shards: 2, ExpiryInterval: 2 * time.Millisecond}, keys: 100000, maxSize: 100},
+		// A working set of about a third of the budget, overwritten:
+		// compaction moves live entries to the cold heads under readers.
+		{name: "compacting", opts: Options{MaxBytes: 1 << 20, Shards: 2, SegmentBytes: 16 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 2000, maxSize: 200, fits: true},
 	}
 	for _, cfg := range configs {
 		t.Run(cfg.name, func(t *testing.T) { runStress(t, cfg, d) })
@@ -403,8 +410,10 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 			return "GetOrLoad never answered from a cached absence"
 		case cfg.opts.StaleIfError > 0 && c.Stats().StaleServed == 0:
 			return "GetOrLoad never served a stale value"
-		case c.Stats().Evictions == 0:
+		case !cfg.fits && c.Stats().Evictions == 0:
 			return "no eviction: the cache must be under eviction pressure"
+		case cfg.fits && c.Stats().MovedBytes == 0:
+			return "no entry moved: the cache must compact"
 		case c.recycled() == 0:
 			return "no segment was recycled: readers must meet reused memory"
 		}
