@@ -96,7 +96,8 @@ type Options struct {
 	// those collections would take more than a quarter of the processor
 	// time, it spaces them out, and writes meanwhile allocate segments as
 	// ordinary garbage, which the Go collector paces as it does the rest
-	// of the program's (GOGC).
+	// of the program's (GOGC). [Stats].ForcedGCs counts the collections
+	// the cache ran.
 	MaxBytes int64
 
 	// MaxEntries, if positive, also bounds the number of entries: N
@@ -379,6 +380,13 @@ type Stats struct {
 	// Each panic is recovered where the callback ran, and the removals
 	// after it are still reported.
 	CallbackPanics uint64
+
+	// ForcedGCs counts the garbage collections the cache ran itself, to
+	// recycle its released segments when the program's own collections
+	// had not brought them back (see [Options.MaxBytes]). Each marks the
+	// whole heap: in a program with a large one, a high rate is a cost
+	// worth watching.
+	ForcedGCs uint64
 }
 
 // HitRatio returns Hits / (Hits + Misses), or 0 before any lookup.
@@ -414,6 +422,7 @@ func (c *Cache) Stats() Stats {
 		StaleServed:  c.loads.staleServed.Load(),
 
 		CallbackPanics: s.CallbackPanics,
+		ForcedGCs:      s.ForcedGCs,
 	}
 }
 

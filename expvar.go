@@ -24,14 +24,15 @@ type expvarStats struct {
 	StaleServed uint64  `json:"stale_served"`
 	Rejected    uint64  `json:"rejected"`
 	Panics      uint64  `json:"callback_panics"`
+	ForcedGCs   uint64  `json:"forced_gcs"`
 	HitRatio    float64 `json:"hit_ratio"`
 }
 
 // ExpvarVar returns an expvar.Var that reports the cache's Stats as a JSON
 // object with the keys hits, misses, sets, deletes, evictions, expirations,
 // entries, bytes, held_bytes, set_bytes, moved_bytes, loads, load_errors,
-// refreshes, negative_hits, stale_served, rejected, callback_panics and
-// hit_ratio. Each call to its String method reads c.Stats() afresh, so
+// refreshes, negative_hits, stale_served, rejected, callback_panics,
+// forced_gcs and hit_ratio. Each call to its String method reads c.Stats() afresh, so
 // the Var can be published once and scraped forever.
 //
 // The library never publishes it itself, because expvar.Publish panics on
@@ -64,6 +65,7 @@ func (c *Cache) ExpvarVar() expvar.Var {
 			StaleServed: s.StaleServed,
 			Rejected:    s.Rejected,
 			Panics:      s.CallbackPanics,
+			ForcedGCs:   s.ForcedGCs,
 			HitRatio:    s.HitRatio(),
 		}
 	})

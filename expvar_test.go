@@ -52,6 +52,7 @@ func TestExpvarVarMatchesStats(t *testing.T) {
 		"stale_served":    0,
 		"rejected":        0,
 		"callback_panics": 0,
+		"forced_gcs":      0,
 		"hit_ratio":       0.5,
 	}, decodeExpvar(t, c))
 	require.Equal(t, int64(24), s.Bytes, "one entry of 16 + 1 + 1 bytes, padded to 8, is left")

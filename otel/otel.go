@@ -27,6 +27,7 @@
 //	velo.cache.negative_hits    counter        {call}     GetOrLoad calls answered by a cached absence
 //	velo.cache.stale_served     counter        {call}     GetOrLoad calls that served a value past its expiry (StaleIfError)
 //	velo.cache.callback_panics  counter        {call}     OnRemove calls that panicked
+//	velo.cache.forced_gcs       counter        {collection}  garbage collections the cache ran to recycle its segments
 //
 // The counters are [metric.Int64ObservableCounter] instruments (monotonic
 // sums) and the current values [metric.Int64ObservableUpDownCounter]
@@ -78,6 +79,7 @@ var instruments = []instrument{
 	{"velo.cache.negative_hits", "{call}", "GetOrLoad calls answered with ErrNotFound by a cached absence, without a load; their lookups count among the misses too.", true, func(s *velo.Stats) int64 { return sat(s.NegativeHits) }},
 	{"velo.cache.stale_served", "{call}", "GetOrLoad calls that returned a value past its expiry, with a *StaleError, because reloading it failed.", true, func(s *velo.Stats) int64 { return sat(s.StaleServed) }},
 	{"velo.cache.callback_panics", "{call}", "Calls of Options.OnRemove that panicked.", true, func(s *velo.Stats) int64 { return sat(s.CallbackPanics) }},
+	{"velo.cache.forced_gcs", "{collection}", "Garbage collections the cache ran itself to recycle its segments.", true, func(s *velo.Stats) int64 { return sat(s.ForcedGCs) }},
 }
 
 // sat converts a counter to the int64 that OpenTelemetry observes,

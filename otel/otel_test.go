@@ -128,6 +128,7 @@ func wants(s velo.Stats) []want {
 		{"velo.cache.negative_hits", "{call}", true, int64(s.NegativeHits)},
 		{"velo.cache.stale_served", "{call}", true, int64(s.StaleServed)},
 		{"velo.cache.callback_panics", "{call}", true, int64(s.CallbackPanics)},
+		{"velo.cache.forced_gcs", "{collection}", true, int64(s.ForcedGCs)},
 	}
 }
 
@@ -190,8 +191,8 @@ func TestRegisterValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := collect(t, r)
-	if n := len(got); n != 18 {
-		t.Errorf("collected %d instruments, want 18", n)
+	if n := len(got); n != 19 {
+		t.Errorf("collected %d instruments, want 19", n)
 	}
 	for name, m := range got {
 		if n := len(m.Data.(metricdata.Sum[int64]).DataPoints); n != 1 {
@@ -237,8 +238,8 @@ func TestRegisterTwoCaches(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := collect(t, r)
-	if n := len(got); n != 18 {
-		t.Errorf("collected %d instruments, want 18: each is created once per meter", n)
+	if n := len(got); n != 19 {
+		t.Errorf("collected %d instruments, want 19: each is created once per meter", n)
 	}
 	for name, m := range got {
 		if n := len(m.Data.(metricdata.Sum[int64]).DataPoints); n != 2 {
@@ -278,8 +279,8 @@ func TestUnregister(t *testing.T) {
 	}
 	exercise(t, gone)
 	got := collect(t, r)
-	if n := len(got); n != 18 {
-		t.Errorf("collected %d instruments with one cache registered, want 18", n)
+	if n := len(got); n != 19 {
+		t.Errorf("collected %d instruments with one cache registered, want 19", n)
 	}
 	for name, m := range got {
 		sum, ok := m.Data.(metricdata.Sum[int64])

@@ -20,7 +20,7 @@ type collector struct {
 	entries, bytes, heldBytes, setBytes, movedBytes     *prometheus.Desc
 	loads, loadErrors, refreshes, negativeHits          *prometheus.Desc
 	staleServed                                         *prometheus.Desc
-	rejected, callbackPanics                            *prometheus.Desc
+	rejected, callbackPanics, forcedGCs                 *prometheus.Desc
 }
 
 // NewCollector returns a prometheus.Collector for c's Stats. Register it
@@ -48,6 +48,7 @@ type collector struct {
 //	velo_stale_served_total   counter  GetOrLoad calls that served a value past its expiry (StaleIfError)
 //	velo_rejected_total     counter  writes refused as too large
 //	velo_callback_panics_total  counter  OnRemove calls that panicked
+//	velo_forced_gcs_total   counter  garbage collections the cache ran to recycle its segments
 //
 // Each scrape calls c.Stats() exactly once, so the values in one scrape
 // are a single snapshot. The hit ratio is not exported; compute it in
@@ -79,6 +80,7 @@ func NewCollector(c *velo.Cache, namespace string, constLabels prometheus.Labels
 		staleServed:    desc("stale_served_total", "GetOrLoad calls that served a value past its expiry because its reload failed (StaleIfError)."),
 		rejected:       desc("rejected_total", "Writes refused because the entry is too large (ErrTooLarge)."),
 		callbackPanics: desc("callback_panics_total", "OnRemove calls that panicked (recovered)."),
+		forcedGCs:      desc("forced_gcs_total", "Garbage collections the cache ran itself to recycle its segments."),
 	}
 }
 
@@ -87,7 +89,7 @@ func (k *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		k.hits, k.misses, k.sets, k.deletes, k.evictions, k.expirations, k.entries, k.bytes,
 		k.heldBytes, k.setBytes, k.movedBytes,
-		k.loads, k.loadErrors, k.refreshes, k.negativeHits, k.staleServed, k.rejected, k.callbackPanics,
+		k.loads, k.loadErrors, k.refreshes, k.negativeHits, k.staleServed, k.rejected, k.callbackPanics, k.forcedGCs,
 	} {
 		ch <- d
 	}
@@ -112,6 +114,7 @@ func (k *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(k.staleServed, s.StaleServed)
 	counter(k.rejected, s.Rejected)
 	counter(k.callbackPanics, s.CallbackPanics)
+	counter(k.forcedGCs, s.ForcedGCs)
 	ch <- prometheus.MustNewConstMetric(k.entries, prometheus.GaugeValue, float64(s.Entries))
 	ch <- prometheus.MustNewConstMetric(k.bytes, prometheus.GaugeValue, float64(s.Bytes))
 	ch <- prometheus.MustNewConstMetric(k.heldBytes, prometheus.GaugeValue, float64(s.HeldBytes))

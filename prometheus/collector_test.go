@@ -104,13 +104,16 @@ velo_rejected_total{cache="test"} 0
 # HELP velo_sets_total Successful Set calls.
 # TYPE velo_sets_total counter
 velo_sets_total{cache="test"} 3
+# HELP velo_forced_gcs_total Garbage collections the cache ran itself to recycle its segments.
+# TYPE velo_forced_gcs_total counter
+velo_forced_gcs_total{cache="test"} 0
 `, s.Bytes, s.HeldBytes, s.SetBytes, s.MovedBytes)
 	col := veloprom.NewCollector(c, "", prometheus.Labels{"cache": "test"})
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(col); n != 18 {
-		t.Fatalf("collected %d metrics, want 18", n)
+	if n := testutil.CollectAndCount(col); n != 19 {
+		t.Fatalf("collected %d metrics, want 19", n)
 	}
 }
 
@@ -173,7 +176,7 @@ func TestCollectorTwoCachesOneRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 36 {
-		t.Fatalf("gathered %d metrics, want 36", n)
+	if n != 38 {
+		t.Fatalf("gathered %d metrics, want 38", n)
 	}
 }
