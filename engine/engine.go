@@ -900,6 +900,10 @@ func (e *Engine) sweepLoop(every time.Duration) {
 			// The pool is running low: released segments come back
 			// once a collection finds them unreachable (see segPool).
 			e.pool.collect(e.stop)
+		case <-e.pool.prefault:
+			if e.pool.prefaultOne() {
+				e.pool.askPrefault() // the next after any request waiting
+			}
 		case <-t.C:
 			if e.closed.Load() {
 				return
