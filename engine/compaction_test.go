@@ -63,9 +63,9 @@ func BenchmarkCompaction(b *testing.B) {
 // TestColdHeadSeparatesAges: compaction moves what it keeps to the cold
 // head, apart from new writes, so that Zipf overwrites of a live set that
 // fills 37% of the budget copy less than a third of a byte per byte set
-// (0.25 when written). Moved into the head among new writes, the same
-// entries were copied 0.40 bytes per byte set: the short-lived writes and
-// the survivors shared segments, and the survivors were moved again each
+// (about 0.25). Moved into the head among new writes, the same entries
+// would be copied 0.40 bytes per byte set: the short-lived writes and the
+// survivors would share segments, and the survivors be moved again each
 // time one was compacted. A count of writes bounds the test, not a time.
 func TestColdHeadSeparatesAges(t *testing.T) {
 	const maxBytes = 4 << 20

@@ -778,7 +778,7 @@ type Stats struct {
 	Rejected                                            uint64 // writes refused with ErrTooLarge
 	Recycled                                            uint64 // segments taken from the pool (see segPool)
 	Untracked                                           uint64 // segments made past the pool's limit
-	ForcedGCs                                           uint64 // collections the pool asked for (see segPool)
+	ForcedGCs                                           uint64 // collections the pool ran itself (see segPool)
 }
 
 // Stats returns the counters. Each shard is read under its lock, so the

@@ -165,7 +165,7 @@ func (p *segPool) take(gen uint32) *arena.Segment {
 	s = arena.NewSegment(p.size, gen)
 	// Its bytes count as waiting for a collection once released, until
 	// one frees them.
-	runtime.AddCleanup(s, collected, segBytes{p, int64(p.size), untrackedSeg})
+	runtime.AddCleanup(s, collected, unpooled{p, int64(p.size), untrackedSeg})
 	return s
 }
 
@@ -305,7 +305,7 @@ func (p *segPool) takeLarge(n int, gen uint32) *arena.Segment {
 	}
 	s := arena.NewSegment(n, gen)
 	p.large.Add(int64(n))
-	runtime.AddCleanup(s, collected, segBytes{p, int64(n), largeSeg})
+	runtime.AddCleanup(s, collected, unpooled{p, int64(n), largeSeg})
 	return s
 }
 
@@ -337,10 +337,10 @@ const (
 	untrackedSeg                // made past the limit
 )
 
-// segBytes is what the cleanup of a segment the pool does not recycle
+// unpooled is what the cleanup of a segment the pool does not recycle
 // needs: its pool, its size and kind. (A function and a value, rather than
 // the method value p.collected, save AddCleanup an allocation.)
-type segBytes struct {
+type unpooled struct {
 	p    *segPool
 	n    int64
 	kind segKind
@@ -348,7 +348,7 @@ type segBytes struct {
 
 // collected is the cleanup of a segment the pool does not recycle: it runs
 // once a collection has freed the segment's bytes.
-func collected(b segBytes) {
+func collected(b unpooled) {
 	b.p.waiting.Add(-b.n)
 	if b.kind == largeSeg {
 		b.p.large.Add(-b.n)
@@ -416,10 +416,10 @@ const forcedGCShare = 4
 // processors that had nothing else to run too (while the background
 // goroutine waits for the collection, its own processor is one), and any
 // collection that ran beside this one: it errs towards spacing more.
-// (Leaving out the idle processors' share made the estimate miss what a
-// writer on the one busy processor loses: BenchmarkSetLargeHeap went back
-// to its unspaced figure.) Only the background goroutine calls it, so its
-// sample is the pool's, reused: it allocates nothing.
+// (Without the idle processors' share the estimate misses what a writer on
+// the one busy processor loses: BenchmarkSetLargeHeap runs at its unspaced
+// figure then.) Only the background goroutine calls it, so its sample is
+// the pool's, reused: it allocates nothing.
 func (p *segPool) forceGC() time.Duration {
 	metrics.Read(p.gcCPU[:])
 	before := p.gcCPU[0].Value.Float64()

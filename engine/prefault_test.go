@@ -35,7 +35,7 @@ func TestPoolPrefaultsWhileGrowing(t *testing.T) {
 		if _, fresh := state(); fresh == freshSegments {
 			break
 		}
-		require.Less(t, polls, 1000, "fresh segments prefaulted")
+		require.Less(t, polls, 10_000, "fresh segments prefaulted")
 		time.Sleep(time.Millisecond)
 	}
 	made, _ := state()
