@@ -89,8 +89,9 @@ type Options struct {
 	// bytes per entry, growing with the entries up to MaxEntries), and the
 	// pool of released segments: they are reused once the garbage
 	// collector finds that no reader still holds them, which is up to half
-	// of MaxBytes more, and at least 4 MiB. When half of that waits for a
-	// collection, and the program's own collections have not brought it
+	// of MaxBytes more, and at least 4 MiB. When half to nearly all of
+	// that waits for a collection (as late as lets the writes go on while
+	// one runs), and the program's own collections have not brought it
 	// back, the cache runs one itself; a steady stream of Sets then
 	// allocates nothing. In a program whose heap is large enough that
 	// those collections would take more than a quarter of the processor

@@ -18,7 +18,7 @@ func TestOwnCollectionsBringSegmentsBack(t *testing.T) {
 	e, _ := newTestEngine(t, Config{MaxBytes: 4 << 20, Shards: 4})
 	p := &e.pool
 	value := make([]byte, 100)
-	chunk := int(p.askEvery) / 4 / len(value)
+	chunk := int(p.halfSlack) / 4 / len(value)
 	writes := 0
 	for round := range 64 {
 		for range chunk {
@@ -26,7 +26,7 @@ func TestOwnCollectionsBringSegmentsBack(t *testing.T) {
 			writes++
 		}
 		runtime.GC()
-		for i := 0; p.waiting.Load() >= p.askEvery/2; i++ {
+		for i := 0; p.waiting.Load() >= p.halfSlack/2; i++ {
 			require.Less(t, i, 10_000, "round %d: %d bytes still wait for a collection", round, p.waiting.Load())
 			time.Sleep(time.Millisecond)
 		}
@@ -76,6 +76,74 @@ func TestCostlyForcedCollectionsAreSpaced(t *testing.T) {
 		gap := starts[i].Sub(starts[i-1])
 		require.GreaterOrEqual(t, gap, 8*poolWait, "collection %d began %v after the one before", i, gap)
 	}
+}
+
+// TestAskPointFollowsCollections drives a pool by hand, as the engine's
+// background goroutine would, with a collection that stands for the
+// writes made while it runs by releasing bytes itself. The pool asks for
+// the next collection once what is left of its slack holds what the last
+// one took, within half the slack and one segment; a request made as the
+// pool runs low during a collection is dropped, one made by a writer that
+// found the pool empty is kept for after it.
+func TestAskPointFollowsCollections(t *testing.T) {
+	const size = 256 << 10
+	var p segPool
+	p.init(size, 64, 4) // slack: half the budget's 64 segments
+	require.Equal(t, int64(32*size), p.slack)
+	require.Equal(t, p.halfSlack, p.askAt.Load(), "before any collection: at half the slack")
+
+	var took int64 // what the next collection releases while it runs
+	var during gcRequest
+	p.runGC = func() time.Duration {
+		waited := p.waiting.Load() // what this collection brings back
+		for released := int64(0); released < took; released += size {
+			p.dropped(size)
+		}
+		p.waiting.Add(-waited)
+		if during == atOnce {
+			p.askGC(atOnce)
+		}
+		return 0
+	}
+	collect := func() {
+		t.Helper()
+		select {
+		case <-p.gc:
+		default:
+			t.Fatal("no collection asked for")
+		}
+		p.collect(nil)
+	}
+	// drop releases until the pool asks for a collection.
+	drop := func() {
+		t.Helper()
+		for i := 0; len(p.gc) == 0; i++ {
+			require.Less(t, i, 64, "released %d bytes without a request", p.waiting.Load())
+			p.dropped(size)
+		}
+	}
+
+	for _, c := range []struct {
+		took, askAt int64
+	}{
+		{4 * size, 28 * size},  // quick: asks when 4 segments are left
+		{20 * size, 16 * size}, // at most at half the slack
+		{0, 31 * size},         // nothing taken: asks with a segment left
+	} {
+		took, during = c.took, soon
+		drop()
+		collect()
+		require.Equal(t, c.askAt, p.askAt.Load(), "after a collection that took %d segments", c.took/size)
+		require.Zero(t, len(p.gc), "a request made during the collection as the pool ran low")
+	}
+
+	took, during = 0, atOnce
+	drop()
+	collect()
+	require.Equal(t, 1, len(p.gc), "a writer's request during the collection waits for after it")
+	during = soon
+	collect()
+	require.Zero(t, len(p.gc))
 }
 
 // heapNode is a node of BenchmarkSetLargeHeap's program heap.

@@ -28,11 +28,14 @@ import (
 // Segments come back only after a collection. In a program that allocates,
 // the collector runs on its own and brings them back; but a cache whose
 // writes are served from the pool allocates nothing, so in a program that
-// mostly writes to the cache nothing else would start one. So once half
-// the slack waits for a collection (released, not back), the pool asks the
-// engine's background goroutine to run one (runtime.GC), well before it
+// mostly writes to the cache nothing else would start one. So once enough
+// of the slack waits for a collection (released, not back), the pool asks
+// the engine's background goroutine to run one (runtime.GC), before it
 // runs dry; a program whose own collections keep bringing segments back
-// is never asked for one. The pool makes at most limit segments: the
+// is never asked for one. How much is enough adapts (see askAt): each
+// collection has a cost of its own, whatever it brings back, so the pool
+// asks as late as lets the last collection's writes fit in what is left.
+// The pool makes at most limit segments: the
 // budget's worth, and slack for those waiting. A writer that finds it
 // empty with all of them made asks for a collection and waits up to
 // poolWait for a segment to come back: writes slow down to what the
@@ -72,11 +75,12 @@ import (
 // segments go, then waits as take does, so a workload of large values
 // also slows to what the collector frees instead of growing the heap.
 type segPool struct {
-	size     int
-	limit    int   // segments the pool makes, at most
-	maxBytes int64 // limit in bytes, which large segments share
-	askEvery int64 // bytes released between requests for a collection
-	finalize func(*arena.Segment)
+	size      int
+	limit     int   // segments the pool makes, at most
+	maxBytes  int64 // limit in bytes, which large segments share
+	slack     int64 // bytes of the limit beyond the budget and the heads
+	halfSlack int64 // the fewest bytes waiting when the pool asks for a collection
+	finalize  func(*arena.Segment)
 
 	mu   sync.Mutex
 	free []*arena.Segment
@@ -98,11 +102,16 @@ type segPool struct {
 	// engine's background goroutine serves (collect). waiting counts the
 	// bytes of segments released and not yet back in the pool or freed,
 	// large and untracked ones included: what a collection would return.
-	// released counts the bytes released since the last request, so that
-	// a request is not repeated while the last one's collection runs.
-	gc       chan struct{}
-	waiting  atomic.Int64
-	released atomic.Int64
+	// askAt is how many bytes wait when the pool asks (see adapt); total
+	// counts every byte released, and askedAt is total when a request was
+	// made; collecting is set from that request until its collection has
+	// run.
+	gc         chan struct{}
+	waiting    atomic.Int64
+	askAt      atomic.Int64
+	total      atomic.Int64
+	askedAt    atomic.Int64
+	collecting atomic.Bool
 	// nextGC is when (time.Time.UnixNano) collect may force the next
 	// collection; deferred reports that a request waits for that time.
 	// forced counts the collections collect ran. runGC runs one and
@@ -139,7 +148,9 @@ func (p *segPool) init(size, budgetSegs, shards int) {
 	slack := max(2*shards, budgetSegs/2, minSlack/size)
 	p.limit = budgetSegs + shards + slack // heads may each add one before reclaiming
 	p.maxBytes = int64(p.limit) * int64(size)
-	p.askEvery = int64(max(1, slack/2)) * int64(size)
+	p.slack = int64(slack) * int64(size)
+	p.halfSlack = int64(max(1, slack/2)) * int64(size)
+	p.askAt.Store(p.halfSlack)
 	p.finalize = p.put
 	p.gc = make(chan struct{}, 1)
 	p.prefault = make(chan struct{}, 1)
@@ -173,7 +184,7 @@ func (p *segPool) take(gen uint32) *arena.Segment {
 // (called again each time something comes back to the pool) reports true,
 // and reports whether it did.
 func (p *segPool) await(ready func() bool) bool {
-	p.askGC()
+	p.askGC(atOnce)
 	if p.deferred.Load() {
 		return false // the collection waits for its turn (see collect)
 	}
@@ -391,14 +402,26 @@ func (p *segPool) passOn() {
 }
 
 // dropped counts the bytes of a segment just released, and asks for a
-// collection once those waiting for one add up to half the pool's slack,
-// and half that much was released since the last request.
+// collection once those waiting for one reach askAt.
 func (p *segPool) dropped(n int) {
 	waiting := p.waiting.Add(int64(n))
-	if p.released.Add(int64(n)) >= p.askEvery/2 && waiting >= p.askEvery {
-		p.released.Store(0)
-		p.askGC()
+	p.total.Add(int64(n))
+	if waiting >= p.askAt.Load() {
+		p.askGC(soon)
 	}
+}
+
+// adapt sets askAt after a collection, given the bytes the writers
+// released from its request to its end, which they took from the pool
+// meanwhile: the next request comes when what is left of the slack holds
+// that much, so that the collection ends about when the pool would run
+// dry; but no earlier than when half the slack waits (writes that outrun
+// collections), and no later than when one segment is left. Each
+// collection costs the writers about the same whatever it brings back
+// (the whole heap is marked, the world stopped twice), so the fewer the
+// better, as long as the writes can go on meanwhile.
+func (p *segPool) adapt(took int64) {
+	p.askAt.Store(min(max(p.slack-took, p.halfSlack), p.slack-int64(p.size)))
 }
 
 // forcedGCShare bounds costly forced collections to 1/forcedGCShare of
@@ -444,27 +467,49 @@ func (p *segPool) collect(stop <-chan struct{}) {
 		p.putTimer(t)
 		p.deferred.Store(false)
 		if stopped {
+			p.collecting.Store(false)
 			return
 		}
 	}
 	start := time.Now()
 	cpu := p.runGC()
 	p.forced.Add(1)
+	p.adapt(p.total.Load() - p.askedAt.Load())
 	var next int64
 	if gap := forcedGCShare * cpu / time.Duration(runtime.GOMAXPROCS(0)); gap > poolWait {
 		next = start.Add(gap).UnixNano()
 	}
 	p.nextGC.Store(next)
+	p.collecting.Store(len(p.gc) > 0) // a writer's request may wait, made meanwhile
 }
 
 // askGC asks the engine's background goroutine for a collection, unless
-// one is asked for already.
-func (p *segPool) askGC() {
+// one is asked for already. A writer that found the pool empty asks even
+// while a collection runs (atOnce): that one may have started before the
+// segments the writer waits for were released, and once it is done
+// nothing else would ask. A request made as the pool runs low (soon)
+// waits for the running collection to end instead: made during one, it
+// would start another as soon as it ends, which brings back only what was
+// released meanwhile, at a whole collection's cost.
+func (p *segPool) askGC(when gcRequest) {
+	if p.collecting.CompareAndSwap(false, true) {
+		p.askedAt.Store(p.total.Load())
+	} else if when == soon {
+		return
+	}
 	select {
 	case p.gc <- struct{}{}:
 	default:
 	}
 }
+
+// A gcRequest says how urgently a collection is asked for (see askGC).
+type gcRequest uint8
+
+const (
+	soon   gcRequest = iota // the pool runs low
+	atOnce                  // a writer waits for a segment
+)
 
 // close empties the pool; segments finalized later are left to the
 // collector.
