@@ -14,7 +14,7 @@
 #   view      benchmarks.md "Reading it" (velo-view, three runs) ~6 min
 #   profile   benchmarks.md "Reading it" (profile of 75/25 at 2 P) ~15 s
 #   otter     benchmarks.md "In otter's method"                  ~6 min
-#   single    benchmarks.md "One goroutine" (BenchmarkSingle)     ~2 min
+#   single    benchmarks.md "One goroutine" (BenchmarkSingle)     ~4 min
 #   scaling   benchmarks.md "Why writes do not scale here"       ~3 min
 #   callgrind benchmarks.md "Counting work" (needs valgrind)      ~8 min
 #   redis     benchmarks.md "velo in process against Redis"      ~1 min
@@ -96,8 +96,8 @@ step_otter() {
 }
 
 step_single() {
-  echo "== single: BenchmarkSingle, six runs" >&2
-  go test -run '^$' -bench Single -count 6 ./cmd/loadgen/internal/targets > "$out/single.txt"
+  echo "== single: BenchmarkSingle, six runs at GOMAXPROCS 1 and 2" >&2
+  go test -run '^$' -bench Single -count 6 -cpu 1,2 ./cmd/loadgen/internal/targets > "$out/single.txt"
 }
 
 step_scaling() {
