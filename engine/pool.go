@@ -32,14 +32,14 @@ import (
 // of the slack waits for a collection (released, not back), the pool asks
 // the engine's background goroutine to run one (runtime.GC), before it
 // runs dry; a program whose own collections keep bringing segments back
-// is never asked for one. How much is enough adapts (see askAt): each
+// is never asked for one. How much is enough adapts (see adapt): each
 // collection has a cost of its own, whatever it brings back, so the pool
 // asks as late as lets the last collection's writes fit in what is left.
-// The pool makes at most limit segments: the
-// budget's worth, and slack for those waiting. A writer that finds it
-// empty with all of them made asks for a collection and waits up to
-// poolWait for a segment to come back: writes slow down to what the
-// collector can recycle, rather than the heap growing past the budget.
+// The pool makes at most limit segments: the budget's worth, and slack
+// for those waiting. A writer that finds it empty with all of them made
+// asks for a collection and waits up to poolWait for a segment to come
+// back: writes slow down to what the collector can recycle, rather than
+// the heap growing past the budget.
 // Only if none comes back in time does it allocate a segment the pool does
 // not track (ordinary garbage once released).
 //
@@ -487,10 +487,11 @@ func (p *segPool) collect(stop <-chan struct{}) {
 // one is asked for already. A writer that found the pool empty asks even
 // while a collection runs (atOnce): that one may have started before the
 // segments the writer waits for were released, and once it is done
-// nothing else would ask. A request made as the pool runs low (soon)
-// waits for the running collection to end instead: made during one, it
-// would start another as soon as it ends, which brings back only what was
-// released meanwhile, at a whole collection's cost.
+// nothing else would ask. A request made as the pool runs low (soon) is
+// dropped while a collection is asked for or runs: it would start another
+// as soon as that one ends, which would bring back only what was released
+// meanwhile, at a whole collection's cost. The next release after the
+// collection asks again if the pool is still low.
 func (p *segPool) askGC(when gcRequest) {
 	if p.collecting.CompareAndSwap(false, true) {
 		p.askedAt.Store(p.total.Load())
