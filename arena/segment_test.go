@@ -252,3 +252,19 @@ func TestFind(t *testing.T) {
 	require.True(t, ok)
 	require.True(t, absent)
 }
+
+// TestPrefault: a prefaulted segment, of any size, whether its data starts
+// on a page boundary or not, is still all zero and takes entries as a
+// fresh one does.
+func TestPrefault(t *testing.T) {
+	for _, size := range []int{4096, 10_000, 48 << 10, 1 << 20, 4 << 20} {
+		s := NewSegment(size, 1)
+		s.Prefault()
+		require.Zero(t, bytes.Count(s.data, []byte{0})-len(s.data), "size %d: prefaulted data is not all zero", size)
+		off, ok := s.Append("key", []byte("value"), Never, 0)
+		require.True(t, ok)
+		_, v, _, found := s.Find(off, "key")
+		require.True(t, found)
+		require.Equal(t, "value", string(v))
+	}
+}
