@@ -130,10 +130,9 @@ func NewSegment(size int, gen uint32) *Segment {
 // faults of its first touch are taken now, by the caller, not by the
 // appends that fill it. It writes a zero to every 4 KiB page, after
 // asking the kernel to fault them all in with one system call where it
-// can (populate): under virtualisation that alone does not make the first
-// writes free (the host still maps each page on its first write), but
-// the two together cost half what the writes alone do. The data stays all
-// zero. Owner only, before any entry.
+// can (populate): on the project's VM that alone does not make the first
+// writes free, but the two together cost half what the writes alone do.
+// The data stays all zero. Owner only, before any entry.
 func (s *Segment) Prefault() {
 	populate(s.data)
 	for i := 0; i < len(s.data); i += 4096 {

@@ -11,9 +11,8 @@ import (
 // first faulted in by one madvise(MADV_POPULATE_WRITE) call (Linux 5.14
 // and later), as velo's segment prefault does before it writes to every
 // page: populate is the call alone, per page, and write the writes that
-// follow it. Under virtualisation the call does not make the first writes
-// free (the host maps each page on its first write), so compare the sum
-// with BenchmarkFirstTouch's ns/page.
+// follow it. On the project's VM the call does not make the first writes
+// free, so compare the sum with BenchmarkFirstTouch's ns/page.
 func BenchmarkFirstTouchPopulated(b *testing.B) {
 	const size, page = 64 << 20, 4 << 10
 	var populate, write time.Duration
