@@ -34,6 +34,9 @@ type Meta struct {
 	CPUModel    string `json:"cpu_model"`
 	Date        string `json:"date"`
 	ClockReadNs int64  `json:"clock_read_ns"` // included in every latency sample
+	// HandoffNs is what a value written by one core takes to reach
+	// another (see Handoff), at start; 0 with fewer than two processors.
+	HandoffNs int64 `json:"handoff_ns"`
 }
 
 // progressEvery is how often, at most, progress lines reach a stderr that
@@ -80,6 +83,7 @@ func CollectMeta() Meta {
 		CPUModel:    cpuModel(),
 		Date:        time.Now().UTC().Format(time.RFC3339),
 		ClockReadNs: clockReadNs(),
+		HandoffNs:   Handoff().Nanoseconds(),
 	}
 }
 

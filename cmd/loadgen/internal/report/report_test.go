@@ -2,6 +2,7 @@ package report
 
 import (
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,5 +24,22 @@ func TestThrottledProgress(t *testing.T) {
 	_, _ = io.WriteString(w, "line 5\n")
 	if got := b.String(); got != "line 0\nline 5\n" {
 		t.Fatalf("wrote %q", got)
+	}
+}
+
+// TestHandoff: with two processors the handoff is measured (or, on a
+// machine too busy to run the two goroutines together, reported as
+// unmeasured), and it ends; with one it is not measured.
+func TestHandoff(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	if d := Handoff(); d < 0 || d > handoffTime {
+		t.Fatalf("Handoff = %v with two processors", d)
+	}
+	runtime.GOMAXPROCS(1)
+	if d := Handoff(); d != 0 {
+		t.Fatalf("Handoff = %v with one processor, want 0", d)
 	}
 }

@@ -157,6 +157,9 @@ type runReport struct {
 	Cells  []cell            `json:"cells"`
 	// Runs holds every run in the order measured when -count > 1.
 	Runs []cell `json:"runs,omitempty"`
+	// HandoffAfterNs is Meta.HandoffNs measured again after the cells:
+	// a VM's can change during a run.
+	HandoffAfterNs int64 `json:"handoff_after_ns"`
 }
 
 // measure generates the workload and measures every cell, targets interleaved
@@ -195,6 +198,7 @@ func measure(cfg config.Config, progress io.Writer) (*runReport, error) {
 			rep.Runs = append(rep.Runs, runs...)
 		}
 	}
+	rep.HandoffAfterNs = report.Handoff().Nanoseconds()
 	return rep, nil
 }
 
@@ -211,8 +215,13 @@ func printTable(w io.Writer, cfg config.Config, rep *runReport) {
 	fmt.Fprintf(w, "loadgen: %s over %d keys, %d-byte values, ttl %v; %v warmup + %v measured per cell; every %dth op timed\n",
 		distLabel(cfg), cfg.Keys, cfg.ValueSize, cfg.TTL, cfg.Warmup, cfg.Duration, sampleEvery)
 	printRunSetup(w, cfg)
-	fmt.Fprintf(w, "%s %s/%s, NumCPU %d, CPU %s, %s; clock read %d ns (included in latencies)\n\n",
+	fmt.Fprintf(w, "%s %s/%s, NumCPU %d, CPU %s, %s; clock read %d ns (included in latencies)\n",
 		m.GoVersion, m.GOOS, m.GOARCH, m.NumCPU, m.CPUModel, m.Date, m.ClockReadNs)
+	if m.HandoffNs > 0 || rep.HandoffAfterNs > 0 {
+		fmt.Fprintf(w, "core-to-core handoff %d ns before the cells, %d ns after (a value passed between two goroutines; writes on several cores wait for it)\n",
+			m.HandoffNs, rep.HandoffAfterNs)
+	}
+	fmt.Fprintln(w)
 
 	byKey := make(map[string]cell, len(rep.Cells))
 	for _, c := range rep.Cells {
