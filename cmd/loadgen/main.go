@@ -83,6 +83,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	rtrace "runtime/trace"
 
 	"github.com/velocache/velo/cmd/loadgen/internal/config"
 	"github.com/velocache/velo/cmd/loadgen/internal/fill"
@@ -109,8 +110,8 @@ func main() {
 	}
 }
 
-// run profiles the run if -cpuprofile asks, and runs the job the flags
-// select, its report going to w.
+// run profiles and traces the run if -cpuprofile and -exectrace ask, and
+// runs the job the flags select, its report going to w.
 func run(cfg config.Config, w io.Writer) error {
 	if cfg.CPUProf != "" {
 		f, err := os.Create(cfg.CPUProf)
@@ -122,6 +123,17 @@ func run(cfg config.Config, w io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.ExecTrace != "" {
+		f, err := os.Create(cfg.ExecTrace)
+		if err != nil {
+			return fmt.Errorf("cannot create %s: %w", cfg.ExecTrace, err)
+		}
+		defer f.Close()
+		if err := rtrace.Start(f); err != nil {
+			return err
+		}
+		defer rtrace.Stop()
 	}
 	return job(cfg)(cfg, w)
 }

@@ -47,6 +47,7 @@ type Config struct {
 	CSVPath   string
 	PlotPath  string
 	CPUProf   string
+	ExecTrace string
 	// RedisCompare replaces the throughput table with the per-operation
 	// latency of velo in process against Redis over loopback.
 	RedisCompare bool
@@ -106,6 +107,7 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 	fs.StringVar(&cfg.CSVPath, "csv", "", "also write every cell, with the metadata, to this CSV file")
 	fs.StringVar(&cfg.PlotPath, "plot", "", "also draw throughput against GOMAXPROCS (with -trace: hit ratio against capacity; with -gc: memory, GC work and Get latency against entries) to this .png or .svg file")
 	fs.StringVar(&cfg.CPUProf, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.StringVar(&cfg.ExecTrace, "exectrace", "", "write a runtime execution trace of the whole run to this file, for go tool trace (where each goroutine ran, waited for a lock or for a processor)")
 	fs.StringVar(&cfg.RedisAddr, "redis-addr", targets.DefaultRedisAddr, "Redis server for -target redis and -redis-compare")
 	fs.BoolVar(&cfg.RedisCompare, "redis-compare", false, "instead of the throughput table, measure Get and Set one at a time, velo in process vs Redis at -redis-addr")
 	fs.IntVar(&cfg.RedisOps, "redis-ops", 20000, "timed operations per row of -redis-compare")
