@@ -113,27 +113,26 @@ func main() {
 // run profiles and traces the run if -cpuprofile and -exectrace ask, and
 // runs the job the flags select, its report going to w.
 func run(cfg config.Config, w io.Writer) error {
-	if cfg.CPUProf != "" {
-		f, err := os.Create(cfg.CPUProf)
+	for _, r := range []struct {
+		path  string
+		start func(io.Writer) error
+		stop  func()
+	}{
+		{cfg.CPUProf, pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{cfg.ExecTrace, rtrace.Start, rtrace.Stop},
+	} {
+		if r.path == "" {
+			continue
+		}
+		f, err := os.Create(r.path)
 		if err != nil {
-			return fmt.Errorf("cannot create %s: %w", cfg.CPUProf, err)
+			return fmt.Errorf("cannot create %s: %w", r.path, err)
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if err := r.start(f); err != nil {
 			return err
 		}
-		defer pprof.StopCPUProfile()
-	}
-	if cfg.ExecTrace != "" {
-		f, err := os.Create(cfg.ExecTrace)
-		if err != nil {
-			return fmt.Errorf("cannot create %s: %w", cfg.ExecTrace, err)
-		}
-		defer f.Close()
-		if err := rtrace.Start(f); err != nil {
-			return err
-		}
-		defer rtrace.Stop()
+		defer r.stop()
 	}
 	return job(cfg)(cfg, w)
 }
