@@ -9,8 +9,10 @@ import (
 
 // Handoff measures how long a value written by one core takes to reach
 // another: two goroutines pass a counter back and forth through one
-// atomic word, each spinning until it sees the other's step, so each pass
-// moves the word's cache line from one core to the other. It returns the
+// atomic word, each spinning until it sees the other's step, so a pass is
+// a store on one core until a load on the other sees it, which moves the
+// word's cache line between the cores (the spinning side holds a copy
+// that the store must invalidate, then fetches the line). It returns the
 // median time per pass over up to handoffBatches batches of
 // handoffPasses, within handoffTime; 0 where fewer than two processors
 // can run the goroutines at once, or where no batch finished in time (a
@@ -34,8 +36,9 @@ func Handoff() time.Duration {
 	const stop = -1
 	deadline := time.Now().Add(handoffTime)
 	// await spins until the word holds v, and reports false if the
-	// deadline passes or the other goroutine stops first. It yields now and then, so that the two
-	// goroutines still take turns when only one processor is free.
+	// deadline passes or the other goroutine stops first. It yields now
+	// and then, so that the two goroutines still take turns when only
+	// one processor is free.
 	await := func(v int64) bool {
 		for i := 1; ; i++ {
 			switch n := w.n.Load(); {

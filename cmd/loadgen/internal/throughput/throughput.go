@@ -158,7 +158,7 @@ type runReport struct {
 	// Runs holds every run in the order measured when -count > 1.
 	Runs []cell `json:"runs,omitempty"`
 	// HandoffAfterNs is Meta.HandoffNs measured again after the cells:
-	// a VM's can change during a run.
+	// on a VM it can change during a run.
 	HandoffAfterNs int64 `json:"handoff_after_ns"`
 }
 
