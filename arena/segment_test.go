@@ -260,7 +260,7 @@ func TestPrefault(t *testing.T) {
 	for _, size := range []int{4096, 10_000, 48 << 10, 1 << 20, 4 << 20} {
 		s := NewSegment(size, 1)
 		s.Prefault()
-		require.Zero(t, bytes.Count(s.data, []byte{0})-len(s.data), "size %d: prefaulted data is not all zero", size)
+		require.Equal(t, len(s.data), bytes.Count(s.data, []byte{0}), "size %d: prefaulted data is not all zero", size)
 		off, ok := s.Append("key", []byte("value"), Never, 0)
 		require.True(t, ok)
 		_, v, _, found := s.Find(off, "key")
