@@ -87,18 +87,18 @@ type Options struct {
 	// twice that while one runs, up to 64 after mass deletes until it
 	// shrinks at 1/4 full), the frequency sketch under MaxEntries (8 to 16
 	// bytes per entry, growing with the entries up to MaxEntries), and the
-	// pool of released segments: they are reused once the garbage
-	// collector finds that no reader still holds them, which is up to half
-	// of MaxBytes more, and at least 4 MiB. When half to nearly all of
-	// that waits for a collection (as late as lets the writes go on while
-	// one runs), and the program's own collections have not brought it
-	// back, the cache runs one itself; a steady stream of Sets then
-	// allocates nothing. In a program whose heap is large enough that
-	// those collections would take more than a quarter of the processor
-	// time, it spaces them out, and writes meanwhile allocate segments as
-	// ordinary garbage, which the Go collector paces as it does the rest
-	// of the program's (GOGC). [Stats].ForcedGCs counts the collections
-	// the cache ran.
+	// pool of released segments, up to half of MaxBytes more, and at least
+	// 4 MiB: a released segment is reused once no read that could hold it
+	// is still in progress, which the cache counts itself, without the
+	// garbage collector, so a steady stream of Sets allocates nothing and
+	// makes the collector no work. A [Cache.View] callback that runs long
+	// holds that reuse back; writes meanwhile allocate segments as
+	// ordinary garbage. Values too large to pack (above a quarter of a
+	// segment) get a segment each, which the collector frees: when those
+	// bytes reach the pool's limit and the program's own collections have
+	// not freed them, the cache runs one itself, spaced out in a program
+	// whose heap is large enough that they would take more than a quarter
+	// of the processor time. [Stats].ForcedGCs counts them.
 	MaxBytes int64
 
 	// MaxEntries, if positive, also bounds the number of entries: N
@@ -310,9 +310,11 @@ func (c *Cache) AppendValue(dst []byte, key string) ([]byte, bool) {
 // counts a hit or miss as Get does.
 //
 // value is the cache's own memory: fn must not modify it, and must not
-// keep it, or any slice of it, after it returns. Within fn it never
-// changes, even if the key is overwritten or evicted meanwhile (entries
-// are never rewritten in place; the memory stays valid while referenced).
+// keep it, or any slice of it, after it returns: the memory is reused for
+// other entries once fn has returned. Within fn it never changes, even if
+// the key is overwritten or evicted meanwhile: while fn runs, the cache
+// reuses no memory that a read in progress could hold, so keep fn short
+// (a long fn makes writes meanwhile allocate; see [Options.MaxBytes]).
 // View suits consumers that read the bytes once, such as writing them to
 // a network connection or decoding them; AppendValue is the safe choice
 // otherwise.
@@ -383,10 +385,10 @@ type Stats struct {
 	CallbackPanics uint64
 
 	// ForcedGCs counts the garbage collections the cache ran itself, to
-	// recycle its released segments when the program's own collections
-	// had not brought them back (see [Options.MaxBytes]). Each marks the
-	// whole heap: in a program with a large one, a high rate is a cost
-	// worth watching.
+	// free the segments of large values (or of writes made while a View
+	// callback held segments back) when the program's own collections had
+	// not (see [Options.MaxBytes]). Each marks the whole heap: in a
+	// program with a large one, a high rate is a cost worth watching.
 	ForcedGCs uint64
 }
 

@@ -210,7 +210,14 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 				default:
 					// View's slice is the cache's memory: check it
 					// inside fn, while it is valid, then use a copy.
+					// Now and then fn runs long, holding back the
+					// reuse of every segment released meanwhile: the
+					// writers go on, and the value stays whole.
+					long := rng.IntN(2000) == 0
 					ok = c.View(keys[i], func(value []byte) {
+						if long {
+							time.Sleep(2 * time.Millisecond)
+						}
 						if _, err := checkStressValue(keys[i], value); err != nil {
 							fail(fmt.Errorf("View: %w", err))
 						}

@@ -18,11 +18,10 @@
 //
 // A segment is reused for other entries only through Recycle, which its
 // owner may call only once no reader can hold the segment any more: the
-// engine learns that from the garbage collector, which finalizes a
-// segment once nothing references it (see docs/design.md). Readers must
-// therefore keep the *Segment itself reachable (runtime.KeepAlive) for as
-// long as they use a slice of its bytes: the slice alone keeps the memory
-// from being freed, not from being recycled.
+// engine learns that from its count of the reads in progress (see
+// docs/design.md). A slice of a segment's bytes keeps the memory from
+// being freed, not from being recycled: readers use one only inside the
+// read that the engine counts.
 //
 // The only mutable state in a published entry is its frequency, a 2-bit
 // saturating counter that reads raise and the owner's eviction policy

@@ -45,21 +45,24 @@ func (c *counter) inc() {
 	c.stripes[c.stripe(uintptr(unsafe.Pointer(&local)))].n.Add(1)
 }
 
-// stripe maps a stack address to a stripe. Stacks start at least 2 KiB
-// apart, at addresses that differ in a few bits only (stacks cut from one
-// span differ by a multiple of their size), so the bits above 2 KiB are
-// mixed (two multiplications by odd constants and a shift, as splitmix64
-// does) and the stripe taken from the top: two stacks any distance apart
-// share a stripe with probability about 1/len(stripes). Two goroutines
-// that share one slow each other's Gets down (by 30% at GOMAXPROCS 2 in a
-// test that forced it). Low bits of the address, shifted and xored, are
-// not enough: with 8 stripes they put two stacks 16 KiB apart on one
-// stripe 7 times in 8.
-func (c *counter) stripe(p uintptr) uintptr {
+// stripe maps a stack address to one of c's stripes.
+func (c *counter) stripe(p uintptr) uintptr { return mixStack(p, c.shift) }
+
+// mixStack maps a stack address to one of 2^(64-shift) stripes. Stacks
+// start at least 2 KiB apart, at addresses that differ in a few bits only
+// (stacks cut from one span differ by a multiple of their size), so the
+// bits above 2 KiB are mixed (two multiplications by odd constants and a
+// shift, as splitmix64 does) and the stripe taken from the top: two stacks
+// any distance apart share a stripe with probability about 1/stripes. Two
+// goroutines that share one slow each other's Gets down (by 30% at
+// GOMAXPROCS 2 in a test that forced it). Low bits of the address,
+// shifted and xored, are not enough: with 8 stripes they put two stacks
+// 16 KiB apart on one stripe 7 times in 8.
+func mixStack(p uintptr, shift uint) uintptr {
 	x := uint64(p>>11) * 0xbf58476d1ce4e5b9
 	x ^= x >> 31
 	x *= 0x94d049bb133111eb
-	return uintptr(x >> c.shift)
+	return uintptr(x >> shift)
 }
 
 func (c *counter) load() uint64 {

@@ -157,15 +157,14 @@ type Engine struct {
 	births  atomic.Uint64
 	_       [56]byte
 
-	// hits and misses are counted on the read path; striped counters keep
-	// goroutines on different cores off each other's cache lines.
-	hits, misses counter
+	// readers tracks the reads in progress, for reusing released
+	// segments, and counts their hits; misses counts the misses. Both are
+	// striped, to keep goroutines on different cores off each other's
+	// cache lines.
+	readers *readers
+	misses  counter
 
 	pool segPool // recycles packed segments
-	// recycleAtRelease, set by a test, recycles a released segment at
-	// once instead of when no reader holds it: the unsafe variant that
-	// the recycling tests must catch.
-	recycleAtRelease func(*arena.Segment)
 
 	// sweepMu serializes sweeps (the background one and a test's sweepExpired),
 	// which share sweepSlots, the list of a shard's segments a sweep
@@ -201,7 +200,7 @@ func New(cfg Config) (*Engine, error) {
 		seed:       maphash.MakeSeed(),
 		testHash:   cfg.hash,
 		onRemove:   cfg.OnRemove,
-		hits:       newCounter(counterStripes * runtime.GOMAXPROCS(0)),
+		readers:    newReaders(counterStripes * runtime.GOMAXPROCS(0)),
 		misses:     newCounter(counterStripes * runtime.GOMAXPROCS(0)),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
@@ -370,16 +369,15 @@ func (e *Engine) AppendValue(dst []byte, key string) ([]byte, bool) {
 		return dst, false
 	}
 	dst = append(dst, v...)
-	runtime.KeepAlive(at.seg) // until the copy is done: see segPool
+	e.leave(at)
 	return dst, true
 }
 
 // lookup finds key's value and counts the hit or miss. The returned slice
 // aliases segment memory: it must be copied, never modified or kept, and
-// the caller must keep at.seg reachable until it is done with it
-// (runtime.KeepAlive): the slice keeps the memory from being freed, but
-// only the segment keeps it from being recycled (see segPool). at locates
-// the entry, for callers that want its expiry or TTL.
+// on a hit the caller must call leave(at) once it is done with it, and not
+// touch it after: until then the segment is not reused (see readers and
+// segPool). at locates the entry, for callers that want its expiry or TTL.
 //
 // The read path takes no lock and writes shared memory only to count the
 // hit or miss and, while the entry's 2-bit frequency is below its maximum,
@@ -409,6 +407,8 @@ func (e *Engine) find(key string, mode readMode) (v []byte, at entryRef, ok bool
 	h := e.hashOf(key)
 	sh := e.shardOf(h)
 	var prev loc
+	var p pin
+	pinned := false
 	// A location can go stale between the index load and the slot load
 	// when a writer moves the entry (reinsertion, compaction) or frees its
 	// segment. Then the index already holds the new location or none:
@@ -419,6 +419,12 @@ func (e *Engine) find(key string, mode readMode) (v []byte, at entryRef, ok bool
 			break
 		}
 		prev = l
+		// Entered before the slot load, so that a segment released
+		// before it is not loaded, and one loaded is not reused until
+		// leave. A key with no location (most misses) enters nothing.
+		if !pinned {
+			p, pinned = e.readers.enter(), true
+		}
 		// Acquire: the slot store happened before the index store that
 		// published l, so this load sees that segment or a later one.
 		seg := sh.slots[l.slot()].Load()
@@ -434,14 +440,17 @@ func (e *Engine) find(key string, mode readMode) (v []byte, at entryRef, ok bool
 		}
 		if mode == countRead {
 			seg.Touch(l.off())
-			e.hits.inc()
+			return v, entryRef{seg, l.off(), exp, l.place(), p, true}, true
 		} else if mode != quietRead {
 			if mode == staleRead && e.gone(exp, now) {
 				break
 			}
 			seg.Touch(l.off()) // a use, for the eviction policy
 		}
-		return v, entryRef{seg, l.off(), exp, l.place()}, true
+		return v, entryRef{seg, l.off(), exp, l.place(), p, false}, true
+	}
+	if pinned {
+		e.readers.leave(p)
 	}
 	if mode == countRead {
 		e.misses.inc()
@@ -449,12 +458,24 @@ func (e *Engine) find(key string, mode readMode) (v []byte, at entryRef, ok bool
 	return nil, entryRef{}, false
 }
 
-// An entryRef locates an entry that a lookup found, and carries its expiry.
+// An entryRef locates an entry that a lookup found, and carries its expiry
+// and the reader's pin, which leave gives up.
 type entryRef struct {
 	seg      *arena.Segment
 	off      int
 	expireAt int64
 	at       loc // without the queue bit
+	pin      pin
+	hit      bool // leave counts a hit
+}
+
+// leave ends the read that found at: the caller is done with its segment.
+func (e *Engine) leave(at entryRef) {
+	if at.hit {
+		e.readers.leaveHit(at.pin)
+	} else {
+		e.readers.leave(at.pin)
+	}
 }
 
 // An EntryInfo describes a stored entry's lifetime.
@@ -477,7 +498,7 @@ func (e *Engine) GetInfo(dst []byte, key string) ([]byte, EntryInfo, bool) {
 	}
 	dst = append(dst, v...)
 	info := EntryInfo{at.expireAt, at.seg.TTL(at.off), at.at}
-	runtime.KeepAlive(at.seg)
+	e.leave(at)
 	return dst, info, true
 }
 
@@ -488,7 +509,9 @@ func (e *Engine) Info(key string) (EntryInfo, bool) {
 	if !ok {
 		return EntryInfo{}, false
 	}
-	return EntryInfo{at.expireAt, at.seg.TTL(at.off), at.at}, true
+	info := EntryInfo{at.expireAt, at.seg.TTL(at.off), at.at}
+	e.leave(at)
+	return info, true
 }
 
 // Closed reports whether Close was called.
@@ -500,14 +523,16 @@ func (e *Engine) Now() int64 { return e.clock.Now() }
 
 // View calls fn with the value stored for key, aliasing segment memory,
 // and reports whether it was found. fn must neither modify nor keep the
-// slice: it is safe to read while fn runs because published entry bytes
-// are never written again while View holds their segment, and the segment
-// is recycled only once nothing holds it.
+// slice: it is safe to read while fn runs because the read lasts until fn
+// returns (or panics), and a segment is reused only once no read that
+// could have loaded it is in progress. While fn runs, released segments
+// wait: a long fn holds back their reuse, and writers that find the pool
+// empty meanwhile allocate (see segPool).
 func (e *Engine) View(key string, fn func(value []byte)) bool {
 	v, at, ok := e.lookup(key)
 	if ok {
+		defer e.leave(at)
 		fn(v)
-		runtime.KeepAlive(at.seg)
 	}
 	return ok
 }
@@ -522,7 +547,7 @@ func (e *Engine) Get(key string) ([]byte, bool) {
 	}
 	b := make([]byte, len(v))
 	copy(b, v)
-	runtime.KeepAlive(at.seg)
+	e.leave(at)
 	return b, true
 }
 
@@ -629,14 +654,18 @@ func (e *Engine) GetStale(dst []byte, key string) ([]byte, EntryInfo, bool) {
 		return dst, EntryInfo{}, false
 	}
 	dst = append(dst, v...)
-	runtime.KeepAlive(at.seg) // v aliases it: see segPool
-	return dst, EntryInfo{ExpireAt: at.expireAt, TTL: at.seg.TTL(at.off)}, true
+	info := EntryInfo{ExpireAt: at.expireAt, TTL: at.seg.TTL(at.off)}
+	e.leave(at)
+	return dst, info, true
 }
 
 // HasStale reports whether GetStale would find key's value, without
 // copying it.
 func (e *Engine) HasStale(key string) bool {
-	_, _, ok := e.find(key, staleRead)
+	_, at, ok := e.find(key, staleRead)
+	if ok {
+		e.leave(at)
+	}
 	return ok
 }
 
@@ -651,7 +680,10 @@ func (e *Engine) gone(exp, now int64) bool {
 // has not expired. Finding one counts as a use of it for the eviction
 // policy, not as a hit or a miss.
 func (e *Engine) Absent(key string) bool {
-	_, _, ok := e.find(key, absenceRead)
+	_, at, ok := e.find(key, absenceRead)
+	if ok {
+		e.leave(at)
+	}
 	return ok
 }
 
@@ -786,7 +818,7 @@ type Stats struct {
 // single instant.
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		Hits:           e.hits.load(),
+		Hits:           e.readers.fold(),
 		Misses:         e.misses.load(),
 		CallbackPanics: e.callbackPanics.Load(),
 		Rejected:       e.rejected.Load(),
@@ -812,9 +844,9 @@ func (e *Engine) Stats() Stats {
 }
 
 // Range calls yield for the live, unexpired entries, shard by shard, until
-// yield returns false. key and value alias the engine's memory: yield must
-// not modify them, and must copy what it keeps: their memory is recycled
-// once yield has returned and nothing holds their segment (see segPool).
+// yield returns false. key and value are copies in buffers that Range
+// reuses for the next entry: yield may read them until it returns, and
+// must copy what it keeps.
 //
 // Range is weakly consistent and holds no lock while yield runs. It visits
 // each shard's log up to where the log ended when it reached the shard,
@@ -892,14 +924,38 @@ func (e *Engine) sweepLoop(every time.Duration) {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	fold := time.NewTicker(time.Minute)
+	defer fold.Stop()
+	// turn is set while a forced collection waits for its turn (see
+	// segPool.collect), and nil otherwise.
+	turnTimer := time.NewTimer(time.Hour)
+	turnTimer.Stop()
+	var turn <-chan time.Time
 	for {
 		select {
 		case <-e.stop:
 			return
+		case <-e.pool.graceReq:
+			// Released segments come back once no read that could
+			// hold one is in progress (see segPool).
+			e.pool.grace(e.readers, e.stop)
 		case <-e.pool.gc:
-			// The pool is running low: released segments come back
-			// once a collection finds them unreachable (see segPool).
-			e.pool.collect(e.stop)
+			// Large and untracked segments' bytes come back once a
+			// collection frees them (see segPool).
+			if turn == nil {
+				if wait := e.pool.collect(); wait > 0 {
+					turnTimer.Reset(wait)
+					turn = turnTimer.C
+				}
+			}
+		case <-turn:
+			turn = nil
+			if wait := e.pool.collect(); wait > 0 {
+				turnTimer.Reset(wait)
+				turn = turnTimer.C
+			}
+		case <-fold.C:
+			e.readers.fold() // often enough that no hit field wraps twice
 		case <-e.pool.prefault:
 			if e.pool.prefaultOne() {
 				e.pool.askPrefault() // the next after any request waiting

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -10,37 +11,34 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestOwnCollectionsBringSegmentsBack: in a program whose own collections
-// bring released segments back, the cache forces none. The test collects
-// after every eighth of the slack's worth of writes, as a program that
-// allocates would, and waits for the finalizers to hand the segments back.
-func TestOwnCollectionsBringSegmentsBack(t *testing.T) {
+// TestWritesNeedNoCollection: packed segments come back to the pool
+// after grace periods, not collections, so a cache written fifty times
+// over with the garbage collector switched off recycles its segments,
+// forces no collection, and makes no segment past the pool's limit.
+func TestWritesNeedNoCollection(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	e, _ := newTestEngine(t, Config{MaxBytes: 4 << 20, Shards: 4})
 	p := &e.pool
 	value := make([]byte, 100)
-	chunk := int(p.halfSlack) / 4 / len(value)
-	writes := 0
-	for round := range 64 {
-		for range chunk {
-			require.NoError(t, e.Set(fmt.Sprintf("k%06d", writes%20_000), value, 0))
-			writes++
-		}
-		runtime.GC()
-		for i := 0; p.waiting.Load() >= p.halfSlack/2; i++ {
-			require.Less(t, i, 10_000, "round %d: %d bytes still wait for a collection", round, p.waiting.Load())
-			time.Sleep(time.Millisecond)
-		}
+	n := 50 * (4 << 20) / 128
+	for i := range n {
+		require.NoError(t, e.Set(fmt.Sprintf("k%06d", i%20_000), value, 0))
 	}
 	s := e.Stats()
-	t.Logf("%d writes, %d segments recycled, %d forced collections", writes, s.Recycled, s.ForcedGCs)
+	t.Logf("%d writes, %d segments recycled, %d grace periods, %d forced collections, %d untracked",
+		n, s.Recycled, p.graces.Load(), s.ForcedGCs, s.Untracked)
 	require.Positive(t, s.Recycled)
 	require.Zero(t, s.ForcedGCs)
+	require.Zero(t, s.Untracked)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	require.LessOrEqual(t, p.made, p.limit)
 }
 
-// TestCostlyForcedCollectionsAreSpaced: forced collections are spaced so
-// that they take at most a quarter of the processor time GOMAXPROCS
-// allows, and writers meanwhile go on past the pool's limit, with segments
-// it does not track. Each collection here reports that it took 4 x poolWait
+// TestCostlyForcedCollectionsAreSpaced: forced collections, which large
+// values' segments need, are spaced so that they take at most a quarter
+// of the processor time GOMAXPROCS allows, and writers meanwhile go on
+// past the pool's limit. Each collection here reports that it took 4 x poolWait
 // of processor time per P, as a program with a large heap would see, so
 // the next may start no sooner than 16 x poolWait after collect began it.
 // The test reads the clock a moment after collect does, so it checks half
@@ -48,7 +46,7 @@ func TestOwnCollectionsBringSegmentsBack(t *testing.T) {
 // writes until four collections have run and a writer has made such a
 // segment, bounded by a count of writes.
 func TestCostlyForcedCollectionsAreSpaced(t *testing.T) {
-	e, _ := newTestEngine(t, Config{MaxBytes: 4 << 20, Shards: 4})
+	e, _ := newTestEngine(t, Config{MaxBytes: 4 << 20, Shards: 4, SegmentBytes: 64 << 10, MaxValueBytes: 32 << 10})
 	var (
 		mu     sync.Mutex
 		starts []time.Time
@@ -63,11 +61,12 @@ func TestCostlyForcedCollectionsAreSpaced(t *testing.T) {
 		runtime.GC()
 		return cpu
 	}
-	// Values of 2 KiB empty the pool's slack within a few thousand writes,
-	// well inside a pause between collections even under the race detector.
-	value := make([]byte, 2048)
+	// Values of 20 KiB, each in a segment of its own, fill the pool's
+	// limit within a few hundred writes, well inside a pause between
+	// collections even under the race detector.
+	value := make([]byte, 20<<10)
 	for i := 0; e.pool.forced.Load() < 4 || e.pool.untracked.Load() == 0; i++ {
-		require.Less(t, i, 10_000_000, "four forced collections, and a segment made past the limit")
+		require.Less(t, i, 1_000_000, "four forced collections, and a segment made past the limit")
 		require.NoError(t, e.Set(fmt.Sprintf("k%06d", i%1_000), value, 0))
 	}
 	mu.Lock()
@@ -112,7 +111,7 @@ func TestAskPointFollowsCollections(t *testing.T) {
 		default:
 			t.Fatal("no collection asked for")
 		}
-		p.collect(nil)
+		p.collect()
 	}
 	// drop releases until the pool asks for a collection.
 	drop := func() {

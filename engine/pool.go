@@ -17,46 +17,48 @@ import (
 //
 // A released segment may still be in use by readers that loaded it before
 // its slot was emptied: a Get copying a value, a View callback, a Range
-// walk. Readers take no lock and write nothing shared, so the engine
-// cannot count them. The garbage collector can: once no goroutine
-// references a released segment, it is unreachable, and its finalizer,
-// set when the pool handed it out, brings it back to the pool. Readers
-// keep the *Segment reachable (runtime.KeepAlive) until they are done with
-// its bytes, so a segment comes back only when no reader can touch it
-// again (docs/design.md gives the whole argument).
+// reading one entry. Every such read is inside readers.enter and leave,
+// so the pool keeps a released segment in limbo until a grace period has
+// passed: the engine's background goroutine takes the segments in limbo,
+// waits until it has seen every stripe of readers with no read in
+// progress (readers.quiesce), and only then puts them in free, where take
+// hands them to a writer (docs/design.md gives the whole argument). Reads
+// are a few tens of nanoseconds, so a grace period takes microseconds,
+// and the pool asks for one (askGrace) once a quarter of its slack is in
+// limbo, well before it runs dry. No collection is needed, so a cache
+// under heavy writes makes the garbage collector no work at all.
 //
-// Segments come back only after a collection. In a program that allocates,
-// the collector runs on its own and brings them back; but a cache whose
-// writes are served from the pool allocates nothing, so in a program that
-// mostly writes to the cache nothing else would start one. So once enough
-// of the slack waits for a collection (released, not back), the pool asks
-// the engine's background goroutine to run one (runtime.GC), before it
-// runs dry; a program whose own collections keep bringing segments back
-// is never asked for one. How much is enough adapts (see adapt): each
-// collection has a cost of its own, whatever it brings back, so the pool
-// asks as late as lets the last collection's writes fit in what is left.
 // The pool makes at most limit segments: the budget's worth, and slack
-// for those waiting. A writer that finds it empty with all of them made
-// asks for a collection and waits up to poolWait for a segment to come
-// back: writes slow down to what the collector can recycle, rather than
-// the heap growing past the budget.
-// Only if none comes back in time does it allocate a segment the pool does
-// not track (ordinary garbage once released).
+// for those in limbo. A writer that finds it empty with all of them made
+// asks for a grace period and waits, up to poolWait, for segments to come
+// back. A grace period that cannot end in poolWait (a View callback that
+// runs long, a reader descheduled in the middle of a read) leaves its
+// segments in limbo for the next, and until one ends, writers that find
+// the pool empty do not wait: they allocate a segment the pool does not
+// track (ordinary garbage once released, counted as Untracked).
+//
+// Segments the pool does not recycle (large ones, and untracked ones) are
+// freed by the garbage collector, and count against the pool's limit, in
+// bytes, from allocation until runtime.AddCleanup reports them freed.
+// Once enough of those bytes wait for a collection, the pool asks the
+// background goroutine to run one (runtime.GC); a program whose own
+// collections free them is never asked for one. How much is enough adapts
+// (see adapt): each collection has a cost of its own, whatever it frees,
+// so the pool asks as late as lets the last collection's writes fit in
+// what is left of the slack.
 //
 // A forced collection marks the whole heap, the program's as well as the
 // cache's segments, so its cost grows with the program, not the cache: in
-// a program with a large heap and a cache under heavy writes, collections
-// forced at the pace of the writes would take most of a core. So the
-// background goroutine measures the processor time each takes (the
-// runtime's estimate of the collector's CPU time) and starts the next no
-// sooner than its share of GOMAXPROCS x the time between them allows
-// (forcedGCShare: a quarter, as the Go collector takes for its own
+// a program with a large heap and a cache under heavy writes of large
+// values, collections forced at the pace of the writes would take most of
+// a core. So the background goroutine measures the processor time each
+// takes (the runtime's estimate of the collector's CPU time) and starts
+// the next no sooner than its share of GOMAXPROCS x the time between them
+// allows (forcedGCShare: a quarter, as the Go collector takes for its own
 // background work). While the next one waits for its turn, a writer that
-// finds the pool empty does not wait for it: it allocates an untracked
-// segment at once, so the memory past the budget is then what the writes
-// fill until the collection. In a program whose heap is mostly the cache,
-// a collection costs a millisecond or two of processor time, and such
-// collections are not spaced (see forcedGCShare).
+// finds no room for a large segment does not wait for it: it allocates at
+// once, so the memory past the budget is then what the writes fill until
+// the collection.
 //
 // Until it has made its limit, the pool also keeps a few new segments
 // whose pages are already touched (prefaulted): a fresh segment costs a
@@ -68,22 +70,24 @@ import (
 // each time a writer takes a new segment; they count against the limit
 // like any other.
 //
-// Large segments count against the same limit, in bytes, from allocation
-// until a collection frees them (runtime.AddCleanup tells the pool; a
-// cleanup, unlike a finalizer, does not keep the segment for one more
-// cycle). A writer that needs one past the limit first lets free packed
-// segments go, then waits as take does, so a workload of large values
-// also slows to what the collector frees instead of growing the heap.
+// A writer that needs a large segment past the limit first lets free
+// packed segments go, then waits for a collection as above, so a workload
+// of large values also slows to what the collector frees instead of
+// growing the heap.
 type segPool struct {
 	size      int
 	limit     int   // segments the pool makes, at most
 	maxBytes  int64 // limit in bytes, which large segments share
 	slack     int64 // bytes of the limit beyond the budget and the heads
 	halfSlack int64 // the fewest bytes waiting when the pool asks for a collection
-	finalize  func(*arena.Segment)
+	graceAt   int   // segments in limbo when the pool asks for a grace period
 
 	mu   sync.Mutex
 	free []*arena.Segment
+	// limbo holds the packed segments released and not yet past a grace
+	// period; spare is an empty slice that grace swaps with it, so that
+	// neither grows by allocating once both have the room.
+	limbo, spare []*arena.Segment
 	// fresh holds new segments already prefaulted, made and not yet
 	// taken; prefault is signalled (capacity 1) when a writer took a new
 	// segment and the pool may make more.
@@ -98,10 +102,22 @@ type segPool struct {
 	// collected.
 	large atomic.Int64
 
+	// graceReq holds a request for a grace period (capacity 1), which the
+	// engine's background goroutine serves (grace). stalled is set while
+	// the last grace period could not end within poolWait; graces counts
+	// those that ended.
+	graceReq chan struct{}
+	stalled  atomic.Bool
+	graces   atomic.Uint64
+	// recycleAtRelease, set by a test, puts a released segment in free at
+	// once, with no grace period: the unsafe variant that the recycling
+	// tests must catch.
+	recycleAtRelease bool
+
 	// gc holds a request for a collection (capacity 1), which the
 	// engine's background goroutine serves (collect). waiting counts the
-	// bytes of segments released and not yet back in the pool or freed,
-	// large and untracked ones included: what a collection would return.
+	// bytes of large and untracked segments released and not yet freed:
+	// what a collection would return.
 	// askAt is how many bytes wait when the pool asks (see adapt); total
 	// counts every byte released, and askedAt is total when a request was
 	// made; collecting is set from that request until its collection has
@@ -151,43 +167,45 @@ func (p *segPool) init(size, budgetSegs, shards int) {
 	p.slack = int64(slack) * int64(size)
 	p.halfSlack = int64(max(1, slack/2)) * int64(size)
 	p.askAt.Store(p.halfSlack)
-	p.finalize = p.put
+	p.graceAt = max(1, slack/4)
+	p.graceReq = make(chan struct{}, 1)
 	p.gc = make(chan struct{}, 1)
 	p.prefault = make(chan struct{}, 1)
 	p.runGC = p.forceGC
 	p.gcCPU[0].Name = "/cpu/classes/gc/total:cpu-seconds"
 	p.returned = make(chan struct{}, 1)
-	// put runs in the finalizer goroutine, where an append that grows the
-	// slice would allocate while the cache's users allocate nothing.
+	// With room for every segment the pool makes, up to a bound, so that
+	// the writers' releases and the grace periods allocate nothing.
 	p.free = make([]*arena.Segment, 0, min(p.limit, 1<<12))
+	p.limbo = make([]*arena.Segment, 0, min(p.limit, 1<<12))
+	p.spare = make([]*arena.Segment, 0, min(p.limit, 1<<12))
 	p.fresh = make([]*arena.Segment, 0, freshSegments)
 }
 
-// take returns an empty segment of the pool's size, with generation gen.
-func (p *segPool) take(gen uint32) *arena.Segment {
+// take returns an empty segment of the pool's size, with generation gen,
+// and whether it is one of the pool's (pooledSeg) or one made past its
+// limit (untrackedSeg).
+func (p *segPool) take(gen uint32) (*arena.Segment, segKind) {
 	if s := p.tryTake(gen); s != nil {
-		return s
+		return s, pooledSeg
 	}
+	p.askGrace(atOnce)
 	var s *arena.Segment
-	if p.await(func() bool { s = p.tryTake(gen); return s != nil }) {
-		return s
+	if !p.stalled.Load() && p.await(func() bool { s = p.tryTake(gen); return s != nil }) {
+		return s, pooledSeg
 	}
 	p.untracked.Add(1)
 	s = arena.NewSegment(p.size, gen)
 	// Its bytes count as waiting for a collection once released, until
 	// one frees them.
 	runtime.AddCleanup(s, collected, unpooled{p, int64(p.size), untrackedSeg})
-	return s
+	return s, untrackedSeg
 }
 
-// await asks for a collection and waits, up to poolWait, until ready
-// (called again each time something comes back to the pool) reports true,
-// and reports whether it did.
+// await waits, up to poolWait, until ready (called again each time
+// something comes back to the pool) reports true, and reports whether it
+// did.
 func (p *segPool) await(ready func() bool) bool {
-	p.askGC(atOnce)
-	if p.deferred.Load() {
-		return false // the collection waits for its turn (see collect)
-	}
 	t := p.timer()
 	defer p.putTimer(t)
 	for {
@@ -239,7 +257,6 @@ func (p *segPool) tryTake(gen uint32) *arena.Segment {
 		p.mu.Unlock()
 		p.reused.Add(1)
 		s.Recycle(gen)
-		runtime.SetFinalizer(s, p.finalize)
 		return s
 	}
 	if n := len(p.fresh); n > 0 {
@@ -249,16 +266,13 @@ func (p *segPool) tryTake(gen uint32) *arena.Segment {
 		p.mu.Unlock()
 		p.askPrefault()
 		s.Recycle(gen)
-		runtime.SetFinalizer(s, p.finalize)
 		return s
 	}
 	if p.roomToMake() {
 		p.made++
 		p.mu.Unlock()
 		p.askPrefault()
-		s := arena.NewSegment(p.size, gen)
-		runtime.SetFinalizer(s, p.finalize)
-		return s
+		return arena.NewSegment(p.size, gen)
 	}
 	p.mu.Unlock()
 	return nil
@@ -303,21 +317,31 @@ func (p *segPool) prefaultOne() (more bool) {
 		p.made--
 		return false // left to the collector
 	}
-	p.fresh = append(p.fresh, s) // with no finalizer yet, as in free
+	p.fresh = append(p.fresh, s)
 	return len(p.fresh) < freshSegments
 }
 
 // takeLarge returns a new segment of n bytes for one large entry, with
 // generation gen, once the pool's limit has room for it (or after
 // poolWait).
-func (p *segPool) takeLarge(n int, gen uint32) *arena.Segment {
-	if !p.roomFor(n) && !p.await(func() bool { return p.roomFor(n) }) {
+func (p *segPool) takeLarge(n int, gen uint32) (*arena.Segment, segKind) {
+	if !p.roomFor(n) && !p.awaitGC(func() bool { return p.roomFor(n) }) {
 		p.untracked.Add(1)
 	}
 	s := arena.NewSegment(n, gen)
 	p.large.Add(int64(n))
 	runtime.AddCleanup(s, collected, unpooled{p, int64(n), largeSeg})
-	return s
+	return s, largeSeg
+}
+
+// awaitGC asks for a collection and waits for ready as await does, unless
+// the collection waits for its turn (see collect).
+func (p *segPool) awaitGC(ready func() bool) bool {
+	p.askGC(atOnce)
+	if p.deferred.Load() {
+		return false
+	}
+	return p.await(ready)
 }
 
 // roomFor reports whether n more bytes of large segments fit in the
@@ -340,12 +364,14 @@ func (p *segPool) roomFor(n int) bool {
 	return !over()
 }
 
-// A segKind tells the segments that the pool does not recycle apart.
+// A segKind says where a segment came from, and so where it goes once
+// released.
 type segKind uint8
 
 const (
-	largeSeg     segKind = iota // a large entry's, counted in large
-	untrackedSeg                // made past the limit
+	pooledSeg    segKind = iota // one of the pool's: back to it after a grace period
+	largeSeg                    // a large entry's, counted in large: freed by the collector
+	untrackedSeg                // made past the limit: freed by the collector
 )
 
 // unpooled is what the cleanup of a segment the pool does not recycle
@@ -367,19 +393,83 @@ func collected(b unpooled) {
 	}
 }
 
-// put is the finalizer of the pool's segments: it runs, in the runtime's
-// finalizer goroutine, once a segment is unreachable, which a released
-// segment becomes when the last reader that loaded it is done.
-func (p *segPool) put(s *arena.Segment) {
-	p.waiting.Add(-int64(p.size))
+// retire takes back a pooled segment just released. It waits in limbo
+// for a grace period, which the pool asks for once a quarter of the slack
+// waits there.
+func (p *segPool) retire(s *arena.Segment) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
 		p.made--
+		p.mu.Unlock()
 		return // left to the collector
 	}
-	p.free = append(p.free, s)
-	p.signal()
+	if p.recycleAtRelease {
+		p.free = append(p.free, s)
+		p.mu.Unlock()
+		p.signal()
+		return
+	}
+	p.limbo = append(p.limbo, s)
+	n := len(p.limbo)
+	p.mu.Unlock()
+	if n >= p.graceAt {
+		p.askGrace(soon)
+	}
+}
+
+// askGrace asks the engine's background goroutine for a grace period,
+// unless one is asked for already. A request made as the pool runs low
+// (soon) is dropped while the last grace period is stalled: the next
+// writer that finds the pool empty asks again (atOnce), and one that
+// finds it empty while stalled allocates rather than wait.
+func (p *segPool) askGrace(when gcRequest) {
+	if when == soon && p.stalled.Load() {
+		return
+	}
+	select {
+	case p.graceReq <- struct{}{}:
+	default:
+	}
+}
+
+// graceWait bounds a grace period: after it, the segments wait in limbo
+// for the next.
+const graceWait = poolWait
+
+// grace moves the segments in limbo to free once no read that could hold
+// one is in progress: every read that began before they were released
+// has ended (see readers). Only the engine's background goroutine calls
+// it. If reads do not let it end within graceWait, or stop is closed, the
+// segments stay in limbo, and stalled is set until a grace period ends.
+func (p *segPool) grace(r *readers, stop <-chan struct{}) {
+	p.mu.Lock()
+	batch := p.limbo
+	p.limbo, p.spare = p.spare, nil
+	p.mu.Unlock()
+	if len(batch) == 0 {
+		p.mu.Lock()
+		p.spare = batch
+		p.mu.Unlock()
+		return
+	}
+	ended := r.quiesce(stop, graceWait)
+	p.mu.Lock()
+	switch {
+	case p.closed:
+		p.made -= len(batch)
+	case ended:
+		p.free = append(p.free, batch...)
+	default:
+		p.limbo = append(p.limbo, batch...)
+	}
+	clear(batch)
+	p.spare = batch[:0]
+	p.mu.Unlock()
+	p.stalled.Store(!ended)
+	if ended {
+		p.graces.Add(1)
+		p.signal()
+	}
 }
 
 // signal wakes one writer waiting in take, if any.
@@ -390,8 +480,8 @@ func (p *segPool) signal() {
 	}
 }
 
-// passOn wakes the next waiting writer if segments are left: put signals
-// once for any number of waiters.
+// passOn wakes the next waiting writer if segments are left: grace and
+// collected signal once for any number of waiters.
 func (p *segPool) passOn() {
 	p.mu.Lock()
 	left := len(p.free) > 0
@@ -401,8 +491,9 @@ func (p *segPool) passOn() {
 	}
 }
 
-// dropped counts the bytes of a segment just released, and asks for a
-// collection once those waiting for one reach askAt.
+// dropped counts the bytes of a large or untracked segment just released,
+// which the collector frees, and asks for a collection once those waiting
+// for one reach askAt.
 func (p *segPool) dropped(n int) {
 	waiting := p.waiting.Add(int64(n))
 	p.total.Add(int64(n))
@@ -451,26 +542,17 @@ func (p *segPool) forceGC() time.Duration {
 	return time.Duration((p.gcCPU[0].Value.Float64() - before) * float64(time.Second))
 }
 
-// collect serves a request for a collection, once its turn has come (see
-// forcedGCShare), unless stop is closed first.
-func (p *segPool) collect(stop <-chan struct{}) {
+// collect serves a request for a collection: it runs one if its turn has
+// come (see forcedGCShare) and returns 0, or returns how long until its
+// turn, when the engine's background goroutine calls it again. It does not
+// wait itself, so that the goroutine goes on serving grace periods
+// meanwhile.
+func (p *segPool) collect() (wait time.Duration) {
 	if wait := time.Until(time.Unix(0, p.nextGC.Load())); wait > 0 {
 		p.deferred.Store(true)
-		t := p.timer()
-		t.Reset(wait)
-		stopped := false
-		select {
-		case <-stop:
-			stopped = true
-		case <-t.C:
-		}
-		p.putTimer(t)
-		p.deferred.Store(false)
-		if stopped {
-			p.collecting.Store(false)
-			return
-		}
+		return wait
 	}
+	p.deferred.Store(false)
 	start := time.Now()
 	cpu := p.runGC()
 	p.forced.Add(1)
@@ -481,6 +563,7 @@ func (p *segPool) collect(stop <-chan struct{}) {
 	}
 	p.nextGC.Store(next)
 	p.collecting.Store(len(p.gc) > 0) // a writer's request may wait, made meanwhile
+	return 0
 }
 
 // askGC asks the engine's background goroutine for a collection, unless
@@ -512,12 +595,12 @@ const (
 	atOnce                  // a writer waits for a segment
 )
 
-// close empties the pool; segments finalized later are left to the
+// close empties the pool; segments released later are left to the
 // collector.
 func (p *segPool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
-	p.made -= len(p.free) + len(p.fresh)
-	p.free, p.fresh = nil, nil
+	p.made -= len(p.free) + len(p.fresh) + len(p.limbo)
+	p.free, p.fresh, p.limbo = nil, nil, nil
 }

@@ -135,7 +135,7 @@ func (sh *shard) sparsest(room, keep int, minDead int64) int {
 	best, bestDead := -1, minDead-1
 	for _, slot := range sh.fifo {
 		m := &sh.meta[slot]
-		if sh.isHead(slot) || slot == keep || m.large || m.liveBytes > int64(room) {
+		if sh.isHead(slot) || slot == keep || m.kind == largeSeg || m.liveBytes > int64(room) {
 			continue
 		}
 		if dead := int64(sh.slots[slot].Load().Size()) - m.liveBytes; dead > bestDead {
@@ -261,7 +261,7 @@ func (sh *shard) retire(slot int, mode reclaimMode, room int, now int64) {
 		return // an empty cold head
 	}
 	seg := sh.slots[slot].Load()
-	if sh.meta[slot].large {
+	if sh.meta[slot].kind == largeSeg {
 		sh.settleLarge(slot, seg, mode, now)
 		return
 	}
@@ -490,7 +490,7 @@ func (sh *shard) drainStep(n int, now int64) {
 		} else {
 			slot = sh.oldestVictim(-1)
 		}
-		if slot < 0 || sh.meta[slot].large {
+		if slot < 0 || sh.meta[slot].kind == largeSeg {
 			d.none = sh.head
 			return
 		}

@@ -16,12 +16,12 @@ import (
 	"github.com/velocache/velo/arena"
 )
 
-// waitForPool runs collections until the pool holds at least n segments
-// (finalizers run after a collection, in their own goroutine), or fails.
+// waitForPool asks for grace periods until the pool holds at least n
+// segments, or fails.
 func waitForPool(t *testing.T, e *Engine, n int) {
 	t.Helper()
 	for range 200 {
-		runtime.GC()
+		e.pool.askGrace(atOnce)
 		e.pool.mu.Lock()
 		free := len(e.pool.free)
 		e.pool.mu.Unlock()
@@ -34,17 +34,29 @@ func waitForPool(t *testing.T, e *Engine, n int) {
 }
 
 // TestSegmentsComeBackToThePool: released segments return to the pool
-// after a collection, so a cache written many times its size over makes
-// no more segments than the pool's limit.
+// after a grace period, so a cache written many times its size over, by
+// writers while readers read, makes no more segments than the pool's
+// limit.
 func TestSegmentsComeBackToThePool(t *testing.T) {
 	e, _ := newTestEngine(t, Config{MaxBytes: 256 << 10, Shards: 1, SegmentBytes: 4096})
 	value := make([]byte, 200)
+	var stop atomic.Bool
+	var readers sync.WaitGroup
+	for r := range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			var buf []byte
+			for i := 0; !stop.Load(); i++ {
+				buf, _ = e.AppendValue(buf[:0], fmt.Sprint("k", i*7+r))
+			}
+		}()
+	}
 	for i := range 50_000 {
 		require.NoError(t, e.Set(fmt.Sprint("k", i), value, 0))
-		if i%100 == 0 {
-			runtime.GC()
-		}
 	}
+	stop.Store(true)
+	readers.Wait()
 	checkInvariants(t, e)
 	waitForPool(t, e, 1)
 	p := &e.pool
@@ -144,9 +156,11 @@ func checkRecycleValue(key string, v []byte) error {
 
 // recycleStress runs writers that churn a small cache (each segment is
 // released within a few thousand writes) against readers that check every
-// value they get, and a goroutine running collections, so that segments
-// are recycled while readers may still be reading them; it returns the
-// first bad read, if any, after ops writes per writer.
+// value they get, by AppendValue and by View, so that segments are
+// recycled while readers may still be reading them; it returns the first
+// bad read, if any, after ops writes per writer. A goroutine also runs
+// collections, which recycling must not depend on, and which free the
+// large and untracked segments.
 func recycleStress(t *testing.T, e *Engine, ops int) error {
 	const keys, writers, readers = 512, 2, 2
 	names := make([]string, keys)
@@ -252,20 +266,17 @@ func TestCollidingKeysReadersSeeOnlyTheirValues(t *testing.T) {
 
 // TestUnsafeRecyclingIsCaught: recycling a segment as soon as it is
 // released, while readers may still be in it, is caught by the same
-// stress: the checks above are strong enough to see what the pool's
-// wait for the collector prevents. (Without the race detector, which
-// would report the unsafe variant's races instead.)
+// stress: the checks above are strong enough to see what the grace
+// period prevents. (Without the race detector, which would report the
+// unsafe variant's races instead.)
 func TestUnsafeRecyclingIsCaught(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the unsafe variant races by design")
 	}
 	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 2, SegmentBytes: 4096})
-	e.recycleAtRelease = func(s *arena.Segment) {
-		if s.Size() == e.segBytes {
-			runtime.SetFinalizer(s, nil)
-			e.pool.put(s)
-		}
-	}
+	e.pool.mu.Lock()
+	e.pool.recycleAtRelease = true
+	e.pool.mu.Unlock()
 	var err error
 	for try := 0; try < 20 && err == nil; try++ {
 		err = recycleStress(t, e, 200_000)

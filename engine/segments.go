@@ -15,7 +15,7 @@ type segMeta struct {
 	liveBytes int64 // the live entries' bytes (arena.EntrySize)
 	minExpire int64 // no live entry in the segment expires before this
 	born      uint64
-	large     bool // holds one entry larger than the engine packs (see addLarge)
+	kind      segKind // where the segment came from; largeSeg: it holds one entry larger than the engine packs (see addLarge)
 }
 
 // noVictim is what a shard publishes as its oldest segment's birth when it
@@ -63,12 +63,12 @@ func (sh *shard) vacate(l loc) {
 // install puts seg in a free slot (the caller has checked there is one),
 // after the segments held, or just before the head if beforeHead, and adds
 // it to the budget.
-func (sh *shard) install(seg func(gen uint32) *arena.Segment, beforeHead bool) (int, *arena.Segment) {
+func (sh *shard) install(seg func(gen uint32) (*arena.Segment, segKind), beforeHead bool) (int, *arena.Segment) {
 	slot := sh.free[len(sh.free)-1]
 	sh.free = sh.free[:len(sh.free)-1]
 	sh.gens[slot]++
-	s := seg(sh.gens[slot])
-	sh.meta[slot] = segMeta{minExpire: arena.Never, born: sh.e.births.Add(1)}
+	s, kind := seg(sh.gens[slot])
+	sh.meta[slot] = segMeta{minExpire: arena.Never, born: sh.e.births.Add(1), kind: kind}
 	// Release: readers that load this slot after a location into it is
 	// published see the new segment.
 	sh.slots[slot].Store(s)
@@ -113,8 +113,7 @@ func (sh *shard) addLarge(n int, now int64) (int, *arena.Segment) {
 	if len(sh.free) == 0 {
 		sh.freeSlot(now)
 	}
-	slot, seg := sh.install(func(gen uint32) *arena.Segment { return sh.e.pool.takeLarge(n, gen) }, true)
-	sh.meta[slot].large = true
+	slot, seg := sh.install(func(gen uint32) (*arena.Segment, segKind) { return sh.e.pool.takeLarge(n, gen) }, true)
 	sh.reclaim(0, slot, now)
 	sh.publish()
 	return slot, seg
@@ -132,12 +131,14 @@ func (sh *shard) freeSlot(now int64) {
 func (sh *shard) release(slot int) {
 	seg := sh.slots[slot].Load()
 	size := int64(seg.Size())
-	sh.e.pool.dropped(int(size))
-	// The segment goes back to the pool once no reader holds it (see
-	// segPool).
+	// Emptied before the pool has it: a reader that enters after this
+	// store cannot load the segment, so once the readers that entered
+	// before it have left, no one can (see segPool.grace).
 	sh.slots[slot].Store(nil)
-	if sh.e.recycleAtRelease != nil {
-		sh.e.recycleAtRelease(seg)
+	if sh.meta[slot].kind == pooledSeg {
+		sh.e.pool.retire(seg)
+	} else {
+		sh.e.pool.dropped(int(size))
 	}
 	sh.unlinkFifo(slot)
 	sh.free = append(sh.free, slot)

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -240,13 +239,20 @@ func (sh *shard) noteReplaced(old loc, key string, now int64) {
 }
 
 // each is Range over one shard. The log's end is read under the lock; the
-// walk is not. That is safe because the entries below a segment's Used,
-// read under the lock, were written before and never change, and the
-// segment stays in memory while the walk holds it, even if released.
+// walk is not. Each entry is read inside a read (readers.enter), after
+// checking that its segment is still in its slot under the same
+// generation: then the segment cannot be reused until the read ends, and
+// its entries below the Used read under the lock were written before and
+// never change. A segment released since is skipped: its live entries
+// were moved to the head, past where the walk stops, or dropped. The key
+// and value are copied into buffers of the walk's own before the read
+// ends, so that yield, which runs the caller's code, holds back no
+// segment's reuse; they are valid only until yield returns.
 func (sh *shard) each(yield func(key string, value []byte, info EntryInfo) bool) bool {
 	type part struct {
 		slot int
 		seg  *arena.Segment
+		gen  uint32
 		used int
 	}
 	if !sh.lockOpen() {
@@ -255,29 +261,43 @@ func (sh *shard) each(yield func(key string, value []byte, info EntryInfo) bool)
 	parts := make([]part, len(sh.fifo))
 	for i, slot := range sh.fifo {
 		seg := sh.slots[slot].Load()
-		parts[i] = part{slot, seg, seg.Used()}
+		parts[i] = part{slot, seg, seg.Gen(), seg.Used()}
 	}
 	sh.mu.Unlock()
+	r := sh.e.readers
 	now := sh.e.clock.Now()
+	var key, value []byte
 	for _, p := range parts {
-		for off := 0; off < p.used; off = p.seg.Next(off) {
+		for off := 0; off < p.used; {
+			pin := r.enter()
+			if s := sh.slots[p.slot].Load(); s != p.seg || s.Gen() != p.gen {
+				r.leave(pin)
+				break // released since the lock
+			}
+			next := p.seg.Next(off)
 			exp, k, v := p.seg.Entry(off)
 			if exp <= now || p.seg.Absent(off) {
+				r.leave(pin)
+				off = next
 				continue
 			}
-			key := keyString(k)
 			// The index is read atomically, as a Get reads it: an entry
 			// is yielded only while its key's location is this one.
-			l, ok := sh.index.load(sh.e.hashOf(key))
-			at := placeOf(p.slot, p.seg.Gen(), off)
+			l, ok := sh.index.load(sh.e.hashOf(keyString(k)))
+			at := placeOf(p.slot, p.gen, off)
 			if !ok || l.place() != at {
+				r.leave(pin)
+				off = next
 				continue
 			}
-			more := yield(key, v, EntryInfo{ExpireAt: exp, TTL: p.seg.TTL(off), at: at})
-			runtime.KeepAlive(p.seg) // key and v alias it: see segPool
-			if !more {
+			key = append(key[:0], k...)
+			value = append(value[:0], v...)
+			info := EntryInfo{ExpireAt: exp, TTL: p.seg.TTL(off), at: at}
+			r.leave(pin)
+			if !yield(keyString(key), value, info) {
 				return false
 			}
+			off = next
 		}
 	}
 	return true
@@ -318,13 +338,20 @@ func (sh *shard) close() {
 //
 // Readers need no care. One that loaded the old table finds locations into
 // segments whose slots are now nil or hold a newer generation, and misses;
-// one already copying from a segment keeps it alive until it is done. The
+// one already copying from a segment is done before the pool reuses it
+// (the segments go back as release sends them). The
 // generations per slot carry on counting, so no old location can ever
 // match a segment installed later.
 func (sh *shard) reset() {
 	sh.index.clear()
 	for _, slot := range sh.fifo {
+		seg := sh.slots[slot].Load()
 		sh.slots[slot].Store(nil)
+		if sh.meta[slot].kind == pooledSeg {
+			sh.e.pool.retire(seg)
+		} else {
+			sh.e.pool.dropped(seg.Size())
+		}
 		sh.meta[slot] = segMeta{}
 		sh.free = append(sh.free, slot)
 	}

@@ -58,7 +58,7 @@ func (sh *shard) needsSweep(slot int, now int64) bool {
 // CPU).
 func (sh *shard) sparse(slot int) bool {
 	m := &sh.meta[slot]
-	return !sh.isHead(slot) && !m.large && m.live*4 < m.appended && sh.e.held.Load()*2 > sh.e.maxBytes
+	return !sh.isHead(slot) && m.kind != largeSeg && m.live*4 < m.appended && sh.e.held.Load()*2 > sh.e.maxBytes
 }
 
 // sweepSegment walks up to sweepChunk entries from off: expired live

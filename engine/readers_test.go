@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestQuiesceWaitsForReads: quiesce does not end while a read that began
+// before it is in progress, and ends once that read has left; reads that
+// begin after a stripe was seen idle do not hold it up.
+func TestQuiesceWaitsForReads(t *testing.T) {
+	r := newReaders(8)
+	p := r.enter()
+	require.False(t, r.quiesce(nil, 5*time.Millisecond), "a read in progress")
+
+	done := make(chan bool)
+	go func() { done <- r.quiesce(nil, time.Minute) }()
+	time.Sleep(time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("quiesce ended during the read")
+	default:
+	}
+	r.leaveHit(p)
+	require.True(t, <-done)
+
+	stop := make(chan struct{})
+	close(stop)
+	p = r.enter()
+	require.False(t, r.quiesce(stop, time.Minute), "stopped")
+	r.leave(p)
+	require.True(t, r.quiesce(nil, time.Minute))
+}
+
+// TestReadersCountHits: leaveHit counts a hit and leave does not, and
+// fold keeps counting across a stripe's hit field wrapping.
+func TestReadersCountHits(t *testing.T) {
+	r := newReaders(4)
+	for i := range 10 {
+		p := r.enter()
+		if i%2 == 0 {
+			r.leaveHit(p)
+		} else {
+			r.leave(p)
+		}
+	}
+	require.Equal(t, uint64(5), r.fold())
+	// Bring stripe 0's hit field to just below its wrap, as 2^44 hits
+	// would, fold, and count 3 more on it: 2 before the wrap, 1 after.
+	r.stripes[0].n.Store(hitMask << activeBits)
+	r.fold()
+	before := r.fold()
+	for range 3 {
+		r.stripes[0].n.Add(1)
+		r.stripes[0].n.Add(hitUnit - 1)
+	}
+	require.Equal(t, before+3, r.fold())
+	require.True(t, r.idle(0))
+}
+
+// TestLongViewHoldsSegmentsNotWriters: a View callback that runs while
+// writers churn the cache holds back the reuse of released segments, not
+// the writers: they go on, past the pool's limit with untracked segments
+// if need be, and the value the callback holds stays whole. Once it
+// returns, grace periods end again and segments are reused.
+func TestLongViewHoldsSegmentsNotWriters(t *testing.T) {
+	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 2, SegmentBytes: 4096})
+	const key = "held"
+	want := recycleValue(key, 300, 7)
+	require.NoError(t, e.Set(key, want, 0))
+	inView, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var viewErr error
+	go func() {
+		defer wg.Done()
+		e.View(key, func(v []byte) {
+			close(inView)
+			<-release
+			viewErr = checkRecycleValue(key, v)
+		})
+	}()
+	<-inView
+	value := make([]byte, 200)
+	for i := range 20_000 { // about 60 times the budget
+		require.NoError(t, e.Set(fmt.Sprint("k", i%500), value, 0))
+	}
+	untracked := e.pool.untracked.Load()
+	close(release)
+	wg.Wait()
+	require.NoError(t, viewErr)
+	reused := e.pool.reused.Load()
+	for i := 0; e.pool.reused.Load() == reused; i++ {
+		require.Less(t, i, 200_000, "no segment reused after the View returned")
+		require.NoError(t, e.Set(fmt.Sprint("k", i%500), value, 0))
+	}
+	t.Logf("untracked during the View: %d; graces: %d", untracked, e.pool.graces.Load())
+	checkInvariants(t, e)
+}
