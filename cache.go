@@ -87,18 +87,20 @@ type Options struct {
 	// twice that while one runs, up to 64 after mass deletes until it
 	// shrinks at 1/4 full), the frequency sketch under MaxEntries (8 to 16
 	// bytes per entry, growing with the entries up to MaxEntries), and the
-	// pool of released segments, up to half of MaxBytes more, and at least
-	// 4 MiB: a released segment is reused once no read that could hold it
-	// is still in progress, which the cache counts itself, without the
-	// garbage collector, so a steady stream of Sets allocates nothing and
-	// makes the collector no work. A [Cache.View] callback that runs long
-	// holds that reuse back; writes meanwhile allocate segments as
-	// ordinary garbage. Values too large to pack (above a quarter of a
-	// segment) get a segment each, which the collector frees: when those
-	// bytes reach the pool's limit and the program's own collections have
-	// not freed them, the cache runs one itself, spaced out in a program
-	// whose heap is large enough that they would take more than a quarter
-	// of the processor time. [Stats].ForcedGCs counts them.
+	// pool of released segments, up to a sixteenth of MaxBytes more (at
+	// least two segments per shard): a released segment is reused once no
+	// read that could hold it is still in progress, which the cache counts
+	// itself, without the garbage collector, so a steady stream of Sets
+	// allocates nothing and makes the collector no work. A [Cache.View]
+	// callback that runs long holds that reuse back; writes meanwhile
+	// allocate segments as ordinary garbage. Values too large to pack
+	// (above a quarter of a segment) get a segment each, which the
+	// collector frees; those waiting for it may take up to half of
+	// MaxBytes more (at least 4 MiB), and when they reach that and the
+	// program's own collections have not freed them, the cache runs one
+	// itself, spaced out in a program whose heap is large enough that they
+	// would take more than a quarter of the processor time.
+	// [Stats].ForcedGCs counts them.
 	MaxBytes int64
 
 	// MaxEntries, if positive, also bounds the number of entries: N

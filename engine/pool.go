@@ -28,8 +28,9 @@ import (
 // limbo, well before it runs dry. No collection is needed, so a cache
 // under heavy writes makes the garbage collector no work at all.
 //
-// The pool makes at most limit segments: the budget's worth, and slack
-// for those in limbo. A writer that finds it empty with all of them made
+// The pool makes at most limit packed segments: the budget's worth, one
+// per shard, and a sixteenth of the budget (at least two segments a
+// shard) for those in limbo. A writer that finds it empty with all of them made
 // asks for a grace period and waits, up to poolWait, for segments to come
 // back. A grace period that cannot end in poolWait (a View callback that
 // runs long, a reader descheduled in the middle of a read) leaves its
@@ -38,8 +39,10 @@ import (
 // track (ordinary garbage once released, counted as Untracked).
 //
 // Segments the pool does not recycle (large ones, and untracked ones) are
-// freed by the garbage collector, and count against the pool's limit, in
-// bytes, from allocation until runtime.AddCleanup reports them freed.
+// freed by the garbage collector, and count against the pool's bytes
+// bound, maxBytes, from allocation until runtime.AddCleanup reports them
+// freed; maxBytes has room for half the budget (at least 4 MiB) beyond
+// the budget, which those segments share with the packed ones.
 // Once enough of those bytes wait for a collection, the pool asks the
 // background goroutine to run one (runtime.GC); a program whose own
 // collections free them is never asked for one. How much is enough adapts
@@ -76,9 +79,9 @@ import (
 // growing the heap.
 type segPool struct {
 	size      int
-	limit     int   // segments the pool makes, at most
-	maxBytes  int64 // limit in bytes, which large segments share
-	slack     int64 // bytes of the limit beyond the budget and the heads
+	limit     int   // packed segments the pool makes, at most
+	maxBytes  int64 // bound on the bytes of packed and large segments together
+	slack     int64 // bytes of maxBytes beyond the budget and the heads
 	halfSlack int64 // the fewest bytes waiting when the pool asks for a collection
 	graceAt   int   // segments in limbo when the pool asks for a grace period
 
@@ -152,22 +155,28 @@ type segPool struct {
 // heap of a few hundred MiB, short enough to bound a write's stall.
 const poolWait = 10 * time.Millisecond
 
-// minSlack is the least memory the pool keeps for segments waiting for a
-// collection.
+// minSlack is the least memory the pool keeps for large segments waiting
+// for a collection.
 const minSlack = 4 << 20
 
 func (p *segPool) init(size, budgetSegs, shards int) {
 	p.size = size
-	// Half the budget, and at least minSlack: a small cache under heavy
-	// writes would otherwise wait for collections, which run no faster for
-	// it, at every few rotations.
+	// Packed segments wait for a grace period, which takes microseconds:
+	// a sixteenth of the budget, at least two segments a shard and four
+	// in all, holds what the writers release meanwhile.
+	graceSlack := max(2*shards, budgetSegs/16, 4)
+	p.limit = budgetSegs + shards + graceSlack // heads may each add one before reclaiming
+	p.graceAt = max(1, graceSlack/4)
+	// Large segments wait for collections, which cost the same whatever
+	// they free: the bytes bound, which they share with the packed ones,
+	// keeps half the budget, and at least minSlack, for them, so that a
+	// small cache under heavy writes of large values does not wait for a
+	// collection at every few of them.
 	slack := max(2*shards, budgetSegs/2, minSlack/size)
-	p.limit = budgetSegs + shards + slack // heads may each add one before reclaiming
-	p.maxBytes = int64(p.limit) * int64(size)
+	p.maxBytes = int64(budgetSegs+shards+slack) * int64(size)
 	p.slack = int64(slack) * int64(size)
 	p.halfSlack = int64(max(1, slack/2)) * int64(size)
 	p.askAt.Store(p.halfSlack)
-	p.graceAt = max(1, slack/4)
 	p.graceReq = make(chan struct{}, 1)
 	p.gc = make(chan struct{}, 1)
 	p.prefault = make(chan struct{}, 1)
@@ -278,10 +287,11 @@ func (p *segPool) tryTake(gen uint32) *arena.Segment {
 	return nil
 }
 
-// roomToMake reports whether one more packed segment fits the limit.
-// Caller holds mu.
+// roomToMake reports whether one more packed segment fits the limit, and
+// the bytes bound with the large segments not yet collected. Caller holds
+// mu.
 func (p *segPool) roomToMake() bool {
-	return int64(p.made+1)*int64(p.size)+p.large.Load() <= p.maxBytes
+	return p.made < p.limit && int64(p.made+1)*int64(p.size)+p.large.Load() <= p.maxBytes
 }
 
 // freshSegments is how many prefaulted segments the pool keeps ready.
