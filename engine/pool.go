@@ -45,7 +45,8 @@ import (
 // the budget, which those segments share with the packed ones.
 // Once enough of those bytes wait for a collection, the pool asks the
 // background goroutine to run one (runtime.GC); a program whose own
-// collections free them is never asked for one. How much is enough adapts
+// collections free them is never asked for one. A writer that finds no
+// packed segment because those bytes fill the bound asks for one too. How much is enough adapts
 // (see adapt): each collection has a cost of its own, whatever it frees,
 // so the pool asks as late as lets the last collection's writes fit in
 // what is left of the slack.
@@ -199,6 +200,9 @@ func (p *segPool) take(gen uint32) (*arena.Segment, segKind) {
 		return s, pooledSeg
 	}
 	p.askGrace(atOnce)
+	if p.heldByLarge() {
+		p.askGC(atOnce) // only a collection makes room
+	}
 	var s *arena.Segment
 	if !p.stalled.Load() && p.await(func() bool { s = p.tryTake(gen); return s != nil }) {
 		return s, pooledSeg
@@ -292,6 +296,15 @@ func (p *segPool) tryTake(gen uint32) *arena.Segment {
 // mu.
 func (p *segPool) roomToMake() bool {
 	return p.made < p.limit && int64(p.made+1)*int64(p.size)+p.large.Load() <= p.maxBytes
+}
+
+// heldByLarge reports whether what keeps the pool from making a packed
+// segment is the bytes of large segments waiting for a collection, not
+// its count of packed ones.
+func (p *segPool) heldByLarge() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.made < p.limit && !p.roomToMake()
 }
 
 // freshSegments is how many prefaulted segments the pool keeps ready.

@@ -284,3 +284,17 @@ func TestUnsafeRecyclingIsCaught(t *testing.T) {
 	t.Logf("caught: %v", err)
 	require.Error(t, err, "reads of recycled segments went unnoticed")
 }
+
+// TestTakeAsksForCollectionWhenLargeHoldTheRoom: a writer that needs a
+// packed segment when large segments waiting for a collection fill the
+// pool's bytes bound asks for that collection, as well as for a grace
+// period, which alone could not make room.
+func TestTakeAsksForCollectionWhenLargeHoldTheRoom(t *testing.T) {
+	var p segPool
+	p.init(4096, 64, 1)
+	p.large.Store(p.maxBytes)
+	_, kind := p.take(1) // nothing serves the requests: it waits poolWait
+	require.Equal(t, untrackedSeg, kind)
+	require.Len(t, p.graceReq, 1, "a grace period asked for")
+	require.Len(t, p.gc, 1, "a collection asked for")
+}
