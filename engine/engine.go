@@ -212,6 +212,7 @@ func New(cfg Config) (*Engine, error) {
 		maxEntries = (cfg.MaxEntries + cfg.Shards - 1) / cfg.Shards
 	}
 	e.pool.init(cfg.SegmentBytes, int(cfg.MaxBytes/int64(cfg.SegmentBytes)), cfg.Shards)
+	e.pool.readers = e.readers
 	for i := range e.shards {
 		e.shards[i].init(e, share, slotsFor(share, cfg.SegmentBytes), maxEntries)
 	}
@@ -364,7 +365,7 @@ func (e *Engine) hashOf(key string) uint64 {
 // AppendValue appends the value stored for key to dst. ok is false on a
 // miss: the key is absent, expired, or the engine is closed.
 func (e *Engine) AppendValue(dst []byte, key string) ([]byte, bool) {
-	v, at, ok := e.lookup(key)
+	v, at, ok := e.lookup(key, copyHold)
 	if !ok {
 		return dst, false
 	}
@@ -382,8 +383,8 @@ func (e *Engine) AppendValue(dst []byte, key string) ([]byte, bool) {
 // The read path takes no lock and writes shared memory only to count the
 // hit or miss and, while the entry's 2-bit frequency is below its maximum,
 // to raise it.
-func (e *Engine) lookup(key string) (v []byte, at entryRef, ok bool) {
-	return e.find(key, countRead)
+func (e *Engine) lookup(key string, hold readHold) (v []byte, at entryRef, ok bool) {
+	return e.find(key, countRead, hold)
 }
 
 // A readMode says what a lookup looks for, and whether it counts as a
@@ -400,7 +401,7 @@ const (
 
 // find is lookup, counting the read or not: Has and TTL use it quietly,
 // so that they see exactly what Get sees.
-func (e *Engine) find(key string, mode readMode) (v []byte, at entryRef, ok bool) {
+func (e *Engine) find(key string, mode readMode, hold readHold) (v []byte, at entryRef, ok bool) {
 	if e.closed.Load() {
 		return nil, entryRef{}, false
 	}
@@ -423,7 +424,7 @@ func (e *Engine) find(key string, mode readMode) (v []byte, at entryRef, ok bool
 		// before it is not loaded, and one loaded is not reused until
 		// leave. A key with no location (most misses) enters nothing.
 		if !pinned {
-			p, pinned = e.readers.enter(), true
+			p, pinned = e.readers.enter(hold), true
 		}
 		// Acquire: the slot store happened before the index store that
 		// published l, so this load sees that segment or a later one.
@@ -440,17 +441,17 @@ func (e *Engine) find(key string, mode readMode) (v []byte, at entryRef, ok bool
 		}
 		if mode == countRead {
 			seg.Touch(l.off())
-			return v, entryRef{seg, l.off(), exp, l.place(), p, true}, true
+			return v, entryRef{seg, l.off(), exp, l.place(), p, hold, true}, true
 		} else if mode != quietRead {
 			if mode == staleRead && e.gone(exp, now) {
 				break
 			}
 			seg.Touch(l.off()) // a use, for the eviction policy
 		}
-		return v, entryRef{seg, l.off(), exp, l.place(), p, false}, true
+		return v, entryRef{seg, l.off(), exp, l.place(), p, hold, false}, true
 	}
 	if pinned {
-		e.readers.leave(p)
+		e.readers.leave(p, hold)
 	}
 	if mode == countRead {
 		e.misses.inc()
@@ -466,15 +467,16 @@ type entryRef struct {
 	expireAt int64
 	at       loc // without the queue bit
 	pin      pin
+	hold     readHold
 	hit      bool // leave counts a hit
 }
 
 // leave ends the read that found at: the caller is done with its segment.
 func (e *Engine) leave(at entryRef) {
 	if at.hit {
-		e.readers.leaveHit(at.pin)
+		e.readers.leaveHit(at.pin, at.hold)
 	} else {
-		e.readers.leave(at.pin)
+		e.readers.leave(at.pin, at.hold)
 	}
 }
 
@@ -492,7 +494,7 @@ type EntryInfo struct {
 // GetInfo appends key's value to dst, as AppendValue, and also returns the entry's
 // expiry and the TTL it was stored with.
 func (e *Engine) GetInfo(dst []byte, key string) ([]byte, EntryInfo, bool) {
-	v, at, ok := e.lookup(key)
+	v, at, ok := e.lookup(key, copyHold)
 	if !ok {
 		return dst, EntryInfo{}, false
 	}
@@ -505,7 +507,7 @@ func (e *Engine) GetInfo(dst []byte, key string) ([]byte, EntryInfo, bool) {
 // Info returns the expiry and TTL of key's entry without reading its value
 // or counting a hit or miss; ok is false if it is absent or expired.
 func (e *Engine) Info(key string) (EntryInfo, bool) {
-	_, at, ok := e.find(key, quietRead)
+	_, at, ok := e.find(key, quietRead, copyHold)
 	if !ok {
 		return EntryInfo{}, false
 	}
@@ -529,7 +531,7 @@ func (e *Engine) Now() int64 { return e.clock.Now() }
 // wait: a long fn holds back their reuse, and writers that find the pool
 // empty meanwhile allocate (see segPool).
 func (e *Engine) View(key string, fn func(value []byte)) bool {
-	v, at, ok := e.lookup(key)
+	v, at, ok := e.lookup(key, viewHold)
 	if ok {
 		defer e.leave(at)
 		fn(v)
@@ -541,7 +543,7 @@ func (e *Engine) View(key string, fn func(value []byte)) bool {
 // exactly its length (cheaper than AppendValue with a nil dst, which rounds the
 // allocation up through append's growth).
 func (e *Engine) Get(key string) ([]byte, bool) {
-	v, at, ok := e.lookup(key)
+	v, at, ok := e.lookup(key, copyHold)
 	if !ok {
 		return nil, false
 	}
@@ -649,7 +651,7 @@ func (e *Engine) SetAbsent(key string, ttl time.Duration) error {
 // is still kept (Config.KeepExpired), and returns its expiry and TTL; a
 // live entry, or none, is reported as not found. It counts no hit or miss.
 func (e *Engine) GetStale(dst []byte, key string) ([]byte, EntryInfo, bool) {
-	v, at, ok := e.find(key, staleRead)
+	v, at, ok := e.find(key, staleRead, copyHold)
 	if !ok {
 		return dst, EntryInfo{}, false
 	}
@@ -662,7 +664,7 @@ func (e *Engine) GetStale(dst []byte, key string) ([]byte, EntryInfo, bool) {
 // HasStale reports whether GetStale would find key's value, without
 // copying it.
 func (e *Engine) HasStale(key string) bool {
-	_, at, ok := e.find(key, staleRead)
+	_, at, ok := e.find(key, staleRead, copyHold)
 	if ok {
 		e.leave(at)
 	}
@@ -680,7 +682,7 @@ func (e *Engine) gone(exp, now int64) bool {
 // has not expired. Finding one counts as a use of it for the eviction
 // policy, not as a hit or a miss.
 func (e *Engine) Absent(key string) bool {
-	_, at, ok := e.find(key, absenceRead)
+	_, at, ok := e.find(key, absenceRead, copyHold)
 	if ok {
 		e.leave(at)
 	}
@@ -938,7 +940,7 @@ func (e *Engine) sweepLoop(every time.Duration) {
 		case <-e.pool.graceReq:
 			// Released segments come back once no read that could
 			// hold one is in progress (see segPool).
-			e.pool.grace(e.readers, e.stop)
+			e.pool.grace(e.stop)
 		case <-e.pool.gc:
 			// Large and untracked segments' bytes come back once a
 			// collection frees them (see segPool).

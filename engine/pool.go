@@ -113,6 +113,11 @@ type segPool struct {
 	graceReq chan struct{}
 	stalled  atomic.Bool
 	graces   atomic.Uint64
+	// readers are the engine's, whose reads a grace period waits for;
+	// graceMu serializes grace periods (the background goroutine's, and a
+	// writer's that found the pool empty).
+	readers *readers
+	graceMu sync.Mutex
 	// recycleAtRelease, set by a test, puts a released segment in free at
 	// once, with no grace period: the unsafe variant that the recycling
 	// tests must catch.
@@ -198,6 +203,15 @@ func (p *segPool) init(size, budgetSegs, shards int) {
 func (p *segPool) take(gen uint32) (*arena.Segment, segKind) {
 	if s := p.tryTake(gen); s != nil {
 		return s, pooledSeg
+	}
+	// A grace period run here ends as soon as the reads in progress do
+	// (a copy's read cannot be preempted), whereas the background
+	// goroutine may wait its turn to run for 10 ms or more when goroutines
+	// outnumber processors.
+	if !p.stalled.Load() && p.graceNow() {
+		if s := p.tryTake(gen); s != nil {
+			return s, pooledSeg
+		}
 	}
 	p.askGrace(atOnce)
 	if p.heldByLarge() {
@@ -459,12 +473,32 @@ func (p *segPool) askGrace(when gcRequest) {
 // for the next.
 const graceWait = poolWait
 
-// grace moves the segments in limbo to free once no read that could hold
-// one is in progress: every read that began before they were released
-// has ended (see readers). Only the engine's background goroutine calls
-// it. If reads do not let it end within graceWait, or stop is closed, the
-// segments stay in limbo, and stalled is set until a grace period ends.
-func (p *segPool) grace(r *readers, stop <-chan struct{}) {
+// graceNow runs a grace period in the calling writer, unless one runs
+// already, and reports whether it ran one.
+func (p *segPool) graceNow() bool {
+	if p.readers == nil || !p.graceMu.TryLock() {
+		return false
+	}
+	defer p.graceMu.Unlock()
+	p.graceLocked(nil)
+	return true
+}
+
+// grace runs a grace period for the engine's background goroutine, after
+// any a writer is running.
+func (p *segPool) grace(stop <-chan struct{}) {
+	p.graceMu.Lock()
+	defer p.graceMu.Unlock()
+	p.graceLocked(stop)
+}
+
+// graceLocked moves the segments in limbo to free once no read that could
+// hold one is in progress: every read that began before they were
+// released has ended (see readers). Caller holds graceMu. If reads do not
+// let it end within graceWait, or stop is closed, the segments stay in
+// limbo, and stalled is set until a grace period ends.
+func (p *segPool) graceLocked(stop <-chan struct{}) {
+	r := p.readers
 	p.mu.Lock()
 	batch := p.limbo
 	p.limbo, p.spare = p.spare, nil

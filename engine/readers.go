@@ -14,8 +14,9 @@ import (
 //
 // A reader enters before it loads a segment pointer from a slot and
 // leaves when it is done with the segment's bytes. Entering adds one to
-// the word of the stripe its stack address hashes to (as counter does),
-// and leaving takes it away again, adding the hit, if it was one, in the
+// the word of a stripe (its processor's for a copy, the one its stack
+// address hashes to, as counter does, for a View: see readHold), and
+// leaving takes it away again, adding the hit, if it was one, in the
 // same atomic add: the word holds the readers inside a read on this
 // stripe in its low activeBits bits and the stripe's hits above them.
 // Two atomic adds on one cache line cost a Get about what the one add of
@@ -63,6 +64,36 @@ const (
 // A pin is a reader's stripe, from enter to leave.
 type pin uintptr
 
+// A readHold says what a reader does between enter and leave.
+type readHold uint8
+
+const (
+	// copyHold: a bounded copy of an entry's bytes, and nothing else. The
+	// goroutine is pinned to its processor (runtime.procPin) for it, so
+	// that it cannot be preempted in the middle of the read: a goroutine
+	// preempted there would hold every grace period until the scheduler
+	// ran it again, 10 ms or more when goroutines outnumber processors.
+	// Its stripe is its processor's.
+	copyHold readHold = iota
+	// viewHold: the caller's code runs inside the read (View), which may
+	// take any time and may block, so the goroutine stays preemptible,
+	// and its stripe is the one its stack address picks.
+	viewHold
+)
+
+// procPin and procUnpin are the runtime's, which sync.Pool uses too:
+// procPin disables preemption of the calling goroutine (it holds its M,
+// and so its P) and returns its P's id; procUnpin enables it again. The
+// runtime keeps them for packages that link to them (go.dev/issue/67401).
+// Between the two the goroutine must not block; a copy may allocate (the
+// collector neither starts nor asks for assistance meanwhile).
+//
+//go:linkname procPin runtime.procPin
+func procPin() int
+
+//go:linkname procUnpin runtime.procUnpin
+func procUnpin()
+
 func newReaders(stripes int) *readers {
 	n, bits := 1, uint(0)
 	for n < stripes {
@@ -75,9 +106,14 @@ func newReaders(stripes int) *readers {
 // enter marks the calling goroutine as reading. The add is a full
 // barrier (Go's atomics are sequentially consistent), so the segment
 // loads that follow cannot be reordered before it.
-func (r *readers) enter() pin {
-	var local byte
-	p := pin(mixStack(uintptr(unsafe.Pointer(&local)), r.shift))
+func (r *readers) enter(h readHold) pin {
+	var p pin
+	if h == copyHold {
+		p = pin(procPin()) & pin(len(r.stripes)-1)
+	} else {
+		var local byte
+		p = pin(mixStack(uintptr(unsafe.Pointer(&local)), r.shift))
+	}
 	r.stripes[p].n.Add(1)
 	return p
 }
@@ -85,13 +121,19 @@ func (r *readers) enter() pin {
 // leave ends a read that was not a hit. The add is a release: every
 // load of segment bytes before it happens before a reclaimer's load
 // that sees the stripe's count at zero.
-func (r *readers) leave(p pin) {
+func (r *readers) leave(p pin, h readHold) {
 	r.stripes[p].n.Add(^uint64(0))
+	if h == copyHold {
+		procUnpin()
+	}
 }
 
 // leaveHit ends a read that was a hit, and counts it.
-func (r *readers) leaveHit(p pin) {
+func (r *readers) leaveHit(p pin, h readHold) {
 	r.stripes[p].n.Add(hitUnit - 1)
+	if h == copyHold {
+		procUnpin()
+	}
 }
 
 // idle reports whether no reader is inside a read on stripe i now.
@@ -117,11 +159,15 @@ func (r *readers) fold() uint64 {
 
 // quiesce returns once it has seen every stripe with no read in progress,
 // each at some moment after the call began, and reports true; or false if
-// stop is closed or wait runs out first. A read lasts tens of nanoseconds
-// unless its goroutine is descheduled in the middle of it or runs a View
-// callback, so the stripes found busy are looked at again after yielding
-// the processor (on one P the reader may be waiting for it), then after
-// sleeps that double from 20 µs.
+// stop is closed or wait runs out first. A copy's read lasts tens of
+// nanoseconds and cannot be preempted, so the stripes found busy are
+// looked at again at once, quiesceSpins times: yielding the processor
+// there would let the scheduler run everything else first, which takes
+// 10 ms or more when goroutines outnumber processors, while a writer may
+// wait for this grace period. A stripe still busy after that most likely
+// holds a View's read, whose callback may run on this processor, so the
+// stripes are then looked at again after yielding the processor, then
+// after sleeps that double from 20 µs.
 func (r *readers) quiesce(stop <-chan struct{}, wait time.Duration) bool {
 	busy := r.busy[:0]
 	for i := range r.stripes {
@@ -132,9 +178,11 @@ func (r *readers) quiesce(stop <-chan struct{}, wait time.Duration) bool {
 	var deadline time.Time
 	nap := 20 * time.Microsecond
 	for round := 0; len(busy) > 0; round++ {
-		if round < quiesceYields {
+		switch {
+		case round < quiesceSpins: // look again at once
+		case round < quiesceSpins+quiesceYields:
 			runtime.Gosched()
-		} else {
+		default:
 			if deadline.IsZero() {
 				deadline = time.Now().Add(wait)
 			} else if time.Now().After(deadline) {
@@ -161,6 +209,10 @@ func (r *readers) quiesce(stop <-chan struct{}, wait time.Duration) bool {
 	return true
 }
 
-// quiesceYields is how many times quiesce yields the processor before it
-// sleeps.
-const quiesceYields = 16
+// quiesceSpins is how many times quiesce looks at the busy stripes again
+// before it yields the processor, and quiesceYields how many times it
+// yields before it sleeps.
+const (
+	quiesceSpins  = 64
+	quiesceYields = 16
+)

@@ -269,15 +269,15 @@ func (sh *shard) each(yield func(key string, value []byte, info EntryInfo) bool)
 	var key, value []byte
 	for _, p := range parts {
 		for off := 0; off < p.used; {
-			pin := r.enter()
+			pin := r.enter(copyHold)
 			if s := sh.slots[p.slot].Load(); s != p.seg || s.Gen() != p.gen {
-				r.leave(pin)
+				r.leave(pin, copyHold)
 				break // released since the lock
 			}
 			next := p.seg.Next(off)
 			exp, k, v := p.seg.Entry(off)
 			if exp <= now || p.seg.Absent(off) {
-				r.leave(pin)
+				r.leave(pin, copyHold)
 				off = next
 				continue
 			}
@@ -286,14 +286,14 @@ func (sh *shard) each(yield func(key string, value []byte, info EntryInfo) bool)
 			l, ok := sh.index.load(sh.e.hashOf(keyString(k)))
 			at := placeOf(p.slot, p.gen, off)
 			if !ok || l.place() != at {
-				r.leave(pin)
+				r.leave(pin, copyHold)
 				off = next
 				continue
 			}
 			key = append(key[:0], k...)
 			value = append(value[:0], v...)
 			info := EntryInfo{ExpireAt: exp, TTL: p.seg.TTL(off), at: at}
-			r.leave(pin)
+			r.leave(pin, copyHold)
 			if !yield(keyString(key), value, info) {
 				return false
 			}
