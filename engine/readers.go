@@ -10,7 +10,8 @@ import (
 
 // readers tracks the goroutines that read segments without a lock, so
 // that a released segment is reused only once no reader that could have
-// loaded it is still reading (see segPool.grace), and counts their hits.
+// loaded it is still reading (see segPool.graceLocked), and counts their
+// hits.
 //
 // A reader enters before it loads a segment pointer from a slot and
 // leaves when it is done with the segment's bytes. Entering adds one to
@@ -19,10 +20,10 @@ import (
 // leaving takes it away again, adding the hit, if it was one, in the
 // same atomic add: the word holds the readers inside a read on this
 // stripe in its low activeBits bits and the stripe's hits above them.
-// Two atomic adds on one cache line cost a Get about what the one add of
-// a plain hit counter did (BenchmarkSingle, op=get: within a nanosecond
-// or two), where a separate hit counter's line made it three adds and 10
-// ns more.
+// Two atomic adds on one cache line cost a Get a few nanoseconds more
+// than the one add of a plain hit counter did (docs/design.md gives the
+// A/B); a hit counter on a line of its own made it three adds, and about
+// 10 ns more.
 //
 // A stripe's active count never goes below zero, since a reader leaves
 // the stripe it entered (a pin remembers it, even if the stack moves

@@ -133,7 +133,7 @@ func (sh *shard) release(slot int) {
 	size := int64(seg.Size())
 	// Emptied before the pool has it: a reader that enters after this
 	// store cannot load the segment, so once the readers that entered
-	// before it have left, no one can (see segPool.grace).
+	// before it have left, no one can (see segPool.graceLocked).
 	sh.slots[slot].Store(nil)
 	if sh.meta[slot].kind == pooledSeg {
 		sh.e.pool.retire(seg)
