@@ -155,7 +155,10 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 				}
 			}
 		}
-		cl, how := c.loads.join(c, ctx, key, load)
+		cl, how, staleErr := c.loads.join(c, ctx, key, load, hasStale)
+		if how == staleWaits {
+			return stale, c.servedStale(staleInfo, staleErr)
+		}
 		if how == storedLoad {
 			// Its value may have been stored, and deleted, before this
 			// call began: wait for it to end, and look again.
@@ -313,12 +316,22 @@ const (
 	// handing it over would return a value a Delete that finished before
 	// the call began had removed.
 	storedLoad
+	// None ran, and key's last reload failed and its next must wait
+	// (Options.StaleRetry): the caller serves the stale value instead.
+	staleWaits
 )
 
 // join returns key's call in flight, with one more waiter, or starts one.
 // A load that has begun storing its value is not joined (see storedLoad).
-func (l *loader) join(c *Cache, parent context.Context, key string, load loadFunc) (*call, joinResult) {
+// With stale set (the caller has a stale value of key), it starts none
+// while key's next reload must wait, and returns the last reload's error
+// with staleWaits: the caller looked before, but a load that failed may
+// have ended since, and it records its failure before it leaves the map
+// of calls, so looking again here, where no call is in the map, is what
+// makes it one reload per StaleRetry whatever the callers' timing.
+func (l *loader) join(c *Cache, parent context.Context, key string, load loadFunc, stale bool) (*call, joinResult, error) {
 	var ctx context.Context // set if this caller created the call
+	var staleErr error
 	how := joinedLoad
 	cl, _ := l.calls.Compute(key, func(old *call, loaded bool) (*call, bool) {
 		if loaded {
@@ -329,6 +342,12 @@ func (l *loader) join(c *Cache, parent context.Context, key string, load loadFun
 			}
 			return old, false
 		}
+		if stale {
+			if staleErr = c.stale.waiting(key, c.e.Now()); staleErr != nil {
+				how = staleWaits
+				return nil, true // no call: nothing to store
+			}
+		}
 		var nc *call
 		nc, ctx = newCall(parent)
 		how = startedLoad
@@ -337,7 +356,7 @@ func (l *loader) join(c *Cache, parent context.Context, key string, load loadFun
 	if how == startedLoad {
 		l.start(c, ctx, key, cl, load)
 	}
-	return cl, how
+	return cl, how, staleErr
 }
 
 // waitFor is called by a GetOrLoad about to wait for cl. If the caller is
