@@ -125,18 +125,7 @@ func BenchmarkSetManyReaders(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var stop atomic.Bool
-	var readers sync.WaitGroup
-	for r := range 16 {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			buf := make([]byte, 0, 64)
-			for i := r; !stop.Load(); i += 7 {
-				buf, _ = e.AppendValue(buf[:0], keys[i%len(keys)])
-			}
-		}()
-	}
+	stopReaders := readLoop(e, 16, func(r, i int) string { return keys[(r+7*i)%len(keys)] })
 	before := e.Stats()
 	b.ResetTimer()
 	var writers sync.WaitGroup
@@ -153,11 +142,32 @@ func BenchmarkSetManyReaders(b *testing.B) {
 	}
 	writers.Wait()
 	b.StopTimer()
-	stop.Store(true)
-	readers.Wait()
+	stopReaders()
 	s := e.Stats()
 	perM := func(n uint64) float64 { return float64(n) / float64(b.N) * 1e6 }
 	b.ReportMetric(perM(s.Recycled-before.Recycled), "recycled/Mop")
 	b.ReportMetric(perM(s.Untracked-before.Untracked), "untracked/Mop")
 	b.ReportMetric(perM(s.ForcedGCs-before.ForcedGCs), "forced/Mop")
+}
+
+// readLoop starts n goroutines that read e, goroutine r reading key(r, i)
+// on its i-th read, until the stop it returns is called, which waits for
+// them.
+func readLoop(e *Engine, n int, key func(r, i int) string) (stop func()) {
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	for r := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 0, 64)
+			for i := 0; !done.Load(); i++ {
+				buf, _ = e.AppendValue(buf[:0], key(r, i))
+			}
+		}()
+	}
+	return func() {
+		done.Store(true)
+		wg.Wait()
+	}
 }

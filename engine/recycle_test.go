@@ -43,23 +43,11 @@ func waitForPool(t *testing.T, e *Engine, n int) {
 func TestSegmentsComeBackToThePool(t *testing.T) {
 	e, _ := newTestEngine(t, Config{MaxBytes: 256 << 10, Shards: 1, SegmentBytes: 4096})
 	value := make([]byte, 200)
-	var stop atomic.Bool
-	var readers sync.WaitGroup
-	for r := range 2 {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			var buf []byte
-			for i := 0; !stop.Load(); i++ {
-				buf, _ = e.AppendValue(buf[:0], fmt.Sprint("k", i*7+r))
-			}
-		}()
-	}
+	stopReaders := readLoop(e, 2, func(r, i int) string { return fmt.Sprint("k", i*7+r) })
 	for i := range 50_000 {
 		require.NoError(t, e.Set(fmt.Sprint("k", i), value, 0))
 	}
-	stop.Store(true)
-	readers.Wait()
+	stopReaders()
 	checkInvariants(t, e)
 	waitForPool(t, e, 1)
 	p := &e.pool
