@@ -454,6 +454,17 @@ func (p *segPool) retire(s *arena.Segment) {
 	}
 }
 
+// released takes back a segment of kind that a shard just released: a
+// pooled one waits for a grace period (retire), the others' bytes for a
+// collection (dropped).
+func (p *segPool) released(s *arena.Segment, kind segKind) {
+	if kind == pooledSeg {
+		p.retire(s)
+	} else {
+		p.dropped(s.Size())
+	}
+}
+
 // askGrace asks the engine's background goroutine for a grace period,
 // unless one is asked for already. A request made as the pool runs low
 // (soon) is dropped while the last grace period is stalled: the next
@@ -473,12 +484,15 @@ func (p *segPool) askGrace(when gcRequest) {
 // for the next.
 const graceWait = poolWait
 
-// graceNow runs a grace period in the calling writer, unless one runs
-// already, and reports whether it ran one.
+// graceNow runs a grace period in the calling writer, after the one
+// running, if any, has ended: so whether the writer finds a segment then
+// depends on the reads in progress, not on how soon the scheduler runs
+// the background goroutine. It reports whether it ran one.
 func (p *segPool) graceNow() bool {
-	if p.readers == nil || !p.graceMu.TryLock() {
+	if p.readers == nil {
 		return false
 	}
+	p.graceMu.Lock()
 	defer p.graceMu.Unlock()
 	p.graceLocked(nil)
 	return true

@@ -171,3 +171,46 @@ func readLoop(e *Engine, n int, key func(r, i int) string) (stop func()) {
 		wg.Wait()
 	}
 }
+
+// TestViewCallbacksThatPanicWriteOrClose: a View callback that panics
+// leaves its read (the stripes are idle again, and segments are reused);
+// one that writes enough to need new segments while its own read holds
+// their reuse back finishes, the writes allocating past the pool's limit
+// rather than waiting for a read that cannot end; one that calls Close
+// returns.
+func TestViewCallbacksThatPanicWriteOrClose(t *testing.T) {
+	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 2, SegmentBytes: 4096})
+	value := make([]byte, 200)
+	require.NoError(t, e.Set("k", value, 0))
+
+	require.Panics(t, func() { e.View("k", func([]byte) { panic("callback") }) })
+	require.True(t, readsEnd(e), "a panicking callback's read was left open")
+
+	written := 0
+	e.View("k", func([]byte) {
+		for ; written < 2_000; written++ { // about six times the budget
+			require.NoError(t, e.Set(fmt.Sprint("w", written%300), value, 0))
+		}
+	})
+	require.Equal(t, 2_000, written)
+	require.True(t, readsEnd(e))
+	reused := e.pool.reused.Load()
+	for i := 0; e.pool.reused.Load() == reused; i++ {
+		require.Less(t, i, 100_000, "no segment reused after the writing callback returned")
+		require.NoError(t, e.Set(fmt.Sprint("w", i%300), value, 0))
+	}
+	checkInvariants(t, e)
+
+	require.NoError(t, e.Set("k", value, 0))
+	require.True(t, e.View("k", func([]byte) { require.NoError(t, e.Close()) }))
+	require.True(t, e.Closed())
+}
+
+// readsEnd reports whether every read in progress on e ends within a
+// second, as a grace period sees it (quiesce's list of stripes is the
+// grace periods', so it holds their lock).
+func readsEnd(e *Engine) bool {
+	e.pool.graceMu.Lock()
+	defer e.pool.graceMu.Unlock()
+	return e.readers.quiesce(nil, time.Second)
+}

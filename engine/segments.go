@@ -135,11 +135,7 @@ func (sh *shard) release(slot int) {
 	// store cannot load the segment, so once the readers that entered
 	// before it have left, no one can (see segPool.graceLocked).
 	sh.slots[slot].Store(nil)
-	if sh.meta[slot].kind == pooledSeg {
-		sh.e.pool.retire(seg)
-	} else {
-		sh.e.pool.dropped(int(size))
-	}
+	sh.e.pool.released(seg, sh.meta[slot].kind)
 	sh.unlinkFifo(slot)
 	sh.free = append(sh.free, slot)
 	sh.held -= size

@@ -347,11 +347,7 @@ func (sh *shard) reset() {
 	for _, slot := range sh.fifo {
 		seg := sh.slots[slot].Load()
 		sh.slots[slot].Store(nil)
-		if sh.meta[slot].kind == pooledSeg {
-			sh.e.pool.retire(seg)
-		} else {
-			sh.e.pool.dropped(seg.Size())
-		}
+		sh.e.pool.released(seg, sh.meta[slot].kind)
 		sh.meta[slot] = segMeta{}
 		sh.free = append(sh.free, slot)
 	}
