@@ -19,14 +19,16 @@ import (
 // its slot was emptied: a Get copying a value, a View callback, a Range
 // reading one entry. Every such read is inside readers.enter and leave,
 // so the pool keeps a released segment in limbo until a grace period has
-// passed: the engine's background goroutine takes the segments in limbo,
-// waits until it has seen every stripe of readers with no read in
-// progress (readers.quiesce), and only then puts them in free, where take
-// hands them to a writer (docs/design.md gives the whole argument). Reads
-// are a few tens of nanoseconds, so a grace period takes microseconds,
-// and the pool asks for one (askGrace) once a quarter of its slack is in
-// limbo, well before it runs dry. No collection is needed, so a cache
-// under heavy writes makes the garbage collector no work at all.
+// passed: a grace period takes the segments in limbo, waits until it has
+// seen every stripe of readers with no read in progress
+// (readers.quiesce), and only then puts them in free, where take hands
+// them to a writer (docs/design.md gives the whole argument). Reads are a
+// few tens of nanoseconds, so a grace period takes microseconds. One
+// starts once a quarter of the slack is in limbo, well before the pool
+// runs dry: the releasing writer runs it (graceHere), or, if a read is
+// still in progress after a few looks, the engine's background goroutine
+// (askGrace). No collection is needed, so a cache under heavy writes
+// makes the garbage collector no work at all.
 //
 // The pool makes at most limit packed segments: the budget's worth, one
 // per shard, and a sixteenth of the budget (at least two segments a
@@ -84,7 +86,7 @@ type segPool struct {
 	maxBytes  int64 // bound on the bytes of packed and large segments together
 	slack     int64 // bytes of maxBytes beyond the budget and the heads
 	halfSlack int64 // the fewest bytes waiting when the pool asks for a collection
-	graceAt   int   // segments in limbo when the pool asks for a grace period
+	graceAt   int   // segments in limbo when a grace period starts
 
 	mu   sync.Mutex
 	free []*arena.Segment
@@ -431,8 +433,8 @@ func collected(b unpooled) {
 }
 
 // retire takes back a pooled segment just released. It waits in limbo
-// for a grace period, which the pool asks for once a quarter of the slack
-// waits there.
+// for a grace period, which starts once a quarter of the slack waits
+// there.
 func (p *segPool) retire(s *arena.Segment) {
 	p.mu.Lock()
 	if p.closed {
@@ -449,9 +451,25 @@ func (p *segPool) retire(s *arena.Segment) {
 	p.limbo = append(p.limbo, s)
 	n := len(p.limbo)
 	p.mu.Unlock()
-	if n >= p.graceAt {
+	if n >= p.graceAt && (p.stalled.Load() || !p.graceHere()) {
 		p.askGrace(soon)
 	}
+}
+
+// graceHere runs a short grace period in the releasing writer, unless
+// another runs, and reports whether it ended. (While a grace period is
+// stalled, the writer does not try.) It ends unless a read is
+// still in progress after quiesce's spins (a View's, most likely); then
+// the batch stays in limbo for the background goroutine's grace period.
+// Ending it here spares the writer the wake-up of that goroutine (a
+// system call when a processor is idle) and the goroutine's turn on a
+// processor, which the writers' own processors are busy with.
+func (p *segPool) graceHere() bool {
+	if p.readers == nil || !p.graceMu.TryLock() {
+		return false
+	}
+	defer p.graceMu.Unlock()
+	return p.graceLocked(nil, 0)
 }
 
 // released takes back a segment of kind that a shard just released: a
@@ -494,7 +512,7 @@ func (p *segPool) graceNow() bool {
 	}
 	p.graceMu.Lock()
 	defer p.graceMu.Unlock()
-	p.graceLocked(nil)
+	p.graceLocked(nil, graceWait)
 	return true
 }
 
@@ -503,15 +521,17 @@ func (p *segPool) graceNow() bool {
 func (p *segPool) grace(stop <-chan struct{}) {
 	p.graceMu.Lock()
 	defer p.graceMu.Unlock()
-	p.graceLocked(stop)
+	p.graceLocked(stop, graceWait)
 }
 
 // graceLocked moves the segments in limbo to free once no read that could
 // hold one is in progress: every read that began before they were
-// released has ended (see readers). Caller holds graceMu. If reads do not
-// let it end within graceWait, or stop is closed, the segments stay in
-// limbo, and stalled is set until a grace period ends.
-func (p *segPool) graceLocked(stop <-chan struct{}) {
+// released has ended (see readers). Caller holds graceMu. It waits for
+// reads up to wait (0: only quiesce's spins) and reports whether the
+// grace period ended. If it did not, or stop is closed, the segments stay
+// in limbo; and a grace period that waited and still did not end sets
+// stalled, until one ends.
+func (p *segPool) graceLocked(stop <-chan struct{}, wait time.Duration) bool {
 	r := p.readers
 	p.mu.Lock()
 	batch := p.limbo
@@ -521,9 +541,9 @@ func (p *segPool) graceLocked(stop <-chan struct{}) {
 		p.mu.Lock()
 		p.spare = batch
 		p.mu.Unlock()
-		return
+		return true
 	}
-	ended := r.quiesce(stop, graceWait)
+	ended := r.quiesce(stop, wait)
 	p.mu.Lock()
 	switch {
 	case p.closed:
@@ -536,11 +556,14 @@ func (p *segPool) graceLocked(stop <-chan struct{}) {
 	clear(batch)
 	p.spare = batch[:0]
 	p.mu.Unlock()
-	p.stalled.Store(!ended)
 	if ended {
+		p.stalled.Store(false)
 		p.graces.Add(1)
 		p.signal()
+	} else if wait > 0 {
+		p.stalled.Store(true)
 	}
+	return ended
 }
 
 // signal wakes one writer waiting in take, if any.

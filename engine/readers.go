@@ -168,7 +168,8 @@ func (r *readers) fold() uint64 {
 // wait for this grace period. A stripe still busy after that most likely
 // holds a View's read, whose callback may run on this processor, so the
 // stripes are then looked at again after yielding the processor, then
-// after sleeps that double from 20 µs.
+// after sleeps that double from 20 µs. With wait 0 it only spins: it
+// reports false as soon as a stripe is still busy after the spins.
 func (r *readers) quiesce(stop <-chan struct{}, wait time.Duration) bool {
 	busy := r.busy[:0]
 	for i := range r.stripes {
@@ -181,6 +182,9 @@ func (r *readers) quiesce(stop <-chan struct{}, wait time.Duration) bool {
 	for round := 0; len(busy) > 0; round++ {
 		switch {
 		case round < quiesceSpins: // look again at once
+		case wait == 0:
+			r.busy = busy
+			return false
 		case round < quiesceSpins+quiesceYields:
 			runtime.Gosched()
 		default:

@@ -214,3 +214,36 @@ func readsEnd(e *Engine) bool {
 	defer e.pool.graceMu.Unlock()
 	return e.readers.quiesce(nil, time.Second)
 }
+
+// TestReleasingWriterEndsGracePeriods: the writer whose release fills a
+// batch in limbo ends the grace period itself when no read is in
+// progress, asking the background goroutine for nothing; a read in
+// progress leaves the batch in limbo and the grace period to that
+// goroutine, without marking the pool stalled.
+func TestReleasingWriterEndsGracePeriods(t *testing.T) {
+	var p segPool
+	p.init(4096, 64, 1)
+	p.readers = newReaders(8)
+	retireBatch := func() {
+		for range p.graceAt {
+			s, _ := p.take(1)
+			p.retire(s)
+		}
+	}
+
+	retireBatch()
+	require.Empty(t, p.limbo)
+	require.Len(t, p.free, p.graceAt)
+	require.Empty(t, p.graceReq, "no grace period asked of the background goroutine")
+	require.EqualValues(t, 1, p.graces.Load())
+
+	in := p.readers.enter(viewHold)
+	retireBatch()
+	require.Len(t, p.limbo, p.graceAt, "kept for the reader")
+	require.Len(t, p.graceReq, 1, "asked of the background goroutine")
+	require.False(t, p.stalled.Load())
+	p.readers.leave(in, viewHold)
+	p.grace(nil)
+	require.Empty(t, p.limbo)
+	require.EqualValues(t, 2, p.graces.Load())
+}
