@@ -967,6 +967,7 @@ func (e *Engine) sweepLoop(every time.Duration) {
 				return
 			}
 			e.sweepExpired()
+			e.pool.settle()
 		}
 	}
 }

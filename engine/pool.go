@@ -74,7 +74,10 @@ import (
 // growing into its budget stalls the other cores' writes to that shard
 // too. The engine's background goroutine prefaults them (prefaultOne)
 // each time a writer takes a new segment; they count against the limit
-// like any other.
+// like any other. A cache that stops growing short of its limit has no
+// use for them: once a whole sweep interval has passed with no new
+// segment taken, the background goroutine lets them go (settle), and the
+// next new segment a writer takes starts the prefaulting again.
 //
 // A writer that needs a large segment past the limit first lets free
 // packed segments go, then waits for a collection as above, so a workload
@@ -99,8 +102,11 @@ type segPool struct {
 	// segment and the pool may make more.
 	fresh    []*arena.Segment
 	prefault chan struct{}
-	made     int
-	closed   bool
+	// grew is set when a writer takes a new segment (from fresh or
+	// made), and cleared by settle.
+	grew   atomic.Bool
+	made   int
+	closed bool
 
 	timers []*time.Timer // for writers that wait (see timer)
 
@@ -293,14 +299,14 @@ func (p *segPool) tryTake(gen uint32) *arena.Segment {
 		p.fresh[n-1] = nil
 		p.fresh = p.fresh[:n-1]
 		p.mu.Unlock()
-		p.askPrefault()
+		p.grow()
 		s.Recycle(gen)
 		return s
 	}
 	if p.roomToMake() {
 		p.made++
 		p.mu.Unlock()
-		p.askPrefault()
+		p.grow()
 		return arena.NewSegment(p.size, gen)
 	}
 	p.mu.Unlock()
@@ -325,6 +331,31 @@ func (p *segPool) heldByLarge() bool {
 
 // freshSegments is how many prefaulted segments the pool keeps ready.
 const freshSegments = 4
+
+// grow notes that a writer took a new segment, and asks for another to be
+// prefaulted in its place.
+func (p *segPool) grow() {
+	if !p.grew.Load() {
+		p.grew.Store(true)
+	}
+	p.askPrefault()
+}
+
+// settle lets the prefaulted segments go if no writer took a new segment
+// since the last call, so that a cache that stopped growing holds none
+// beyond its segments in use, free and in limbo. The background goroutine
+// calls it every sweep interval; fresh segments let go are left to the
+// collector.
+func (p *segPool) settle() {
+	if p.grew.Swap(false) {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.made -= len(p.fresh)
+	clear(p.fresh)
+	p.fresh = p.fresh[:0]
+}
 
 // askPrefault asks the background goroutine to prefault more segments,
 // unless it is asked already.

@@ -14,7 +14,9 @@ import (
 // has made a few segments, then waits (bounded by a count of polls) for
 // the fresh ones to be ready, and writes until one is taken.
 func TestPoolPrefaultsWhileGrowing(t *testing.T) {
-	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 20, Shards: 2})
+	// No sweep during the test: it would let the prefaulted segments go
+	// once writes pause (see segPool.settle).
+	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 20, Shards: 2, ExpiryInterval: time.Hour})
 	p := &e.pool
 	state := func() (made, fresh int) {
 		p.mu.Lock()

@@ -314,3 +314,51 @@ func TestTakeAsksForCollectionWhenLargeHoldTheRoom(t *testing.T) {
 	require.Len(t, p.graceReq, 1, "a grace period asked for")
 	require.Len(t, p.gc, 1, "a collection asked for")
 }
+
+// TestFreshSegmentsGoWhenTheCacheStopsGrowing: the prefaulted segments a
+// growing cache keeps ready are let go once a sweep interval has passed
+// with no new segment taken, and prefaulting starts again with the next
+// new segment a writer takes.
+func TestFreshSegmentsGoWhenTheCacheStopsGrowing(t *testing.T) {
+	var p segPool
+	p.init(4096, 64, 1)
+	fill := func() {
+		for p.prefaultOne() {
+		}
+	}
+	s, kind := p.take(1)
+	require.Equal(t, pooledSeg, kind)
+	require.Len(t, p.prefault, 1, "prefaulting asked for")
+	<-p.prefault
+	fill()
+	require.Len(t, p.fresh, freshSegments)
+	made := p.made
+
+	p.settle() // a segment was taken since the last call
+	require.Len(t, p.fresh, freshSegments)
+	p.settle()
+	require.Empty(t, p.fresh, "let go")
+	require.Equal(t, made-freshSegments, p.made)
+	require.Empty(t, p.prefault)
+
+	p.retire(s)
+	_, _ = p.take(2) // a new one: the retired segment waits for a grace period
+	require.Len(t, p.prefault, 1, "prefaulting asked for again")
+
+	// The engine's background goroutine settles every sweep interval.
+	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1, SegmentBytes: 4096, ExpiryInterval: time.Millisecond})
+	value := make([]byte, 100)
+	for i := range 200 {
+		require.NoError(t, e.Set(fmt.Sprint("k", i), value, 0))
+	}
+	for range 5000 {
+		e.pool.mu.Lock()
+		n := len(e.pool.fresh)
+		e.pool.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("prefaulted segments kept after writes stopped")
+}
