@@ -9,7 +9,11 @@
 //     write. Each key string and each value is a new allocation, as in a
 //     service that decodes them from requests: caches that copy leave them
 //     as garbage, caches that keep them keep them.
-//  2. After two runtime.GC calls: HeapInuse, HeapObjects and RSS (after
+//  2. At rest, restWait after the fill (time for a cache's background work
+//     to settle, as in a service between bursts: velo lets go of the
+//     segments it prefaults while growing once a sweep interval passes
+//     with no growth), and after two runtime.GC calls: HeapInuse,
+//     HeapObjects and RSS (after
 //     debug.FreeOSMemory, so that RSS is live memory, including memory a
 //     cache maps outside the Go heap), the bytes per entry beyond the 80
 //     raw key and value bytes, and the wall time of a forced runtime.GC
@@ -375,6 +379,10 @@ func gcConfig(base config.Config, n int) config.Config {
 	return cfg
 }
 
+// restWait is how long the cache rests after the fill before its memory is
+// read: two of velo's default sweep intervals and a half.
+const restWait = 2500 * time.Millisecond
+
 // measureGC runs the four steps of the file comment in this process.
 func measureGC(base config.Config, p gcParams, progress io.Writer) (gcRow, error) {
 	cfg := gcConfig(base, p.entries)
@@ -400,6 +408,7 @@ func measureGC(base config.Config, p gcParams, progress io.Writer) (gcRow, error
 	row.FillSeconds = time.Since(start).Seconds()
 	fmt.Fprintf(progress, "loadgen: -gc %s %d: filled in %.1fs\n", p.target, n, row.FillSeconds)
 
+	time.Sleep(restWait)
 	collect()
 	runtime.ReadMemStats(&ms)
 	row.HeapInuse, row.HeapObjects = ms.HeapInuse, ms.HeapObjects
