@@ -93,3 +93,45 @@ func TestColdHeadSeparatesAges(t *testing.T) {
 	require.Less(t, moved, 0.33)
 	checkInvariants(t, e)
 }
+
+// TestCompactionSkipsTailsWithNoDeadEntry: a segment's unused tail, left
+// when the next entry did not fit, is not dead bytes for compaction:
+// moving the segment's live entries would leave tails as large in the
+// cold head, so a shard whose segments are all live, with tails above
+// minDead, compacts none of them (it once moved them round in a circle,
+// up to reclaimTries times per write). A segment with a dead entry is
+// still chosen.
+func TestCompactionSkipsTailsWithNoDeadEntry(t *testing.T) {
+	const seg = 4096
+	e, _ := newTestEngine(t, Config{MaxBytes: 64 * seg, Shards: 1, SegmentBytes: seg})
+	sh := &e.shards[0]
+	// Three quarter-segment entries and one of 500 bytes fill a segment
+	// to 3,572 bytes; the next quarter-segment entry rotates, leaving a
+	// 524-byte tail, more than an eighth of the segment.
+	quarter := make([]byte, seg/4-arena.HeaderSize-8)
+	small := make([]byte, 500-arena.HeaderSize-8)
+	for i := range 40 {
+		v := quarter
+		if i%4 == 3 {
+			v = small
+		}
+		require.NoError(t, e.Set(fmt.Sprintf("k%07d", i), v, 0))
+	}
+	sh.mu.Lock()
+	tails := 0
+	for _, slot := range sh.fifo {
+		if s := sh.slots[slot].Load(); !sh.isHead(slot) && s.Size()-s.Used() >= seg/8 {
+			tails++
+		}
+	}
+	got := sh.sparsest(sh.moveRoom(seg), -1, seg/8)
+	sh.mu.Unlock()
+	require.Positive(t, tails, "segments with tails above minDead")
+	require.Equal(t, -1, got, "no segment has a dead entry")
+
+	require.NoError(t, e.Set("k0000001", quarter, 0)) // k0000001's old entry dies
+	sh.mu.Lock()
+	got = sh.sparsest(sh.moveRoom(seg), -1, seg/8)
+	sh.mu.Unlock()
+	require.GreaterOrEqual(t, got, 0, "the segment with a dead entry")
+}
