@@ -154,7 +154,7 @@ step_fill() {
 
 step_gc() {
   echo "== gc: memory and GC cost at 1M and 10M entries" >&2
-  "$lg" -gc -json "$out/gc-2026-12-02.json" -plot docs/memory-gc.svg > "$out/gc-2026-12-02.txt"
+  "$lg" -gc -json "$out/gc.json" -plot docs/memory-gc.svg > "$out/gc.txt"
 }
 
 step_hitratio() {
