@@ -74,13 +74,14 @@ func TestMeasureGCInProcess(t *testing.T) {
 	if m.ObjectsPerEntry < 1.5 || v.ObjectsPerEntry > m.ObjectsPerEntry/20 {
 		t.Errorf("heap objects per entry: velo %.3f, mutexmap %.3f; want velo far fewer", v.ObjectsPerEntry, m.ObjectsPerEntry)
 	}
-	// The counts are process-wide: a collection that velo's pool asked for
-	// after the Sets may run during the reads, and the runtime allocates a
-	// few objects of its own for it and for the finalizers that return
-	// segments (a handful per cycle). AppendValue itself allocates nothing
-	// (BenchmarkAppendValue: 0 allocs/op).
-	if v.AllocsPerGet > 0.001 {
-		t.Errorf("velo: %v allocs per AppendValue, want 0 (a few per thousand from the runtime's collections at most)", v.AllocsPerGet)
+	// The counts are process-wide: while the reads run, velo's background
+	// goroutine may prefault a segment or two in place of ones the Sets
+	// just took (three objects each), and the runtime allocates a few
+	// objects of its own for any collection. AppendValue itself allocates
+	// nothing (BenchmarkAppendValue: 0 allocs/op); one that allocated
+	// would show here as 1 per read.
+	if v.AllocsPerGet > 0.01 {
+		t.Errorf("velo: %v allocs per AppendValue, want 0 (a few per thousand from background work at most)", v.AllocsPerGet)
 	}
 	if v.AllocsPerSet > 0.05 {
 		t.Errorf("velo: %v allocs per Set, want a small fraction (segments only)", v.AllocsPerSet)
