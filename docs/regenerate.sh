@@ -5,7 +5,7 @@
 # these files by hand.
 #
 #   docs/regenerate.sh              every step this machine can run (about
-#                                   70 minutes on the 2-core VM)
+#                                   80 minutes on the 2-core VM)
 #   docs/regenerate.sh gc fill      only the named steps
 #
 # Steps (times on the project's 2-core VM):
@@ -13,15 +13,15 @@
 #   threeruns benchmarks.md "Reading it" (three 3 s runs)        ~6 min
 #   view      benchmarks.md "Reading it" (velo-view, three runs) ~6 min
 #   profile   benchmarks.md "Reading it" (profile of 75/25 at 2 P) ~15 s
-#   otter     benchmarks.md "In otter's method"                  ~6 min
+#   otter     benchmarks.md "In otter's method"                  ~10 min
 #   single    benchmarks.md "One goroutine" (BenchmarkSingle)     ~4 min
 #   scaling   benchmarks.md "Why writes do not scale here"       ~3 min
 #   callgrind benchmarks.md "Counting work" (needs valgrind)      ~8 min
 #   redis     benchmarks.md "velo in process against Redis"      ~1 min
 #             (needs redis-server on PATH; skipped without it)
 #   bench     benchmarks.md "velo against the blog's RWMutex map" ~5 min
-#   fill      memory.md "A working set with overwrites"          ~8 min
-#   gc        memory.md "Results"                                 ~7 min
+#   fill      memory.md "A working set with overwrites"          ~10 min
+#   gc        memory.md "Results"                                 ~11 min
 #   hitratio  hit-ratio.md, every table and plot                 ~10-19 min
 #             (needs the traces in ../shared/traces; skipped without them)
 #   hitbytes  hit-ratio.md "Bounded by bytes alone", six traces   ~4 min

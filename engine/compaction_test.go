@@ -98,9 +98,9 @@ func TestColdHeadSeparatesAges(t *testing.T) {
 // when the next entry did not fit, is not dead bytes for compaction:
 // moving the segment's live entries would leave tails as large in the
 // cold head, so a shard whose segments are all live, with tails above
-// minDead, compacts none of them (it once moved them round in a circle,
-// up to reclaimTries times per write). A segment with a dead entry is
-// still chosen.
+// minDead, compacts none of them (else it would move them round in a
+// circle, up to reclaimTries times per write). A segment with a dead
+// entry is still chosen.
 func TestCompactionSkipsTailsWithNoDeadEntry(t *testing.T) {
 	const seg = 4096
 	e, _ := newTestEngine(t, Config{MaxBytes: 64 * seg, Shards: 1, SegmentBytes: seg})

@@ -122,8 +122,8 @@ type segPool struct {
 	stalled  atomic.Bool
 	graces   atomic.Uint64
 	// readers are the engine's, whose reads a grace period waits for;
-	// graceMu serializes grace periods (the background goroutine's, and a
-	// writer's that found the pool empty).
+	// graceMu serializes grace periods (the background goroutine's, the
+	// releasing writer's, and a writer's that found the pool empty).
 	readers *readers
 	graceMu sync.Mutex
 	// recycleAtRelease, set by a test, puts a released segment in free at
@@ -347,7 +347,9 @@ func (p *segPool) grow() {
 // calls it every sweep interval; fresh segments let go are left to the
 // collector.
 func (p *segPool) settle() {
-	if p.grew.Swap(false) {
+	// A prefault asked for means fresh is still being refilled after a
+	// writer took a new segment: the cache is growing.
+	if p.grew.Swap(false) || len(p.prefault) > 0 {
 		return
 	}
 	p.mu.Lock()

@@ -141,11 +141,10 @@ func (sh *shard) sparsest(room, keep int, minDead int64) int {
 		// Dead bytes are the dead entries' only: a segment's unused tail
 		// (the room a rotation left because the next entry did not fit)
 		// is no gain, since the entries moved leave tails of their own
-		// in the cold head. Counted as dead, it had compaction move a
-		// shard's fully live segments round in a circle, up to
-		// reclaimTries times per write, when the shard was over its
-		// share and values of a fair part of a segment left tails above
-		// minDead.
+		// in the cold head. Counting it as dead would have a shard over
+		// its share, whose segments are all live and hold values of a
+		// fair part of a segment, compact them into one another in a
+		// circle, up to reclaimTries times per write.
 		if dead := int64(sh.slots[slot].Load().Used()) - m.liveBytes; dead > bestDead {
 			best, bestDead = slot, dead
 		}
