@@ -365,12 +365,12 @@ func (e *Engine) hashOf(key string) uint64 {
 // AppendValue appends the value stored for key to dst. ok is false on a
 // miss: the key is absent, expired, or the engine is closed.
 func (e *Engine) AppendValue(dst []byte, key string) ([]byte, bool) {
-	v, at, ok := e.lookup(key, copyHold)
+	v, p, ok := e.findValue(key)
 	if !ok {
 		return dst, false
 	}
 	dst = append(dst, v...)
-	e.leave(at)
+	e.readers.leaveHit(p, copyHold)
 	return dst, true
 }
 
@@ -459,6 +459,47 @@ func (e *Engine) find(key string, mode readMode, hold readHold) (v []byte, at en
 	return nil, entryRef{}, false
 }
 
+// findValue is lookup for AppendValue and Get, the path of nearly every
+// read: it takes find's steps with countRead and copyHold, the same ones
+// (a change to one is a change to both), and returns only the value and
+// the reader's pin, which the caller gives up with leaveHit once it has
+// copied the value. Without find's modes and its entryRef to fill and
+// return, a hit costs about 70 instructions fewer (docs/benchmarks.md).
+func (e *Engine) findValue(key string) (v []byte, p pin, ok bool) {
+	if e.closed.Load() {
+		return nil, 0, false
+	}
+	h := e.hashOf(key)
+	sh := e.shardOf(h)
+	var prev loc
+	pinned := false
+	for try := 0; try < 4; try++ {
+		l, ok := sh.index.load(h)
+		if !ok || (try > 0 && l == prev) {
+			break
+		}
+		prev = l
+		if !pinned {
+			p, pinned = e.readers.enter(copyHold), true
+		}
+		seg := sh.slots[l.slot()].Load()
+		if seg == nil || seg.Gen()&genMask != l.gen() {
+			continue
+		}
+		exp, v, absent, match := seg.Find(l.off(), key)
+		if !match || exp <= e.clock.Now() || absent {
+			break
+		}
+		seg.Touch(l.off())
+		return v, p, true
+	}
+	if pinned {
+		e.readers.leave(p, copyHold)
+	}
+	e.misses.inc()
+	return nil, 0, false
+}
+
 // An entryRef locates an entry that a lookup found, and carries its expiry
 // and the reader's pin, which leave gives up.
 type entryRef struct {
@@ -543,13 +584,13 @@ func (e *Engine) View(key string, fn func(value []byte)) bool {
 // exactly its length (cheaper than AppendValue with a nil dst, which rounds the
 // allocation up through append's growth).
 func (e *Engine) Get(key string) ([]byte, bool) {
-	v, at, ok := e.lookup(key, copyHold)
+	v, p, ok := e.findValue(key)
 	if !ok {
 		return nil, false
 	}
 	b := make([]byte, len(v))
 	copy(b, v)
-	e.leave(at)
+	e.readers.leaveHit(p, copyHold)
 	return b, true
 }
 
