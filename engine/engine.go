@@ -31,7 +31,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math"
 	"math/bits"
 	"runtime"
@@ -135,7 +134,7 @@ type Engine struct {
 	keep       int64 // Config.KeepExpired, in clock nanoseconds
 	clock      *clock.Clock
 	ownClock   bool
-	seed       maphash.Seed        // random per engine: see hashOf
+	hasher     keyHasher           // random per engine: see hashOf
 	testHash   func(string) uint64 // Config.hash; nil for the seeded hash
 	onRemove   func(string, []byte, Reason)
 
@@ -197,7 +196,7 @@ func New(cfg Config) (*Engine, error) {
 		defaultTTL: cfg.DefaultTTL,
 		keep:       int64(cfg.KeepExpired),
 		clock:      cfg.Clock,
-		seed:       maphash.MakeSeed(),
+		hasher:     newKeyHasher(),
 		testHash:   cfg.hash,
 		onRemove:   cfg.OnRemove,
 		readers:    newReaders(counterStripes * runtime.GOMAXPROCS(0)),
@@ -337,29 +336,14 @@ func (e *Engine) MaxValueBytes() int { return e.maxValue }
 
 func (e *Engine) shardOf(h uint64) *shard { return &e.shards[h>>e.shift] }
 
-// hashOf hashes a key with the engine's random seed, unless a test
-// replaced the hash (a direct call, not an indirect one through a func
-// field, which would cost a few ns on every operation).
-//
-// The index keeps one location per 64-bit hash, and the sketch counts
-// hashes, so keys that share a hash displace each other and share their
-// counts. With an unseeded hash anyone could compute such keys; with
-// maphash's random seed, which never leaves the process, the hashes of
-// keys are unknown to whoever picks them, and two keys collide only by
-// chance (about n*n/2^65 for n keys). Such a displacement is counted as
-// an eviction when OnRemove is set (see noteReplaced). maphash (AES-based where the CPU has AES) costs about
-// 5 ns for the short keys caches see and less than xxhash from 32 bytes
-// on; see docs/design.md.
-//
-// maphash.Comparable hashes a string with the runtime's string hasher
-// under the seed in one call; maphash.String, the same hasher, goes
-// through two more calls and a loop that feeds long strings in pieces,
-// and costs about 25 instructions more per key (docs/design.md).
+// hashOf hashes a key with the engine's random seed (see keyHasher),
+// unless a test replaced the hash (a direct call, not an indirect one
+// through a func field, which would cost a few ns on every operation).
 func (e *Engine) hashOf(key string) uint64 {
 	if e.testHash != nil {
 		return e.testHash(key)
 	}
-	return maphash.Comparable(e.seed, key)
+	return e.hasher.hash(key)
 }
 
 // AppendValue appends the value stored for key to dst. ok is false on a
