@@ -233,6 +233,27 @@ func (s *Segment) Find(off int, key string) (expireAt int64, value []byte, absen
 	return int64(binary.LittleEndian.Uint64(h[0:8])), e[k:], vw&absentBit != 0, true
 }
 
+// Value returns the value of the entry at off if its key is key, it has
+// not expired at now, and it is not an absence: Find for the reads that
+// want a live value only, in fewer instructions (it returns less). The
+// value aliases the segment. Safe for readers once off is published.
+func (s *Segment) Value(off int, key string, now int64) (value []byte, ok bool) {
+	h := (*[HeaderSize]byte)(s.data[off : off+HeaderSize])
+	// Safe: the meta word is 4 bytes inside h, 4-byte aligned (see meta).
+	k := int((*atomic.Uint32)(unsafe.Pointer(&h[metaOff])).Load() & keyLenMask)
+	vw := binary.LittleEndian.Uint32(h[8:12])
+	if k != len(key) || vw&absentBit != 0 || int64(binary.LittleEndian.Uint64(h[0:8])) <= now {
+		return nil, false
+	}
+	start := off + HeaderSize
+	end := start + k + int(vw)
+	e := s.data[start:end:end]
+	if string(e[:k]) != key {
+		return nil, false
+	}
+	return e[k:], true
+}
+
 // Next returns the offset of the entry after the one at off, for walks
 // over [0, Used()). A reader may walk up to a Used() value it read in
 // synchronization with the owner (under the owner's lock, say).

@@ -253,6 +253,32 @@ func TestFind(t *testing.T) {
 	require.True(t, absent)
 }
 
+// TestValue: Value finds what Find finds for a live value, and nothing
+// for another key, an entry expired at now, or an absence.
+func TestValue(t *testing.T) {
+	s := NewSegment(1024, 1)
+	a, _ := s.Append("alpha", []byte("one"), 42, 0)
+	e, _ := s.Append("", nil, Never, 0)
+	n, _ := s.Append("gone", nil, Never, 0)
+	s.MarkAbsent(n)
+
+	v, ok := s.Value(a, "alpha", 41)
+	require.True(t, ok)
+	require.Equal(t, "one", string(v))
+	require.Equal(t, len(v), cap(v), "capped, as Entry's value")
+	_, ok = s.Value(a, "alpha", 42)
+	require.False(t, ok, "expired at its expiry")
+	for _, other := range []string{"alphb", "alph", "alphaa", ""} {
+		_, ok = s.Value(a, other, 0)
+		require.False(t, ok, other)
+	}
+	v, ok = s.Value(e, "", 0)
+	require.True(t, ok)
+	require.Empty(t, v)
+	_, ok = s.Value(n, "gone", 0)
+	require.False(t, ok, "an absence has no value")
+}
+
 // TestPrefault: a prefaulted segment, of any size, whether its data starts
 // on a page boundary or not, is still all zero and takes entries as a
 // fresh one does.

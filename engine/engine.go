@@ -470,9 +470,9 @@ func (e *Engine) findValue(key string) (v []byte, p pin, ok bool) {
 		if seg == nil || seg.Gen()&genMask != l.gen() {
 			continue
 		}
-		exp, v, absent, match := seg.Find(l.off(), key)
-		if !match || exp <= e.clock.Now() || absent {
-			break
+		v, ok := seg.Value(l.off(), key, e.clock.Now())
+		if !ok {
+			break // another key with the same hash, expired, or an absence
 		}
 		seg.Touch(l.off())
 		return v, p, true
