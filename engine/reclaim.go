@@ -32,9 +32,11 @@ import (
 //     log: the shard's own oldest, unless another shard's is older by more
 //     than a round of rotations, which that shard retires if its lock is
 //     free (TryLock: a shard never waits for another while holding its
-//     own, so two reclaims cannot deadlock). Its entries read since they
-//     were written (or since a CLOCK hand last lowered their frequency)
-//     move to the head at frequency 0, the others are evicted.
+//     own, so two reclaims cannot deadlock) and its head has room for
+//     the entries it keeps (else the shard retires its own, if it has
+//     one). Its entries read since they were written (or since a CLOCK
+//     hand last lowered their frequency) move to the head at frequency
+//     0, the others are evicted.
 //
 // A drain (drainStep) does the same to the next segment to be retired a
 // few entries per write, ahead of time, so that no single Set walks a
@@ -213,7 +215,12 @@ func (sh *shard) evictOldest(keep, room int, now int64) bool {
 				donor, limit = d, b
 			}
 		}
-		if donor != nil && sh.evictIn(donor, now) {
+		// A donor whose head is nearly full would evict the entries it
+		// should keep, for want of room to move them to; it rotates soon,
+		// and then retires its own oldest with a new head's room. This
+		// shard retires its own instead, and takes the donor's anyway
+		// only when it has none.
+		if donor != nil && (sh.evictIn(donor, sh.e.largeFrom, now) || own < 0 && sh.evictIn(donor, 0, now)) {
 			return true
 		}
 	}
@@ -225,8 +232,9 @@ func (sh *shard) evictOldest(keep, room int, now int64) bool {
 }
 
 // evictIn retires donor's oldest segment in evicting mode, if donor's lock
-// is free, and reports whether it did.
-func (sh *shard) evictIn(donor *shard, now int64) bool {
+// is free and its head has minRoom bytes or more for the entries kept
+// (reinsertRoom), and reports whether it did.
+func (sh *shard) evictIn(donor *shard, minRoom int, now int64) bool {
 	if !donor.mu.TryLock() {
 		return false
 	}
@@ -235,10 +243,14 @@ func (sh *shard) evictIn(donor *shard, now int64) bool {
 	if !donor.closed {
 		slot = donor.oldestVictim(-1)
 	}
-	if slot < 0 {
+	room := 0
+	if slot >= 0 {
+		room = donor.reinsertRoom()
+	}
+	if slot < 0 || room < minRoom {
 		return false
 	}
-	donor.retire(slot, evicting, donor.reinsertRoom(), now)
+	donor.retire(slot, evicting, room, now)
 	sh.takeOver(donor)
 	return true
 }
