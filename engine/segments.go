@@ -107,8 +107,12 @@ func (sh *shard) rotate(need int, now int64) {
 // allocation, but no head space left unused behind them, and no limit on
 // their size from the segment size, which depends on the shard count.
 func (sh *shard) addLarge(n int, now int64) (int, *arena.Segment) {
-	if sh.head == nil {
-		sh.rotate(0, now) // the hands and the drain assume a head
+	// The hands and the drain assume a head. And a segment this puts the
+	// engine over budget for is retired with the head's room for the
+	// entries it keeps: a nearly full head would evict them, read or
+	// not, so a new head takes them.
+	if sh.head == nil || sh.head.Free() < sh.e.largeFrom && sh.e.held.Load()+int64(n) > sh.e.maxBytes {
+		sh.rotate(0, now)
 	}
 	if len(sh.free) == 0 {
 		sh.freeSlot(now)
