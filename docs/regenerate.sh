@@ -13,10 +13,10 @@
 #   threeruns benchmarks.md "Reading it" (three 3 s runs)        ~6 min
 #   view      benchmarks.md "Reading it" (velo-view, three runs) ~6 min
 #   profile   benchmarks.md "Reading it" (profile of 75/25 at 2 P) ~15 s
-#   otter     benchmarks.md "In otter's method"                  ~10 min
-#   single    benchmarks.md "One goroutine" (BenchmarkSingle)     ~4 min
+#   otter     benchmarks.md "In otter's method"                  ~9 min
+#   single    benchmarks.md "One goroutine" (BenchmarkSingle)     ~3 min
 #   scaling   benchmarks.md "Why writes do not scale here"       ~3 min
-#   callgrind benchmarks.md "Counting work" (needs valgrind)      ~8 min
+#   callgrind benchmarks.md "Counting work" (needs valgrind)      ~2 min
 #   redis     benchmarks.md "velo in process against Redis"      ~1 min
 #             (needs redis-server on PATH; skipped without it)
 #   bench     benchmarks.md "velo against the blog's RWMutex map" ~5 min
