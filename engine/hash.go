@@ -19,7 +19,7 @@ import (
 //
 // Where a uintptr has 64 bits, the hash is the runtime's memhash called
 // directly, the function maphash.Comparable calls for a string through
-// the map type's hasher; maphash.Comparable itself costs 30 instructions
+// the map type's hasher; maphash.Comparable itself costs 17 instructions
 // more per key (docs/benchmarks.md). Elsewhere memhash gives 32 bits, so
 // maphash.Comparable runs it twice under two halves of the seed, and
 // hash is that.
