@@ -363,7 +363,7 @@ func TestAbsurdOptions(t *testing.T) {
 
 	// Bounds larger than the budget can hold are accepted, and allocate
 	// nothing in proportion to them.
-	for _, n := range []int{1 << 27, 1 << 40, math.MaxInt - 1, math.MaxInt} {
+	for _, n := range []int{1 << 27, min(1<<40, math.MaxInt), math.MaxInt - 1, math.MaxInt} {
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
 		c, err := New(Options{MaxEntries: n})

@@ -21,7 +21,7 @@ func TestCounterStripes(t *testing.T) {
 			for range pairs {
 				// A heap-like address on a 2 KiB boundary, plus the
 				// offset of a local variable in its frame.
-				base := uintptr(0xc000000000) + uintptr(rng.IntN(1<<19))<<11 + 0x7a8
+				base := uintptr(heapLike) + uintptr(rng.IntN(1<<19))<<11 + 0x7a8
 				if c.stripe(base) == c.stripe(base+gap) {
 					same++
 				}
@@ -49,7 +49,12 @@ func TestCounterCounts(t *testing.T) {
 	if got := c.load(); got != 80000 {
 		t.Fatalf("counted %d, want 80000", got)
 	}
-	if one := newCounter(1); one.stripe(0xc000123456) != 0 {
+	if one := newCounter(1); one.stripe(uintptr(heapLike)+0x123456) != 0 {
 		t.Fatal("a counter of one stripe uses another")
 	}
 }
+
+// heapLike is where the Go heap starts on 64-bit Linux. A variable, so
+// that its conversion to uintptr truncates where uintptr has 32 bits,
+// where a constant would not compile.
+var heapLike uint64 = 0xc000000000

@@ -68,7 +68,7 @@ func TestWorkloadDistAndSizes(t *testing.T) {
 }
 
 func TestFormatKey(t *testing.T) {
-	for _, i := range []int{0, 7, 123456, 9999999999999999} {
+	for _, i := range []int{0, 7, 123456, min(9999999999999999, math.MaxInt)} {
 		var b [KeyBytes]byte
 		FormatKey(&b, i)
 		if got, want := string(b[:]), fmt.Sprintf("%016d", i); got != want {
