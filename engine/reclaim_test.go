@@ -12,12 +12,12 @@ import (
 
 // TestReadKeyKeptWhenAnotherShardEvicts: a key read every few Sets stays
 // through byte churn, whichever shard's reclaim retires its segment. A
-// shard under its share of the budget retires another shard's oldest
-// segment, whose kept entries move to the other shard's head; when that
-// head was nearly full, a key read every 4 Sets was evicted for want of
-// room. Hashes seeded 621, 1030 and 1219 (of 1,500 tried) spread the
-// keys over the four shards in ways that did that; 0 and 1 in ways that
-// did not.
+// shard under its share of the budget may retire another shard's oldest
+// segment, whose kept entries move to the other shard's head, which must
+// have room for them. Hashes seeded 621, 1030 and 1219 (of 1,500 tried)
+// spread the keys over the four shards so that the hot key's segment is
+// retired that way while its shard's head is nearly full; 0 and 1 so
+// that it is not.
 func TestReadKeyKeptWhenAnotherShardEvicts(t *testing.T) {
 	hot := "user:profile:admin:" + strings.Repeat(".", 45)
 	value := make([]byte, 200)
@@ -44,9 +44,9 @@ func TestReadKeyKeptWhenAnotherShardEvicts(t *testing.T) {
 // TestReadKeysKeptThroughLargeEntries: keys read every few Sets stay
 // through a churn where a quarter of the values are larger than the
 // engine packs (each gets a segment of its own). Adding such a segment
-// over the budget retires one, whose read entries move to the head; a
-// nearly full head evicted them for want of room, in 34 of 400 seeds.
-// Five of those seeds, and one that did not.
+// over the budget retires one, whose read entries move to the head, which
+// must have room for them. Seeds 4, 8, 12, 17 and 38 (of 34 in 400 that
+// do) add one while the head is nearly full; seed 0 does not.
 func TestReadKeysKeptThroughLargeEntries(t *testing.T) {
 	hots := []string{"hot:a", "hot:b", "hot:c", "hot:d"}
 	small, large := make([]byte, 200), make([]byte, 6000)

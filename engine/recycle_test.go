@@ -117,7 +117,7 @@ func TestSteadyStateSetAllocatesNothing(t *testing.T) {
 	for range 2 * (4 << 20) / (segBytes / 4) {
 		set()
 	}
-	// Each rotation now releases a segment, and the release that brings a
+	// Each rotation releases a segment, and the release that brings a
 	// quarter of the slack into limbo moves the batch to free (graceHere),
 	// so the rotations that follow find free segments.
 	const runs = 128 // 32 rotations
