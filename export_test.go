@@ -29,3 +29,15 @@ func waitFor(t *testing.T, cond func() bool) {
 
 // recycled returns how many segments the engine has taken from its pool.
 func (c *Cache) recycled() uint64 { return c.e.Stats().Recycled }
+
+// loadWaiting reports whether the load of key in flight is waiting, in a
+// GetOrLoad of its load function, for another load.
+func (c *Cache) loadWaiting(key string) bool {
+	cl, ok := c.loads.calls.Load(key)
+	if !ok {
+		return false
+	}
+	c.loads.cycleMu.Lock()
+	defer c.loads.cycleMu.Unlock()
+	return cl.waitingOn != nil
+}

@@ -214,6 +214,15 @@ func TestGetOrLoadCycleTwoKeys(t *testing.T) {
 		return []byte("a"), 0, nil
 	}
 	loadB = func(ctx context.Context) ([]byte, time.Duration, error) {
+		// Wait until a's load waits for this one, so that this load is
+		// the one that closes the cycle. (In the other order, a's load
+		// would be told, and b's value stored after the outer call
+		// returns.)
+		for start := time.Now(); !c.loadWaiting("a"); time.Sleep(time.Millisecond) {
+			if time.Since(start) > guard {
+				return nil, 0, errors.New("a's load never waited for b's")
+			}
+		}
 		_, err := c.GetOrLoad(context.Background(), "a", loadA)
 		if errors.Is(err, ErrLoadCycle) {
 			cycles.Add(1)
@@ -227,9 +236,11 @@ func TestGetOrLoadCycleTwoKeys(t *testing.T) {
 	}()
 	require.NoError(t, await(t, res, "GetOrLoad a -> b -> a"))
 	require.Equal(t, int32(1), cycles.Load(), "b's load, waiting for a, is told")
-	v, ok := c.Get("b")
-	require.True(t, ok)
-	require.Equal(t, "b", string(v))
+	for _, k := range []string{"a", "b"} {
+		v, ok := c.Get(k)
+		require.True(t, ok, k)
+		require.Equal(t, k, string(v))
+	}
 }
 
 func TestGetOrLoadConcurrentWaitersNotCycles(t *testing.T) {
