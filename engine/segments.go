@@ -123,11 +123,16 @@ func (sh *shard) addLarge(n int, now int64) (int, *arena.Segment) {
 	return slot, seg
 }
 
-// freeSlot retires the oldest segment other than the head, so that a slot
-// is free: a shard with a table full of slots holds several times its
-// share of the budget (mostly in large entries), and makes room itself.
+// freeSlot retires the oldest segments other than the head until a slot is
+// free: a shard whose table of slots is full holds many large entries (one
+// segment each), and makes room itself. A large entry read since it was
+// written is kept, by relinking its segment, which frees no slot; its
+// frequency is cleared, so that each large segment is kept once at most
+// and the loop ends within two turns of the table.
 func (sh *shard) freeSlot(now int64) {
-	sh.retire(sh.fifo[0], evicting, sh.head.Free(), now)
+	for len(sh.free) == 0 {
+		sh.retire(sh.oldestVictim(-1), evicting, sh.head.Free(), now)
+	}
 }
 
 // release empties a slot whose segment has no live entries, and returns
