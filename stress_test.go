@@ -88,6 +88,11 @@ func TestStress(t *testing.T) {
 		// A working set of about a third of the budget, overwritten:
 		// compaction moves live entries to the cold heads under readers.
 		{name: "compacting", opts: Options{MaxBytes: 1 << 20, Shards: 2, SegmentBytes: 16 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 2000, maxSize: 200, fits: true},
+		// Values up to three quarters of a segment, a third of them
+		// above a quarter: those get a segment each, which retirement
+		// relinks (a read one) or releases under readers, and whose pool
+		// of large segments is recycled.
+		{name: "large values", opts: Options{MaxBytes: 1 << 20, Shards: 2, SegmentBytes: 16 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 600, maxSize: 12 << 10},
 	}
 	for _, cfg := range configs {
 		t.Run(cfg.name, func(t *testing.T) { runStress(t, cfg, d) })
