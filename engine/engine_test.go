@@ -524,6 +524,37 @@ func TestMaxEntriesBound(t *testing.T) {
 	checkInvariants(t, e)
 }
 
+// TestMaxEntriesShardWithOnlyTheNewEntry: a Set that puts the engine over
+// MaxEntries evicts in its own shard, even when that shard holds only the
+// entry just written, in a segment of its own (a large value) or in the
+// head. The main queue is empty then, and its hand, which passes over
+// segments without main-queue entries, went round forever under the
+// shard's lock when the new entry was not in the head.
+func TestMaxEntriesShardWithOnlyTheNewEntry(t *testing.T) {
+	for _, size := range []int{100, 3000} { // 3000: above a quarter of the 8 KiB segments
+		// "a..." keys in shard 0, the others in shard 1.
+		hash := func(k string) uint64 { return xxhash.Sum64String(k)>>1 | uint64(min(1, k[0]-'a'))<<63 }
+		e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 2, SegmentBytes: 8 << 10, MaxEntries: 1, hash: hash})
+		done := make(chan error, 1)
+		go func() {
+			err := e.Set("a", []byte("first"), 0)
+			if err == nil {
+				err = e.Set("b", make([]byte, size), 0) // shard 1, empty until now
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("value size %d: Set did not return", size)
+		}
+		require.Equal(t, 1, e.Len(), "value size %d", size)
+		require.Equal(t, uint64(1), e.Stats().Evictions, "value size %d", size)
+		checkInvariants(t, e)
+	}
+}
+
 func TestMaxEntriesClockPrefersRead(t *testing.T) {
 	// Plenty of bytes: only the entry bound evicts.
 	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1, MaxEntries: 100})

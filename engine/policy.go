@@ -131,8 +131,12 @@ func (sh *shard) evictOne(now int64) {
 		ok bool
 	}
 	for step := 0; ; {
+		// The small queue's hand runs while that queue is over its quota,
+		// and when the main queue is empty: the main hand passes over the
+		// segments that hold none of its entries, so with none anywhere it
+		// would go round without ever reaching the small queue's.
 		q := mainQueue
-		if sh.small > quota && !cand.ok {
+		if !cand.ok && (sh.small > quota || sh.small == int(sh.count.Load())) {
 			q = smallQueue
 		}
 		seg, off, ok := sh.next(q)
