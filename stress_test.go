@@ -93,6 +93,10 @@ func TestStress(t *testing.T) {
 		// relinks (a read one) or releases under readers, and whose pool
 		// of large segments is recycled.
 		{name: "large values", opts: Options{MaxBytes: 1 << 20, Shards: 2, SegmentBytes: 16 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 600, maxSize: 12 << 10},
+		// The same values under an entry bound, over shards that each
+		// hold a few entries: the CLOCK hands pass over large entries'
+		// segments, and a shard may hold only the entry just written.
+		{name: "large values, entries", opts: Options{MaxBytes: 4 << 20, MaxEntries: 40, Shards: 8, SegmentBytes: 16 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 600, maxSize: 12 << 10},
 	}
 	for _, cfg := range configs {
 		t.Run(cfg.name, func(t *testing.T) { runStress(t, cfg, d) })
