@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
@@ -115,4 +117,32 @@ func TestSlotTableFullOfReadLargeEntries(t *testing.T) {
 	}
 	require.Positive(t, e.Stats().Evictions)
 	require.LessOrEqual(t, e.held.Load(), int64(256<<10))
+}
+
+// TestSlotTableFullUnderReaders: the same state, with readers reading every
+// large entry all along, so that a relinked one is read again before its
+// next turn: each Set still returns, the table making room by evicting.
+func TestSlotTableFullUnderReaders(t *testing.T) {
+	hash := func(k string) uint64 { return xxhash.Sum64String(k) >> 3 } // shard 0 of 8
+	e, _ := newTestEngine(t, Config{MaxBytes: 256 << 10, Shards: 8, SegmentBytes: 16 << 10, hash: hash})
+	const keys = 40
+	large := make([]byte, 5000)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for !stop.Load() {
+				for i := range keys {
+					e.Get(fmt.Sprintf("large:%d", i))
+				}
+			}
+		})
+	}
+	for i := range 20 * keys {
+		require.NoError(t, e.Set(fmt.Sprintf("large:%d", i%keys), large, 0))
+	}
+	stop.Store(true)
+	wg.Wait()
+	require.Positive(t, e.Stats().Evictions)
+	checkInvariants(t, e)
 }

@@ -126,12 +126,21 @@ func (sh *shard) addLarge(n int, now int64) (int, *arena.Segment) {
 // freeSlot retires the oldest segments other than the head until a slot is
 // free: a shard whose table of slots is full holds many large entries (one
 // segment each), and makes room itself. A large entry read since it was
-// written is kept, by relinking its segment, which frees no slot; its
-// frequency is cleared, so that each large segment is kept once at most
-// and the loop ends within two turns of the table.
+// written is kept, by relinking its segment, which frees no slot, and its
+// frequency is cleared. Readers may raise it again before its next turn,
+// so after a turn of the table the oldest large entry is evicted
+// whatever its frequency: the loop ends, however the entries are read.
 func (sh *shard) freeSlot(now int64) {
-	for len(sh.free) == 0 {
-		sh.retire(sh.oldestVictim(-1), evicting, sh.head.Free(), now)
+	for tries := 0; len(sh.free) == 0; tries++ {
+		slot := sh.oldestVictim(-1)
+		if tries >= len(sh.slots) && sh.meta[slot].kind == largeSeg {
+			seg := sh.slots[slot].Load()
+			if h, l, live := sh.liveAt(slot, seg, 0); live {
+				sh.evict(h, l) // its only live entry: the segment is released
+				continue
+			}
+		}
+		sh.retire(slot, evicting, sh.head.Free(), now)
 	}
 }
 
