@@ -525,11 +525,11 @@ func TestMaxEntriesBound(t *testing.T) {
 }
 
 // TestMaxEntriesShardWithOnlyTheNewEntry: a Set that puts the engine over
-// MaxEntries evicts in its own shard, even when that shard holds only the
-// entry just written, in a segment of its own (a large value) or in the
-// head. The main queue is empty then, and its hand, which passes over
-// segments without main-queue entries, went round forever under the
-// shard's lock when the new entry was not in the head.
+// MaxEntries evicts in its own shard, and returns, even when that shard
+// holds only the entry just written, in a segment of its own (a large
+// value) or in the head. The main queue is empty then, and its hand passes
+// over segments without main-queue entries: the small queue's hand must be
+// the one that finds the entry.
 func TestMaxEntriesShardWithOnlyTheNewEntry(t *testing.T) {
 	for _, size := range []int{100, 3000} { // 3000: above a quarter of the 8 KiB segments
 		// "a..." keys in shard 0, the others in shard 1.
