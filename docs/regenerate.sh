@@ -15,7 +15,7 @@
 #   profile   benchmarks.md "Reading it" (profile of 75/25 at 2 P) ~15 s
 #   otter     benchmarks.md "In otter's method"                  ~9 min
 #   single    benchmarks.md "One goroutine" (BenchmarkSingle)     ~3 min
-#   scaling   benchmarks.md "Why writes do not scale here"       ~5 min
+#   scaling   benchmarks.md "Why writes do not scale here"       ~7 min
 #   callgrind benchmarks.md "Counting work" (needs valgrind)      ~2 min
 #   redis     benchmarks.md "velo in process against Redis"      ~1 min
 #             (needs redis-server on PATH; skipped without it)
@@ -110,7 +110,7 @@ step_scaling() {
   # SetDesigns in rounds, each between two runs of the shared stores,
   # which say the machine's state (about 8 ns per store: cheap; 24: expensive).
   go test -c -o "$out/write-scaling/machine.test" ./cmd/loadgen/internal/machine
-  for r in 1 2 3 4 5 6 7 8; do
+  for r in $(seq 24); do
     echo "# round $r $(date -u +%FT%TZ)"
     "$out/write-scaling/machine.test" -test.run '^$' -test.bench 'Stores/shared' -test.cpu 2 | grep ns/op
     "$out/write-scaling/machine.test" -test.run '^$' -test.bench SetDesigns -test.cpu 2 -test.benchtime 3000000x | grep ns/op
