@@ -370,7 +370,7 @@ type Stats struct {
 	SetBytes, MovedBytes int64
 
 	Loads      uint64 // load functions GetOrLoad ran, refreshes included
-	LoadErrors uint64 // ... that returned an error or panicked
+	LoadErrors uint64 // ... that returned an error, panicked or called runtime.Goexit
 	Refreshes  uint64 // background refreshes started (RefreshAhead)
 	// StaleServed counts GetOrLoad calls that returned a value past its
 	// expiry, with a *StaleError, because reloading it failed (see
@@ -494,11 +494,21 @@ func (c *Cache) Keys() iter.Seq[string] {
 // every entry. Afterwards Set returns [ErrClosed] and Get misses. Close is
 // safe to call more than once, from any goroutine, and always returns nil.
 //
-// Close may be called from an OnRemove callback or a load function. It
-// then returns without waiting for the goroutine it was called from (the
-// expiry sweep, or that load), which would wait for itself; that
-// goroutine ends as soon as the callback or load function returns.
+// Close may be called from an OnRemove callback or a load function. Called
+// from one of the cache's own goroutines (the expiry sweep, which calls
+// OnRemove for the entries it finds expired, or a load, which calls the
+// load function and OnRemove for what its Set removes), it stops the cache
+// and returns without waiting for any of them: each may be waiting for
+// the caller (the sweep's callback for a load, a load for the sweep to
+// end), so waiting could wait forever. They end on their own once the
+// callbacks and load functions they are in return, and a Close from any
+// other goroutine waits for them.
 func (c *Cache) Close() error {
+	if c.e.InSweep() || c.loads.onOwnLoad() {
+		c.loads.stop()
+		c.e.Stop()
+		return nil
+	}
 	c.loads.close()
 	return c.e.Close()
 }

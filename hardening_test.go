@@ -455,3 +455,106 @@ func TestOnEvictStillWorks(t *testing.T) {
 	_, err = New(Options{OnEvict: f, OnRemove: f})
 	require.ErrorIs(t, err, ErrInvalidOptions)
 }
+
+func TestGetOrLoadFromOnRemoveOfItsOwnStore(t *testing.T) {
+	// The load's Set replaces an expired entry; the OnRemove callback, in
+	// the load's goroutine, deletes the key and calls GetOrLoad for it,
+	// which would wait for the very load it runs in.
+	before := runtime.NumGoroutine()
+	clk := clock.NewManual(1e9)
+	var c *Cache
+	inner := make(chan error, 1)
+	c, err := New(Options{Clock: clk, ExpiryInterval: time.Hour,
+		OnRemove: func(key string, _ []byte, r Reason) {
+			if r != Expired {
+				return
+			}
+			c.Delete(key)
+			_, err := c.GetOrLoad(context.Background(), key, func(context.Context) ([]byte, time.Duration, error) {
+				return []byte("inner"), 0, nil
+			})
+			inner <- err
+		}})
+	require.NoError(t, err)
+	require.NoError(t, c.Set("a", []byte("old"), time.Second))
+	clk.Advance(2 * time.Second) // expired, not swept
+	res := make(chan error, 1)
+	go func() {
+		v, err := c.GetOrLoad(context.Background(), "a", func(context.Context) ([]byte, time.Duration, error) {
+			return []byte("new"), time.Minute, nil
+		})
+		if err == nil && string(v) != "new" {
+			err = fmt.Errorf("got %q", v)
+		}
+		res <- err
+	}()
+	require.ErrorIs(t, await(t, inner, "GetOrLoad in the load's OnRemove"), ErrLoadCycle)
+	require.NoError(t, await(t, res, "the outer GetOrLoad"))
+	closeReturns(t, c, "Close")
+	noLeak(t, before)
+}
+
+func TestCloseFromSweepAndLoadAtOnce(t *testing.T) {
+	// A sweep's callback and a load function close the cache at the same
+	// time: each runs in a goroutine that the other's Close would wait
+	// for, if a Close from the cache's own goroutines waited.
+	before := runtime.NumGoroutine()
+	clk := clock.NewManual(1e9)
+	var c *Cache
+	inCallback, started := make(chan struct{}), make(chan struct{})
+	fromCallback := make(chan error, 1)
+	c, err := New(Options{Clock: clk, ExpiryInterval: time.Millisecond,
+		OnRemove: func(_ string, _ []byte, r Reason) {
+			if r == Expired {
+				close(inCallback)
+				fromCallback <- c.Close()
+			}
+		}})
+	require.NoError(t, err)
+	require.NoError(t, c.Set("x", []byte("v"), time.Second))
+	res := make(chan error, 1)
+	go func() {
+		_, err := c.GetOrLoad(context.Background(), "l", func(context.Context) ([]byte, time.Duration, error) {
+			close(started)
+			<-inCallback
+			return []byte("v"), 0, c.Close()
+		})
+		res <- err
+	}()
+	await(t, started, "the load")
+	clk.Advance(2 * time.Second)
+	require.NoError(t, await(t, fromCallback, "Close from the sweep's callback"))
+	require.NoError(t, await(t, res, "GetOrLoad whose load closes the cache"))
+	closeReturns(t, c, "Close from outside")
+	noLeak(t, before)
+}
+
+func TestCloseFromLoadStartedBySweepCallback(t *testing.T) {
+	// The sweep's callback loads the expired key again, and that load
+	// closes the cache: the sweep waits for the load, so the load's Close
+	// must not wait for the sweep.
+	before := runtime.NumGoroutine()
+	clk := clock.NewManual(1e9)
+	var c *Cache
+	errStop := errors.New("shutting down")
+	inner := make(chan error, 1)
+	c, err := New(Options{Clock: clk, ExpiryInterval: time.Millisecond,
+		OnRemove: func(key string, _ []byte, r Reason) {
+			if r != Expired {
+				return
+			}
+			_, err := c.GetOrLoad(context.Background(), key, func(context.Context) ([]byte, time.Duration, error) {
+				c.Close()
+				return nil, 0, errStop
+			})
+			inner <- err
+		}})
+	require.NoError(t, err)
+	require.NoError(t, c.Set("x", []byte("v"), time.Second))
+	clk.Advance(2 * time.Second)
+	err = await(t, inner, "GetOrLoad in the sweep's callback")
+	require.ErrorIs(t, err, errStop)
+	require.ErrorIs(t, err, ErrClosed)
+	closeReturns(t, c, "Close from outside")
+	noLeak(t, before)
+}

@@ -76,9 +76,11 @@ var (
 //
 // load runs in a goroutine of its own, with a context that carries the
 // first caller's values but neither its deadline nor its cancellation. It
-// is cancelled when every caller waiting for the load has given up, and by
-// Close, which waits for load to return. load should therefore bound its
-// own work, and must not modify the slice it returns afterwards.
+// is cancelled when every caller waiting for the load has given up (and
+// then stores nothing, whatever load returns: a later miss may have
+// started a newer load), and by Close, which waits for load to return.
+// load should therefore bound its own work, and must not modify the slice
+// it returns afterwards.
 //
 // An error from load is returned to every caller waiting for it and nothing
 // is cached: the next miss loads again. If load panics, the panic is
@@ -94,9 +96,15 @@ var (
 //
 // A load function may call GetOrLoad, for other keys. A call that would
 // wait for a load that is (directly or through other loads) waiting for
-// the calling load function returns [ErrLoadCycle] at once, whatever ctx it
-// was given. Detecting it costs each load a few microseconds (reading its
-// goroutine's id), far less than any load that does I/O.
+// the calling load function returns [ErrLoadCycle] at once, whatever
+// deadline its ctx has (a ctx already done gets ctx.Err(), as on any
+// miss). The same holds for an OnRemove callback of the Set that stores a
+// loaded value, which runs in the load's goroutine. Only calls made in a
+// load's own goroutine are known to come from that load: a load function
+// that waits for goroutines of its own which call GetOrLoad can still
+// wait for itself, as any code that waits for itself does. Detecting
+// cycles costs each load a few microseconds (reading its goroutine's id),
+// far less than any load that does I/O.
 //
 // Negative caching: if load returns an error that wraps [ErrNotFound] and a
 // positive TTL, the absence of key is cached for that TTL, and GetOrLoad
@@ -161,11 +169,19 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 		}
 		if how == storedLoad {
 			// Its value may have been stored, and deleted, before this
-			// call began: wait for it to end, and look again.
+			// call began: wait for it to end, and look again. The caller
+			// may be that load itself (an OnRemove callback of its Set),
+			// or a load it waits for.
+			me, err := c.loads.waitFor(cl)
+			if err != nil {
+				return nil, err
+			}
 			select {
 			case <-cl.done:
+				c.loads.waitDone(me)
 				continue
 			case <-ctx.Done():
+				c.loads.waitDone(me)
 				return nil, ctx.Err()
 			}
 		}
@@ -282,19 +298,31 @@ func (l *loader) init() {
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 }
 
-// close stops new loads, cancels those in flight and waits for them,
-// unless it is called from a load's goroutine (a load function, or an
-// OnRemove callback of the Set that stores a loaded value): that load
-// cannot return before close does, so close leaves the loads to return on
-// their own, as they will once cancelled.
-func (l *loader) close() {
+// stop stops new loads and cancels those in flight.
+func (l *loader) stop() {
 	l.mu.Lock()
 	l.closed.Store(true)
 	l.mu.Unlock()
 	l.cancel()
+}
+
+// close is stop, then waits for the loads in flight to return. It must not
+// be called from a load's goroutine, which would wait for itself (see
+// Cache.Close).
+func (l *loader) close() {
+	l.stop()
+	l.wg.Wait()
+}
+
+// onOwnLoad reports whether the caller runs one of l's loads (a load
+// function, or an OnRemove callback of the Set that stores a loaded
+// value).
+func (l *loader) onOwnLoad() bool {
 	if !onLoadGoroutine() {
-		l.wg.Wait()
+		return false
 	}
+	_, ok := l.running.Load(goid())
+	return ok
 }
 
 // newCall returns a call with one waiter and the context its load will
@@ -480,7 +508,12 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 
 	var val []byte
 	err := errGoexit // kept only if load never returns
-	defer func() { l.finish(key, cl, val, err) }()
+	defer func() {
+		if err == errGoexit {
+			l.loadErrors.Add(1)
+		}
+		l.finish(key, cl, val, err)
+	}()
 
 	var ttl time.Duration
 	l.loads.Add(1)
@@ -498,8 +531,9 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 		if ttl > 0 && cl.refreshOf == nil && errors.Is(err, ErrNotFound) {
 			// Like a value, stored before finish takes the call out of
 			// the map. A refresh leaves the entry it reloads to expire.
-			cl.storing.Store(true)
-			_ = c.e.SetAbsent(key, ttl)
+			if l.claim(key, cl) {
+				_ = c.e.SetAbsent(key, ttl)
+			}
 		} else if c.staleIfError > 0 && !errors.Is(err, ErrNotFound) && c.e.HasStale(key) {
 			// Recorded before finish takes the call out of the map, so
 			// that no caller finds neither the call nor the record and
@@ -514,8 +548,11 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 	// value; a negative TTL is a bug in load.
 	//
 	// A refresh stores only over the entry it reloads: a value Set, or a
-	// Delete, while it ran is newer than what it loaded.
-	cl.storing.Store(true)
+	// Delete, while it ran is newer than what it loaded. A load that every
+	// caller gave up on stores nothing (see claim).
+	if !l.claim(key, cl) {
+		return
+	}
 	var serr error
 	if cl.refreshOf != nil {
 		_, serr = c.e.Refresh(key, val, ttl, *cl.refreshOf)
@@ -542,6 +579,25 @@ func recoverLoad(ctx context.Context, load loadFunc) (val []byte, ttl time.Durat
 	return load(ctx)
 }
 
+// claim marks cl as storing its value, if cl is still key's call, and
+// reports whether it is. A call every caller gave up on was taken out of
+// the map (see leave), and a newer load of key may have started since,
+// whose value this older one must not overwrite; such a call stores
+// nothing. From the claim on, leave keeps the call in the map, and later
+// misses wait for it to end instead of starting another load (see
+// storedLoad).
+func (l *loader) claim(key string, cl *call) bool {
+	ok := false
+	l.calls.Compute(key, func(old *call, loaded bool) (*call, bool) {
+		if loaded && old == cl {
+			cl.storing.Store(true)
+			ok = true
+		}
+		return old, !loaded // insert nothing
+	})
+	return ok
+}
+
 // finish sets cl's result, takes cl out of the map (if it is still there)
 // and wakes its waiters.
 func (l *loader) finish(key string, cl *call, val []byte, err error) {
@@ -554,14 +610,15 @@ func (l *loader) finish(key string, cl *call, val []byte, err error) {
 
 // leave gives up a waiter's place in cl. When the last waiter leaves, the
 // load is cancelled and taken out of the map, so that the next miss starts
-// a fresh one rather than joining a cancelled one.
+// a fresh one rather than joining a cancelled one; a load already storing
+// its value (see claim) stays, and ends on its own.
 func (l *loader) leave(key string, cl *call) {
 	abandoned := false
 	l.calls.Compute(key, func(old *call, loaded bool) (*call, bool) {
 		if !loaded || old != cl {
 			return old, !loaded // cl has finished: nothing to do
 		}
-		if cl.waiters--; cl.waiters > 0 {
+		if cl.waiters--; cl.waiters > 0 || cl.storing.Load() {
 			return cl, false
 		}
 		abandoned = true

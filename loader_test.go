@@ -221,6 +221,34 @@ func TestGetOrLoadAllWaitersGone(t *testing.T) {
 	require.Equal(t, int32(2), b.calls.Load())
 }
 
+func TestGetOrLoadAbandonedLoadStoresNothing(t *testing.T) {
+	// A load whose every caller gave up ignores its cancellation and
+	// returns a value after a newer load of the key stored one: the newer
+	// value stays.
+	c, _ := newLoaderCache(t, Options{})
+	started, release := make(chan struct{}), make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	first := goLoad(c, ctx, "k", func(context.Context) ([]byte, time.Duration, error) {
+		close(started)
+		<-release
+		return []byte("old"), 0, nil
+	})
+	<-started
+	cancel()
+	require.ErrorIs(t, recv(t, first).err, context.Canceled)
+	v, err := c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {
+		return []byte("new"), 0, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, "new", string(v))
+	close(release)
+	eventually(t, func() bool { return c.loads.running.Size() == 0 }, "the first load ends")
+	v, ok := c.Get("k")
+	require.True(t, ok)
+	require.Equal(t, "new", string(v))
+	require.Equal(t, uint64(2), c.Stats().Loads)
+}
+
 func TestGetOrLoadCancelledBeforeMiss(t *testing.T) {
 	c, _ := newLoaderCache(t, Options{})
 	require.NoError(t, c.Set("hit", []byte("v"), 0))
@@ -301,12 +329,15 @@ func TestGetOrLoadPanic(t *testing.T) {
 	require.ErrorIs(t, err, ErrLoaderPanicked)
 	require.ErrorIs(t, err, errInner)
 
-	// runtime.Goexit (t.FailNow in a loader, say) does not wedge the key.
+	// runtime.Goexit (t.FailNow in a loader, say) does not wedge the key,
+	// and counts as a failed load.
+	failed := c.Stats().LoadErrors
 	_, err = c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {
 		runtime.Goexit()
 		return nil, 0, nil
 	})
 	require.ErrorIs(t, err, errGoexit)
+	require.Equal(t, failed+1, c.Stats().LoadErrors)
 
 	// The key is not wedged: the next call loads.
 	v, err := c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {

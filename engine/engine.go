@@ -907,17 +907,27 @@ func (e *Engine) Clear() {
 	}
 }
 
-// Close stops the sweep, releases the clock and drops every segment. Later
-// writes return ErrClosed and reads miss. Close is idempotent, and may be
-// called from anywhere, OnRemove included.
-//
-// The first Close marks the engine closed, tells the sweep to stop and
-// empties the shards; every Close then waits for the sweep goroutine to
-// return, except one called by that goroutine (from an OnRemove callback
-// the sweep made), which would wait for itself: the sweep returns as soon
-// as that callback does. The sweep goroutine releases the clock on its way
+// Close stops the engine (see Stop) and waits for its sweep goroutine to
+// return, unless it is called by a sweep goroutine (from an OnRemove
+// callback for an expired entry), which would wait for itself: the sweep
+// returns as soon as that callback does. Later writes return ErrClosed and
+// reads miss. Close is idempotent, and may be called from anywhere,
+// OnRemove included. The sweep goroutine releases the clock on its way
 // out, so the clock is released exactly once whoever closes.
 func (e *Engine) Close() error {
+	e.Stop()
+	if !e.InSweep() {
+		<-e.done
+	}
+	return nil
+}
+
+// Stop is Close without the wait: the first call marks the engine closed,
+// tells the sweep to stop and empties the shards; every call returns at
+// once. The sweep goroutine returns as soon as the sweep or the callback
+// it is in does. It is for callers that the sweep goroutine may be
+// waiting for.
+func (e *Engine) Stop() {
 	if e.closed.CompareAndSwap(false, true) {
 		close(e.stop)
 		for i := range e.shards {
@@ -925,11 +935,11 @@ func (e *Engine) Close() error {
 		}
 		e.pool.close()
 	}
-	if !OnStack((*Engine).sweepLoop) {
-		<-e.done
-	}
-	return nil
 }
+
+// InSweep reports whether the caller runs on an engine's sweep goroutine:
+// in an OnRemove callback for an entry that a sweep found expired.
+func (e *Engine) InSweep() bool { return OnStack((*Engine).sweepLoop) }
 
 // sweepExpired removes every expired entry now, as the background sweep
 // does each ExpiryInterval. Tests with a manual clock call it directly.
