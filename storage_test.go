@@ -6,8 +6,10 @@ import (
 	"math/rand"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/velocache/velo/clock"
 )
 
 // Tests of what the byte and entry budgets promise: what fits stays, the
@@ -170,5 +172,132 @@ func TestValueLimitIgnoresGOMAXPROCS(t *testing.T) {
 				require.Equal(t, uint64(1), c.Stats().Rejected)
 			})
 		}
+	}
+}
+
+// TestLargeOverwriteKeepsOtherKeys: overwriting a value that has a
+// segment of its own (above a fraction of a segment) frees the old
+// segment as it adds the new one, so the overwrite evicts no other key,
+// however close the two together come to the budget.
+func TestLargeOverwriteKeepsOtherKeys(t *testing.T) {
+	var evicted []string
+	c, err := New(Options{MaxBytes: 1 << 20, Shards: 1, MaxValueBytes: 256 << 10,
+		OnRemove: func(key string, _ []byte, r Reason) {
+			if r == Evicted {
+				evicted = append(evicted, key)
+			}
+		}})
+	require.NoError(t, err)
+	defer c.Close()
+	keys := []string{"a", "b", "c"} // 3 x 240 KiB: 70% of MaxBytes
+	for i, k := range keys {
+		require.NoError(t, c.Set(k, storageValue(i, 0, 240<<10), 0))
+	}
+	for version := 1; version <= 20; version++ {
+		i := version % len(keys)
+		require.NoError(t, c.Set(keys[i], storageValue(i, version, 240<<10), 0))
+	}
+	require.Empty(t, evicted)
+	for _, k := range keys {
+		require.True(t, c.Has(k), "key %s lost", k)
+	}
+}
+
+// TestDeletesEndEviction: once deletes take the live entries back below
+// the line, new writes are compacted into the room they left, not
+// evicted, although every shard was evicting before the deletes.
+func TestDeletesEndEviction(t *testing.T) {
+	for _, ending := range []string{"deletes", "expiry"} {
+		t.Run(ending, func(t *testing.T) {
+			clk := clock.NewManual(1e9)
+			c, err := newTestCache(Options{MaxBytes: 4 << 20, Shards: 16, SegmentBytes: 16 << 10, ExpiryInterval: time.Millisecond}, clk)
+			require.NoError(t, err)
+			defer c.Close()
+			v := make([]byte, 64)
+			ttl := time.Duration(0)
+			if ending == "expiry" {
+				ttl = time.Minute
+			}
+			// Past the line, until evictions happen; bounded by a count.
+			i := 0
+			for ; c.Stats().Evictions < 1000 && i < 1_000_000; i++ {
+				k := fmt.Sprintf("old-%08d", i)
+				if i%2 == 0 {
+					require.NoError(t, c.Set(k, v, ttl))
+				} else {
+					require.NoError(t, c.Set(k, v, 0))
+				}
+			}
+			require.GreaterOrEqual(t, c.Stats().Evictions, uint64(1000))
+			// Half the live entries go: the even ones.
+			if ending == "deletes" {
+				for j := 0; j < i; j += 2 {
+					c.Delete(fmt.Sprintf("old-%08d", j))
+				}
+			} else {
+				odd := 0
+				for j := 1; j < i; j += 2 {
+					if c.Has(fmt.Sprintf("old-%08d", j)) {
+						odd++
+					}
+				}
+				clk.Advance(2 * time.Minute)
+				waitFor(t, func() bool { return c.Len() == odd }) // swept
+			}
+			evictions := c.Stats().Evictions
+			live := c.Stats().Bytes
+			// Refill to 60% of MaxBytes live.
+			for j := 0; c.Stats().Bytes < 6*(4<<20)/10 && j < 1_000_000; j++ {
+				require.NoError(t, c.Set(fmt.Sprintf("new-%08d", j), v, 0))
+			}
+			t.Logf("live %.1f%% after the %s, refilled to %.1f%%", 100*float64(live)/(4<<20), ending, 100*float64(c.Stats().Bytes)/(4<<20))
+			require.Equal(t, evictions, c.Stats().Evictions, "evictions while refilling to 60% live")
+		})
+	}
+}
+
+// TestConcurrentOverwritesKeepLiveKeys: writers that overwrite their own
+// keys at once, with values of about a quarter segment (so segments are
+// few and their tails wide), keep every key below the line: when the
+// shard with the most dead bytes is busy with another writer, a shard
+// that must make room compacts another one instead of evicting.
+func TestConcurrentOverwritesKeepLiveKeys(t *testing.T) {
+	writes := 160_000
+	if testing.Short() || raceEnabled {
+		writes = 40_000
+	}
+	for _, shards := range []int{16, 64} {
+		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
+			const writers, maxBytes = 4, 4 << 20
+			keys := 800 // 73% of MaxBytes live at 16 shards (the line is at 84%)
+			if shards == 64 {
+				keys = 680 // 62% (the line is at 68%: a segment per shard is 6% of MaxBytes)
+			}
+			c, err := New(Options{MaxBytes: maxBytes, Shards: shards, SegmentBytes: 16 << 10})
+			require.NoError(t, err)
+			defer c.Close()
+			done := make(chan struct{})
+			for w := range writers {
+				go func() {
+					defer func() { done <- struct{}{} }()
+					r := rand.New(rand.NewSource(int64(w)))
+					for i := range writes / writers {
+						k := w + writers*r.Intn(keys/writers)
+						if err := c.Set(fmt.Sprintf("key-%08d", k), storageValue(k, i, 3600+r.Intn(401)), 0); err != nil {
+							panic(err)
+						}
+					}
+				}()
+			}
+			for range writers {
+				<-done
+			}
+			s := c.Stats()
+			t.Logf("live %.1f%% of MaxBytes, held %.1f%%, write amplification %.2f",
+				100*float64(s.Bytes)/maxBytes, 100*float64(s.HeldBytes)/maxBytes, float64(s.SetBytes+s.MovedBytes)/float64(s.SetBytes))
+			require.Zero(t, s.Evictions)
+			require.Equal(t, keys, c.Len())
+			require.LessOrEqual(t, s.HeldBytes, int64(maxBytes))
+		})
 	}
 }

@@ -168,29 +168,60 @@ func (sh *shard) oldestVictim(keep int) int {
 // compactElsewhere compacts, in the shard with the most dead bytes, its
 // sparsest segment into its head, when this shard has nothing to compact:
 // its segments are nearly all live, and the dead bytes are elsewhere
-// (large entries make shards uneven). It reports whether it did.
+// (large entries make shards uneven). It reports whether it did. A shard
+// whose lock is taken (another writer is in it) is passed over for the
+// one with the next most dead bytes, up to donorTries shards: with a few
+// writers at work, the one with the most is often busy, and giving up
+// would leave this shard evicting live entries below the line.
 func (sh *shard) compactElsewhere(now int64) bool {
-	var donor *shard
-	most := int64(sh.e.segBytes) // not worth a lock for less
-	for i := range sh.e.shards {
-		d := &sh.e.shards[i]
-		if dead := d.seen.held.Load() - d.seen.live.Load(); d != sh && dead > most {
-			donor, most = d, dead
+	var tried [donorTries]*shard
+	for n := range donorTries {
+		var donor *shard
+		most := int64(sh.e.segBytes) // not worth a lock for less
+	next:
+		for i := range sh.e.shards {
+			d := &sh.e.shards[i]
+			if dead := d.seen.held.Load() - d.seen.live.Load(); d == sh || dead <= most {
+				continue
+			}
+			for _, t := range tried[:n] {
+				if d == t {
+					continue next
+				}
+			}
+			donor, most = d, d.seen.held.Load()-d.seen.live.Load()
+		}
+		if donor == nil {
+			return false
+		}
+		tried[n] = donor
+		if donor.mu.TryLock() {
+			ok := donor.compactFor(sh, now)
+			donor.mu.Unlock()
+			if ok {
+				return true
+			}
 		}
 	}
-	if donor == nil || !donor.mu.TryLock() {
+	return false
+}
+
+// donorTries is how many shards compactElsewhere tries.
+const donorTries = 8
+
+// compactFor retires the sparsest segment of sh, whose lock the caller
+// holds, for taker, which takes over what it removed, and reports whether
+// it did.
+func (sh *shard) compactFor(taker *shard, now int64) bool {
+	if sh.closed || sh.head == nil {
 		return false
 	}
-	defer donor.mu.Unlock()
-	if donor.closed || donor.head == nil {
-		return false
-	}
-	slot := donor.sparsest(donor.moveRoom(donor.head.Free()), -1, 1)
+	slot := sh.sparsest(sh.moveRoom(sh.head.Free()), -1, 1)
 	if slot < 0 {
 		return false
 	}
-	donor.retire(slot, compacting, donor.head.Free(), now)
-	sh.takeOver(donor)
+	sh.retire(slot, compacting, sh.head.Free(), now)
+	taker.takeOver(sh)
 	return true
 }
 
@@ -527,6 +558,12 @@ func (sh *shard) drainStep(n int, now int64) {
 	// The segment's last stretch may be shorter than a batch: waiting
 	// for a batch's worth of credit then could let the head fill first.
 	if d.credit < min(drainBatchBytes, seg.Size()/16, seg.Used()-d.off) {
+		return
+	}
+	if d.mode == evicting && sh.e.mode() == compacting {
+		// Deletes or expiry took the live bytes below the line since the
+		// drain began: the next one compacts instead.
+		d.seg = nil
 		return
 	}
 	var b batch

@@ -55,6 +55,13 @@ func (sh *shard) vacate(l loc) {
 	m.live--
 	m.liveBytes -= size
 	sh.live -= size
+	if sh.live < sh.seen.live.Load()-int64(sh.e.segBytes)/4 {
+		// Deletes, expiry and evictions took a quarter segment since the
+		// shard last published: publish now, so that the engine stops
+		// evicting as soon as its live bytes are below the line (see
+		// Engine.mode), not when this shard next adds a segment.
+		sh.seen.live.Store(sh.live)
+	}
 	if m.live == 0 && !sh.isHead(slot) {
 		sh.release(slot)
 	}
@@ -102,8 +109,11 @@ func (sh *shard) rotate(need int, now int64) {
 }
 
 // addLarge installs a segment of exactly n bytes for one entry, just
-// before the head, and reclaims what that puts the engine over its
-// budget. Entries above Engine.largeFrom get a segment each: one
+// before the head. The caller reclaims what that puts the engine over its
+// budget once the entry is stored (see shard.set): an overwrite of a large
+// entry releases the old entry's segment then, and a reclaim before that
+// would make room the release is about to make anyway, by evicting other
+// entries. Entries above Engine.largeFrom get a segment each: one
 // allocation, but no head space left unused behind them, and no limit on
 // their size from the segment size, which depends on the shard count.
 func (sh *shard) addLarge(n int, now int64) (int, *arena.Segment) {
@@ -118,8 +128,6 @@ func (sh *shard) addLarge(n int, now int64) (int, *arena.Segment) {
 		sh.freeSlot(now)
 	}
 	slot, seg := sh.install(func(gen uint32) (*arena.Segment, segKind) { return sh.e.pool.takeLarge(n, gen) }, true)
-	sh.reclaim(0, slot, now)
-	sh.publish()
 	return slot, seg
 }
 

@@ -212,7 +212,11 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 			sh.evictOne(now)
 		}
 	}
-	if slot == sh.headSlot {
+	switch {
+	case n > sh.e.largeFrom:
+		sh.reclaim(0, slot, now) // once the old entry left (see addLarge)
+		sh.publish()
+	case slot == sh.headSlot:
 		sh.drainStep(n, now)
 	}
 }
