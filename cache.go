@@ -55,8 +55,10 @@ import (
 // Errors returned by the cache. Test for them with errors.Is; the returned
 // error says more (the sizes involved, the offending option).
 var (
-	// ErrTooLarge: the key is longer than 65535 bytes, or the value is
-	// longer than [Options.MaxValueBytes].
+	// ErrTooLarge: the key is longer than 65535 bytes (or, in a cache of
+	// less than 256 KiB, than what the largest value and the shards'
+	// segments leave of [Options.MaxBytes]: at least a quarter of it less
+	// 32 bytes), or the value is longer than [Options.MaxValueBytes].
 	ErrTooLarge = engine.ErrTooLarge
 	// ErrClosed: the cache was closed.
 	ErrClosed = engine.ErrClosed
@@ -285,8 +287,8 @@ func New(opts Options) (*Cache, error) {
 // afterwards. ttl 0 means [Options.DefaultTTL]; a TTL too large to represent
 // (centuries) means the entry does not expire.
 //
-// Set returns [ErrInvalidTTL] for a negative ttl, [ErrTooLarge] for a value
-// longer than [Options.MaxValueBytes] and [ErrClosed] after Close; in each case the
+// Set returns [ErrInvalidTTL] for a negative ttl, [ErrTooLarge] for a key
+// or value too long (see ErrTooLarge) and [ErrClosed] after Close; in each case the
 // value already stored under key, if any, is left as it was. The empty key
 // and the empty value are ordinary data.
 func (c *Cache) Set(key string, value []byte, ttl time.Duration) error {

@@ -126,6 +126,7 @@ type Engine struct {
 	shift      uint // a hash's shard is h >> shift
 	segBytes   int
 	largeFrom  int // entries larger than this get a segment each (see addLarge)
+	maxKey     int // the longest key (see maxKeyLen)
 	maxValue   int
 	maxBytes   int64
 	keepLimit  int64 // live bytes below which reclaiming compacts (see reclaim.go)
@@ -190,6 +191,7 @@ func New(cfg Config) (*Engine, error) {
 		shift:      uint(64 - bits.TrailingZeros(uint(cfg.Shards))),
 		segBytes:   cfg.SegmentBytes,
 		largeFrom:  cfg.SegmentBytes / 4,
+		maxKey:     maxKeyLen(cfg),
 		maxValue:   cfg.MaxValueBytes,
 		maxBytes:   cfg.MaxBytes,
 		maxEntries: int64(cfg.MaxEntries),
@@ -327,9 +329,19 @@ func slotsFor(share int64, segBytes int) int {
 	return int(min(6*(share/int64(segBytes))+4, maxSlots))
 }
 
+// maxKeyLen is the longest key an engine of cfg (resolved) accepts:
+// arena.MaxKeyLen, or less in a budget too small for an entry of that key
+// and the largest value next to every shard's head. The heads take at most
+// half of MaxBytes (a share holds at least two segments) and a value at
+// most a quarter, so a key may always take a quarter less a header.
+func maxKeyLen(cfg Config) int {
+	room := cfg.MaxBytes - int64(cfg.Shards)*int64(cfg.SegmentBytes) - int64(arena.EntrySize(0, cfg.MaxValueBytes))
+	return int(min(arena.MaxKeyLen, room&^7))
+}
+
 // MaxEntryBytes is the largest entry (arena.EntrySize of key and value) the
 // engine accepts: the longest key with the largest value.
-func (e *Engine) MaxEntryBytes() int { return arena.EntrySize(arena.MaxKeyLen, e.maxValue) }
+func (e *Engine) MaxEntryBytes() int { return arena.EntrySize(e.maxKey, e.maxValue) }
 
 // MaxValueBytes is the largest value the engine accepts.
 func (e *Engine) MaxValueBytes() int { return e.maxValue }
@@ -721,7 +733,7 @@ func (e *Engine) checkWrite(key string, value []byte, ttl time.Duration) (time.D
 	if ttl == 0 {
 		ttl = e.defaultTTL
 	}
-	return ttl, ttl >= 0 && len(key) <= arena.MaxKeyLen && len(value) <= e.maxValue
+	return ttl, ttl >= 0 && len(key) <= e.maxKey && len(value) <= e.maxValue
 }
 
 // refuse returns the error for a write checkWrite refused.
@@ -735,9 +747,9 @@ func (e *Engine) refuse(key string, value []byte, ttl time.Duration) error {
 // check returns the error for a key or entry the engine cannot hold, and
 // counts it in Stats.Rejected.
 func (e *Engine) check(key string, value []byte) error {
-	if len(key) > arena.MaxKeyLen {
+	if len(key) > e.maxKey {
 		e.rejected.Add(1)
-		return fmt.Errorf("%w: key of %d bytes, the limit is %d", ErrTooLarge, len(key), arena.MaxKeyLen)
+		return fmt.Errorf("%w: key of %d bytes, the limit is %d", ErrTooLarge, len(key), e.maxKey)
 	}
 	if len(value) > e.maxValue {
 		e.rejected.Add(1)

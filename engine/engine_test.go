@@ -267,6 +267,26 @@ func TestNegativeTTL(t *testing.T) {
 	checkInvariants(t, e)
 }
 
+// TestKeyLimitInSmallBudget: in a small budget a key may take only what
+// the largest value and the shards' heads leave, so that the largest
+// entry the engine takes still leaves it within MaxBytes.
+func TestKeyLimitInSmallBudget(t *testing.T) {
+	const maxBytes = 4 << 10
+	e, _ := newTestEngine(t, Config{MaxBytes: maxBytes})
+	require.Less(t, e.maxKey, arena.MaxKeyLen)
+	require.GreaterOrEqual(t, e.maxKey, maxBytes/4-arena.HeaderSize-8)
+	require.LessOrEqual(t, len(e.shards)*e.segBytes+e.MaxEntryBytes(), maxBytes)
+	require.NoError(t, e.Set("k", []byte("old"), 0))
+	err := e.Set(strings.Repeat("k", e.maxKey+1), []byte("v"), 0)
+	require.ErrorIs(t, err, ErrTooLarge)
+	requireHit(t, e, "k", "old")
+	longest := strings.Repeat("k", e.maxKey)
+	require.NoError(t, e.Set(longest, make([]byte, e.MaxValueBytes()), 0))
+	require.LessOrEqual(t, e.Stats().HeldBytes, int64(maxBytes))
+	_, ok := e.Get(longest)
+	require.True(t, ok)
+}
+
 func TestTooLarge(t *testing.T) {
 	// Segments larger than the longest key, so that the key limit is tested
 	// on its own.
