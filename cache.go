@@ -83,6 +83,11 @@ type Options struct {
 	// entries of its emptiest segments forward, never by evicting one.
 	// Overwrites, deletes and expiry leave dead bytes behind that this
 	// takes back. Above that, it evicts (see the package documentation).
+	// Entries packed into segments (up to a quarter segment each) also
+	// leave each segment's tail unused where the next entry did not fit,
+	// and compaction cannot take tails back: entries of a fair part of a
+	// segment lower the line by up to the share they leave unused (a fifth
+	// for entries just over a fifth of a segment).
 	//
 	// Not counted: the index (16-byte slots, built 3/5 full and grown at
 	// 3/4 full: 21 to 27 bytes per entry, up to 32 just before a rebuild,
@@ -108,6 +113,10 @@ type Options struct {
 	// MaxEntries, if positive, also bounds the number of entries: N
 	// distinct keys set into a cache of MaxEntries N are all kept (while
 	// they fit MaxBytes). A Set of a new key beyond it evicts one entry.
+	// Expired entries count until the sweep removes them (within
+	// ExpiryInterval), as they do in Len: a Set at the bound evicts in its
+	// own shard, which may take a live entry while another shard still
+	// holds expired ones.
 	// Concurrent Sets of new keys at the bound may each evict one, so the
 	// cache can hold a few entries fewer than the bound for a while. A
 	// bound above MaxBytes/16 (no entry is smaller than its 16-byte
