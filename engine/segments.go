@@ -55,7 +55,7 @@ func (sh *shard) vacate(l loc) {
 	m.live--
 	m.liveBytes -= size
 	sh.live -= size
-	if sh.live < sh.seen.live.Load()-int64(sh.e.segBytes)/4 {
+	if sh.live < sh.seen.live.Load()-sh.liveStep {
 		// Deletes, expiry and evictions took a quarter segment since the
 		// shard last published: publish now, so that the engine stops
 		// evicting as soon as its live bytes are below the line (see

@@ -92,6 +92,9 @@ type shard struct {
 	free     []int     // empty slots
 	held     int64     // bytes of the segments in fifo
 	share    int64     // MaxBytes / shards: what the shard holds when all hold alike
+	// liveStep is how far the live bytes may fall below what the shard
+	// last published before it publishes again (see vacate).
+	liveStep int64
 
 	appended   int // entries, live or dead, in the segments held: what a hand may walk past
 	reinserted int // bytes reinserted into the head (see reinsertRoom)
@@ -125,7 +128,7 @@ type shard struct {
 		oldest     atomic.Uint64 // birth of the oldest segment other than the head; noVictim if none
 	}
 
-	_ [56]byte // rounds the size up to a multiple of 64 (TestShardLayout)
+	_ [48]byte // rounds the size up to a multiple of 64 (TestShardLayout)
 }
 
 func (sh *shard) init(e *Engine, share int64, slots, maxEntries int) {
@@ -139,6 +142,7 @@ func (sh *shard) init(e *Engine, share int64, slots, maxEntries int) {
 		sh.free = append(sh.free, i)
 	}
 	sh.share = share
+	sh.liveStep = int64(e.segBytes) / 4
 	sh.maxEntries = maxEntries
 	sh.hands[smallQueue].slot = -1
 	sh.hands[mainQueue].slot = -1
