@@ -301,3 +301,42 @@ func TestConcurrentOverwritesKeepLiveKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestNoEvictionBelowTheLine: the worst case for the line, a cold head
+// that holds one entry (all but one of the oldest segment's entries
+// deleted, then compacted) and every other segment live: a Set evicts
+// only once the live entries, its own included, fill 90% of MaxBytes
+// less two segments per shard.
+func TestNoEvictionBelowTheLine(t *testing.T) {
+	const seg, maxBytes = 64 << 10, 6 * 64 << 10
+	line := int64(maxBytes-2*seg) * 9 / 10
+	c, err := New(Options{MaxBytes: maxBytes, Shards: 1, SegmentBytes: seg, MaxValueBytes: maxBytes / 4})
+	require.NoError(t, err)
+	defer c.Close()
+	key := func(p string, i int) string { return fmt.Sprintf("%s%015d", p, i) } // 16 bytes
+	set := func(k string, size int) {
+		t.Helper()
+		before := c.Stats()
+		require.NoError(t, c.Set(k, storageValue(0, 0, size), 0))
+		if after := c.Stats(); after.Evictions > before.Evictions {
+			require.GreaterOrEqual(t, before.Bytes+int64(16+len(k)+size), line,
+				"a Set of %d bytes evicted with %d bytes live", size, before.Bytes)
+		}
+	}
+	for i := range 1024 { // one segment of 64-byte entries
+		set(key("a", i), 32)
+	}
+	for i := 1; i < 1024; i++ {
+		c.Delete(key("a", i))
+	}
+	for i := range 3*1024 + 1 {
+		set(key("b", i), 32)
+	}
+	set("big", 80<<10)
+	for i := 0; c.Stats().Evictions == 0 && i < 100_000; i++ {
+		set(key("c", i), 32)
+	}
+	s := c.Stats()
+	t.Logf("%.1f%% of MaxBytes live after the first eviction (the line: %.1f%%)", 100*float64(s.Bytes)/maxBytes, 100*float64(line)/maxBytes)
+	require.Positive(t, s.Evictions, "the cache evicts once full")
+}

@@ -239,20 +239,45 @@ func (sh *shard) evictOldest(keep, room int, now int64) bool {
 		if own >= 0 && sh.meta[own].born > slack {
 			limit = sh.meta[own].born - slack
 		}
-		var donor *shard
-		for i := range sh.e.shards {
-			d := &sh.e.shards[i]
-			if b := d.seen.oldest.Load(); d != sh && b < limit {
-				donor, limit = d, b
+		// The donor is the shard with the oldest segment, or, if its lock
+		// is taken (another writer, a Stats, a sweep is in it), the one
+		// with the next oldest, up to donorTries shards: a shard with
+		// nothing of its own to retire that gave up at the first busy
+		// donor would leave the engine over budget by the segment it just
+		// added, and the next such Set by one more.
+		var tried [donorTries]*shard
+		for n := range donorTries {
+			var donor *shard
+			lim := limit
+		next:
+			for i := range sh.e.shards {
+				d := &sh.e.shards[i]
+				b := d.seen.oldest.Load()
+				if d == sh || b >= lim {
+					continue
+				}
+				for _, t := range tried[:n] {
+					if d == t {
+						continue next
+					}
+				}
+				donor, lim = d, b
 			}
-		}
-		// A donor whose head is nearly full would evict the entries it
-		// should keep, for want of room to move them to; it rotates soon,
-		// and then retires its own oldest with a new head's room. This
-		// shard retires its own instead, and takes the donor's anyway
-		// only when it has none.
-		if donor != nil && (sh.evictIn(donor, sh.e.largeFrom, now) || own < 0 && sh.evictIn(donor, 0, now)) {
-			return true
+			if donor == nil {
+				break
+			}
+			tried[n] = donor
+			// A donor whose head is nearly full would evict the entries
+			// it should keep, for want of room to move them to; it
+			// rotates soon, and then retires its own oldest with a new
+			// head's room. This shard retires its own instead, and takes
+			// the donor's anyway only when it has none.
+			if sh.evictIn(donor, sh.e.largeFrom, now) || own < 0 && sh.evictIn(donor, 0, now) {
+				return true
+			}
+			if own >= 0 {
+				break // it has its own to retire: no need to look further
+			}
 		}
 	}
 	if own < 0 {

@@ -146,3 +146,34 @@ func TestSlotTableFullUnderReaders(t *testing.T) {
 	require.Positive(t, e.Stats().Evictions)
 	checkInvariants(t, e)
 }
+
+// TestEvictionPassesOverABusyDonor: shards that hold nothing to retire but
+// their head and the large entry just written evict in another shard;
+// while the one with the oldest segment is locked (a Stats, a Set or a
+// sweep in it), they take the next oldest, and the engine stays within
+// its budget.
+func TestEvictionPassesOverABusyDonor(t *testing.T) {
+	const maxBytes = 256 << 10
+	// "s<i>/..." goes to shard i of 64.
+	hash := func(k string) uint64 {
+		var i uint64
+		fmt.Sscanf(k, "s%d/", &i)
+		return i<<58 | xxhash.Sum64String(k)>>6
+	}
+	e, _ := newTestEngine(t, Config{MaxBytes: maxBytes, Shards: 64, MaxValueBytes: 64 << 10, hash: hash})
+	v := make([]byte, 60<<10)
+	for i := 1; i <= 4; i++ {
+		require.NoError(t, e.Set(fmt.Sprintf("s%d/big", i), v, 0))
+	}
+	var held []int64
+	e.shards[1].mu.Lock() // the oldest large entry's shard is busy
+	for i := 10; i < 14; i++ {
+		_ = e.Set(fmt.Sprintf("s%d/big", i), v, 0)
+		held = append(held, e.held.Load())
+	}
+	e.shards[1].mu.Unlock()
+	for i, h := range held {
+		require.LessOrEqual(t, h, int64(maxBytes), "after the Set into shard %d", 10+i)
+	}
+	require.Positive(t, e.Stats().Evictions)
+}
