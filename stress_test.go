@@ -97,6 +97,17 @@ func TestStress(t *testing.T) {
 		// hold a few entries: the CLOCK hands pass over large entries'
 		// segments, and a shard may hold only the entry just written.
 		{name: "large values, entries", opts: Options{MaxBytes: 4 << 20, MaxEntries: 40, Shards: 8, SegmentBytes: 16 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 600, maxSize: 12 << 10},
+		// Many shards of a few segments each, with large values: a shard
+		// whose segments are its heads and the entry just written
+		// reclaims in other shards (compacting or evicting there), and
+		// passes over those another goroutine holds.
+		{name: "many shards", opts: Options{MaxBytes: 1 << 20, Shards: 64, SegmentBytes: 4 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 600, maxSize: 6 << 10},
+		// The same shards, with a working set of a fifth of the budget
+		// in packed entries: reclaiming compacts, in other shards when a
+		// shard has nothing of its own to compact, passing over those
+		// another goroutine holds. (The heads, two of 8 KiB a shard,
+		// take most of the budget: evictions happen too.)
+		{name: "many shards, compacting", opts: Options{MaxBytes: 1 << 20, Shards: 64, SegmentBytes: 8 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 300, maxSize: 2 << 10, fits: true},
 	}
 	for _, cfg := range configs {
 		t.Run(cfg.name, func(t *testing.T) { runStress(t, cfg, d) })
