@@ -27,7 +27,7 @@
 //   - Keys, values and their 16-byte headers are kept within
 //     [Options.MaxBytes] (see [Options.MaxBytes] for what else uses memory).
 //   - What fits stays: no live entry is evicted for room while the live
-//     entries fill less than about 79% of MaxBytes (see
+//     entries fill less than about 84% of MaxBytes (see
 //     [Options.MaxBytes]), however often they are overwritten;
 //     MaxEntries N holds N keys; a value up to
 //     [Options.MaxValueBytes] is accepted on any machine.
@@ -81,20 +81,17 @@ type Options struct {
 	// What fits stays: until the live entries (Stats().Bytes) fill 90% of
 	// MaxBytes less one segment per shard (about 84% with the default
 	// segment size), the cache makes room by compacting, moving the live
-	// entries of its emptiest segments forward; above that, it evicts
-	// (see the package documentation). Overwrites, deletes and expiry
-	// leave dead bytes behind that compaction takes back. What it cannot
-	// take back is room not yet written: each shard fills two segments at
-	// a time (its head, for new writes, and its cold head, for what
-	// compaction keeps), and either may be nearly empty. So the line below
-	// which no live entry is ever evicted is 90% of MaxBytes less two
-	// segments per shard (about 79% with the default segment size); in
-	// practice the first eviction comes later (84% to 96% live in the
-	// package's tests). Entries packed into segments (up to a quarter
-	// segment each) also leave each segment's tail unused where the next
-	// entry did not fit: entries of a fair part of a segment lower the
-	// line by the share they leave unused (a fifth for entries just over
-	// a fifth of a segment).
+	// entries of its emptiest segments forward, never by evicting one.
+	// Overwrites, deletes and expiry leave dead bytes behind that this
+	// takes back. Above that, it evicts (see the package documentation).
+	// The segment per shard is the room not yet written in the segments
+	// a shard fills: its head, for new writes, and its cold head, for
+	// what compaction keeps, which it empties into the head before it
+	// would evict. Entries packed into segments (up to a quarter segment
+	// each) also leave each segment's tail unused where the next entry
+	// did not fit: entries of a fair part of a segment lower the line by
+	// the share they leave unused (a fifth for entries just over a fifth
+	// of a segment).
 	//
 	// Not counted: the index (16-byte slots, built 3/5 full and grown at
 	// 3/4 full: 21 to 27 bytes per entry, up to 32 just before a rebuild,

@@ -77,7 +77,7 @@ func (sh *shard) coldRoom(n int, growth coldGrowth) bool {
 		return true
 	}
 	seg := int64(sh.e.segBytes)
-	if len(sh.free) == 0 || n > sh.e.segBytes || growth == growWithinBudget && sh.full(seg, compacting) {
+	if sh.shrinking || len(sh.free) == 0 || n > sh.e.segBytes || growth == growWithinBudget && sh.full(seg, compacting) {
 		return false
 	}
 	sh.rotateCold()
@@ -124,4 +124,20 @@ func (sh *shard) moveRoom(headRoom int) int {
 		r = max(r, sh.e.segBytes)
 	}
 	return r
+}
+
+// shrinkCold moves the live entries of the cold head into the head, if
+// they fit in room bytes of it, and so releases the cold head, unless it
+// is keep. A cold head's unused room is budget that compaction cannot
+// otherwise take back: one that took the few survivors of a segment of
+// deletes holds a whole segment for them. Reclaiming shrinks it as a last
+// resort before it evicts. It reports whether it released a segment.
+func (sh *shard) shrinkCold(room, keep int, now int64) bool {
+	if sh.cold == nil || sh.coldSlot == keep || sh.meta[sh.coldSlot].liveBytes > int64(room) {
+		return false
+	}
+	sh.shrinking = true
+	sh.retire(sh.coldSlot, compacting, room, now)
+	sh.shrinking = false
+	return true
 }

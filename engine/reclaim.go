@@ -103,7 +103,7 @@ func (sh *shard) reclaim(need, keep int, now int64) {
 			if !over {
 				return // nothing to compact here: take free budget
 			}
-			if sh.compactElsewhere(now) {
+			if sh.compactElsewhere(now) || sh.shrinkCold(room, keep, now) {
 				continue
 			}
 		}
@@ -216,11 +216,11 @@ func (sh *shard) compactFor(taker *shard, now int64) bool {
 	if sh.closed || sh.head == nil {
 		return false
 	}
-	slot := sh.sparsest(sh.moveRoom(sh.head.Free()), -1, 1)
-	if slot < 0 {
+	if slot := sh.sparsest(sh.moveRoom(sh.head.Free()), -1, 1); slot >= 0 {
+		sh.retire(slot, compacting, sh.head.Free(), now)
+	} else if !sh.shrinkCold(sh.head.Free(), -1, now) {
 		return false
 	}
-	sh.retire(slot, compacting, sh.head.Free(), now)
 	taker.takeOver(sh)
 	return true
 }

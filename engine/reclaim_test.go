@@ -10,6 +10,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/require"
+	"github.com/velocache/velo/arena"
 )
 
 // TestReadKeyKeptWhenAnotherShardEvicts: a key read every few Sets stays
@@ -176,4 +177,43 @@ func TestEvictionPassesOverABusyDonor(t *testing.T) {
 		require.LessOrEqual(t, h, int64(maxBytes), "after the Set into shard %d", 10+i)
 	}
 	require.Positive(t, e.Stats().Evictions)
+}
+
+// TestColdHeadsGiveBackTheirRoom: every shard holds a cold head with one
+// entry (the survivor of a segment of deletes), and otherwise only live
+// entries. A large Set that puts the engine over budget well below the
+// line makes room by moving cold heads' entries into their heads, in its
+// own shard and others, not by evicting.
+func TestColdHeadsGiveBackTheirRoom(t *testing.T) {
+	const shards, seg = 16, 64 << 10
+	const maxBytes = 64<<20/16 + 2*seg // 4 MiB and two segments
+	hash := func(k string) uint64 {    // "s<i>/..." goes to shard i
+		var i uint64
+		fmt.Sscanf(k, "s%d/", &i)
+		return i<<60 | xxhash.Sum64String(k)>>4
+	}
+	e, _ := newTestEngine(t, Config{MaxBytes: maxBytes, Shards: shards, SegmentBytes: seg, MaxValueBytes: maxBytes / 4, hash: hash})
+	v := make([]byte, 64-arena.HeaderSize-16) // 64-byte entries with 16-byte keys
+	key := func(s int, p string, i int) string { return fmt.Sprintf("s%02d/%s%010d", s, p, i) }
+	for s := range shards {
+		for i := range seg / 64 {
+			require.NoError(t, e.Set(key(s, "a", i), v, 0))
+		}
+		for i := 1; i < seg/64; i++ {
+			e.Delete(key(s, "a", i))
+		}
+		for i := range 2*seg/64 + 1 {
+			require.NoError(t, e.Set(key(s, "b", i), v, 0))
+		}
+	}
+	before := e.Stats()
+	line := int64(maxBytes-shards*seg) * 9 / 10
+	big := make([]byte, 200<<10)
+	require.Less(t, before.LiveBytes+int64(len(big)), line, "the test's Set stays below the line")
+	require.NoError(t, e.Set(key(0, "big", 0), big, 0))
+	after := e.Stats()
+	t.Logf("live %d -> %d of %d (line %d), held %d -> %d, evictions %d -> %d",
+		before.LiveBytes, after.LiveBytes, maxBytes, line, before.HeldBytes, after.HeldBytes, before.Evictions, after.Evictions)
+	require.Equal(t, before.Evictions, after.Evictions)
+	require.LessOrEqual(t, after.HeldBytes, int64(maxBytes))
 }

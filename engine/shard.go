@@ -96,7 +96,10 @@ type shard struct {
 	// last published before it publishes again (see vacate).
 	liveStep int64
 
-	appended   int // entries, live or dead, in the segments held: what a hand may walk past
+	appended int // entries, live or dead, in the segments held: what a hand may walk past
+	// shrinking is set while shrinkCold moves the cold head's entries
+	// into the head: no new cold head may take them instead.
+	shrinking  bool
 	reinserted int // bytes reinserted into the head (see reinsertRoom)
 	setBytes   int64
 	movedBytes int64
@@ -128,7 +131,7 @@ type shard struct {
 		oldest     atomic.Uint64 // birth of the oldest segment other than the head; noVictim if none
 	}
 
-	_ [48]byte // rounds the size up to a multiple of 64 (TestShardLayout)
+	_ [40]byte // rounds the size up to a multiple of 64 (TestShardLayout)
 }
 
 func (sh *shard) init(e *Engine, share int64, slots, maxEntries int) {
