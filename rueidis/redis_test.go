@@ -38,6 +38,10 @@ type redisServer struct {
 	port int
 	addr string
 	cmd  *exec.Cmd
+	// exited is closed once cmd has exited: one goroutine waits for the
+	// process (cmd.Wait), and everything else waits on exited, so that
+	// nothing reads cmd's state while that goroutine writes it.
+	exited chan struct{}
 }
 
 // startRedis starts redis-server on a free loopback port, without
@@ -85,7 +89,7 @@ func (r *redisServer) start() {
 				n, _ := io.ReadFull(c, buf)
 				c.Close()
 				if string(buf[:n]) == "+PONG\r\n" {
-					r.cmd = cmd
+					r.cmd, r.exited = cmd, exited
 					return
 				}
 			}
@@ -94,6 +98,7 @@ func (r *redisServer) start() {
 			case <-time.After(20 * time.Millisecond):
 				if time.Now().After(deadline) {
 					cmd.Process.Kill()
+					<-exited
 					r.t.Fatalf("redis-server on port %d did not answer PING within %v", r.port, waitFor)
 				}
 				continue
@@ -117,16 +122,23 @@ func (r *redisServer) signal(sig syscall.Signal) {
 // kill9 kills the server with SIGKILL and waits for it to exit.
 func (r *redisServer) kill9() {
 	r.cmd.Process.Signal(syscall.SIGKILL)
-	r.cmd.Process.Wait()
+	<-r.exited
 }
 
+// stop kills the server, stopped (SIGSTOP) or not, unless it has exited,
+// and waits for it to exit.
 func (r *redisServer) stop() {
-	if r.cmd == nil || r.cmd.ProcessState != nil {
+	if r.cmd == nil {
 		return
+	}
+	select {
+	case <-r.exited:
+		return
+	default:
 	}
 	r.cmd.Process.Signal(syscall.SIGCONT)
 	r.cmd.Process.Signal(syscall.SIGKILL)
-	r.cmd.Process.Wait()
+	<-r.exited
 }
 
 // newAdmin returns a rueidis client without client-side caching, for the
