@@ -9,7 +9,9 @@
 // promises:
 //
 //   - a reply is served locally only until the earlier of the server's
-//     PTTL (read with it) and the client-side TTL of the DoCache call;
+//     PTTL (read with it, and counted from when the request was sent)
+//     and the client-side TTL of the DoCache call that sent the request
+//     (later calls that hit do not shorten it);
 //   - lookups of one key and command that miss together send one
 //     request: the first sends it, the others wait for its reply;
 //   - an invalidation message from the server drops every cached reply
@@ -39,4 +41,16 @@
 // noticed only by rueidis's pings (sent every ClientOption.Dialer.KeepAlive
 // to an idle connection, given up after ClientOption.ConnWriteTimeout),
 // until which the local copies are served.
+//
+// Nor can it match a reply to its request by more than their order on
+// the connection, which is all rueidis gives it. When a DoCache caller's
+// context ends while its request is on the wire, rueidis cancels the
+// request's record here but the request still gets its reply, and rueidis
+// cannot say whether it was sent: so that late reply is taken as the
+// reply to the next request for the same key and command, handed to that
+// request's waiters and stored, even if the key was written and
+// invalidated in between (the server's own invalidation, which follows
+// the late reply on the connection, then drops the stored copy). Give
+// DoCache contexts that outlast a round trip where a stale read matters
+// ([Client.GetOrLoad] passes its caller's context to DoCache).
 package velorueidis

@@ -717,3 +717,50 @@ func TestLoadErrorsAndPanics(t *testing.T) {
 		t.Fatalf("loads %d, load errors %d", s.Loads, s.LoadErrors)
 	}
 }
+
+// TestDelayedReplyExpiresWithTheServer: a GET's reply is held back (by a
+// proxy) for 700 ms of its key's 1 s PTTL, with the server's active
+// expiry off (so no invalidation comes when the key dies). The local
+// copy must die when the server's does, about 1 s after the SET, not 1 s
+// after the reply arrived: the PTTL counts from when the request was
+// sent.
+func TestDelayedReplyExpiresWithTheServer(t *testing.T) {
+	srv := startRedis(t)
+	admin := newAdmin(t, srv.addr)
+	px := startProxy(t, srv.addr)
+	a := newTestClient(t, px.addr(), ClientOptions{Redis: rueidis.ClientOption{PipelineMultiplex: -1}})
+	rc := a.Redis()
+	mustDo(t, admin, "DEBUG", "SET-ACTIVE-EXPIRE", "0")
+	gets := serverGets(t, admin)
+	mustDo(t, admin, "SET", "k", "v", "PX", "1000")
+	set := time.Now()
+	px.hold()
+	done := make(chan error, 1)
+	go func() { done <- rc.DoCache(bg(), rc.B().Get().Key("k").Cache(), time.Minute).Error() }()
+	eventually(t, "the held GET to execute on the server", func() bool { return serverGets(t, admin) > gets })
+	time.Sleep(time.Until(set.Add(700 * time.Millisecond)))
+	px.release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Served locally from now until it expires: no later than the server's
+	// expiry, 1 s after the SET was sent (and so after set, less the SET's
+	// round trip, which only makes the check stricter).
+	// A hit's lookup began at start, so the copy was alive then; the
+	// copy's expiry is in whole milliseconds, hence the slack.
+	var last time.Duration
+	for {
+		h, start := a.Stats().Hits, time.Since(set)
+		if err := rc.DoCache(bg(), rc.B().Get().Key("k").Cache(), time.Minute).Error(); err != nil && !rueidis.IsRedisNil(err) {
+			t.Fatal(err)
+		}
+		if a.Stats().Hits == h {
+			break
+		}
+		last = start
+		time.Sleep(10 * time.Millisecond)
+	}
+	if last > 1005*time.Millisecond {
+		t.Fatalf("served locally %v after SET PX 1000", last)
+	}
+}

@@ -160,7 +160,8 @@ func (s *Stores) NewCacheStore(opt rueidis.CacheStoreOption) rueidis.CacheStore 
 // Invalidate drops the local copies of keys from every connection's
 // cache now, and keeps replies to requests already in flight for them
 // from being stored or shared with later lookups, which send a request
-// of their own. A process calls it after writing keys to Redis itself
+// of their own (but see the package documentation for a request whose
+// caller gave up). A process calls it after writing keys to Redis itself
 // (Client.Set and Client.Delete do), so that it reads its own writes
 // without waiting for the server's invalidation.
 func (s *Stores) Invalidate(keys ...string) {
@@ -293,6 +294,7 @@ type flightKey struct{ key, cmd string }
 // sent it and those that joined it wait on done.
 type flight struct {
 	done       chan struct{}
+	sent       int64  // when the lookup sent the request, Unix ms
 	xat        int64  // the client-side expiry the lookup asked for, Unix ms
 	epoch      uint64 // the key's epoch when the lookup sent the request
 	installing bool   // an Update took it; Cancel leaves it alone
@@ -438,7 +440,7 @@ func (s *Store) Flight(key, cmd string, ttl time.Duration, now time.Time) (rueid
 			return rueidis.RedisMessage{}, last
 		}
 	}
-	f := &flight{done: make(chan struct{}), xat: now.Add(ttl).UnixMilli(), epoch: s.ref(key)}
+	f := &flight{done: make(chan struct{}), sent: now.UnixMilli(), xat: now.Add(ttl).UnixMilli(), epoch: s.ref(key)}
 	s.flights[fk] = append(s.flights[fk], f)
 	s.nPending++
 	s.parent.misses.Add(1)
@@ -450,8 +452,12 @@ func (s *Store) Flight(key, cmd string, ttl time.Duration, now time.Time) (rueid
 // went out, on one connection), stores it under the epoch of its request
 // unless the key was invalidated since, hands it to the waiters, and
 // returns its client-side expiry: the earlier of the server's PTTL and
-// the lookup's TTL.
+// the lookup's TTL. The PTTL counts from when the request was sent, not
+// from now: the server read it at some moment between the two, and a
+// reply held up on the way (a slow network, a stalled reader) would
+// otherwise be served for as long past the server's expiry.
 func (s *Store) Update(key, cmd string, val rueidis.RedisMessage) (pxat int64) {
+	received := time.Now().UnixMilli()
 	pxat = val.CachePXAT()
 	if pxat < 0 {
 		pxat = 0
@@ -473,6 +479,10 @@ func (s *Store) Update(key, cmd string, val rueidis.RedisMessage) (pxat int64) {
 	f.installing = true
 	s.mu.Unlock()
 
+	if pxat > 0 {
+		// rueidis adds the PTTL to the time it received the reply.
+		pxat = max(pxat-max(received-f.sent, 0), f.sent)
+	}
 	if pxat == 0 || f.xat < pxat {
 		pxat = f.xat
 	}
