@@ -174,14 +174,36 @@ func (sh *shard) oldestVictim(keep int) int {
 // writers at work, the one with the most is often busy, and giving up
 // would leave this shard evicting live entries below the line.
 func (sh *shard) compactElsewhere(now int64) bool {
+	most := int64(sh.e.segBytes) // not worth a lock for less
+	done := false
+	sh.eachDonor(func(d *shard) (int64, bool) {
+		dead := d.seen.held.Load() - d.seen.live.Load()
+		return -dead, dead > most
+	}, func(d *shard) bool {
+		if d.mu.TryLock() {
+			done = d.compactFor(sh, now)
+			d.mu.Unlock()
+		}
+		return done
+	})
+	return done
+}
+
+// eachDonor calls try with the shards other than sh that rank allows, best
+// (lowest rank) first, up to donorTries of them, until try returns true. A
+// shard another goroutine holds is passed over this way for the next best,
+// rather than giving up at the first: with a few writers at work, the
+// best donor is often busy.
+func (sh *shard) eachDonor(rank func(d *shard) (r int64, ok bool), try func(d *shard) bool) {
 	var tried [donorTries]*shard
 	for n := range donorTries {
 		var donor *shard
-		most := int64(sh.e.segBytes) // not worth a lock for less
+		var best int64
 	next:
 		for i := range sh.e.shards {
 			d := &sh.e.shards[i]
-			if dead := d.seen.held.Load() - d.seen.live.Load(); d == sh || dead <= most {
+			r, ok := rank(d)
+			if d == sh || !ok || donor != nil && r >= best {
 				continue
 			}
 			for _, t := range tried[:n] {
@@ -189,24 +211,19 @@ func (sh *shard) compactElsewhere(now int64) bool {
 					continue next
 				}
 			}
-			donor, most = d, d.seen.held.Load()-d.seen.live.Load()
+			donor, best = d, r
 		}
 		if donor == nil {
-			return false
+			return
 		}
 		tried[n] = donor
-		if donor.mu.TryLock() {
-			ok := donor.compactFor(sh, now)
-			donor.mu.Unlock()
-			if ok {
-				return true
-			}
+		if try(donor) {
+			return
 		}
 	}
-	return false
 }
 
-// donorTries is how many shards compactElsewhere tries.
+// donorTries is how many shards eachDonor offers.
 const donorTries = 8
 
 // compactFor retires the sparsest segment of sh, whose lock the caller
@@ -241,43 +258,24 @@ func (sh *shard) evictOldest(keep, room int, now int64) bool {
 		}
 		// The donor is the shard with the oldest segment, or, if its lock
 		// is taken (another writer, a Stats, a sweep is in it), the one
-		// with the next oldest, up to donorTries shards: a shard with
-		// nothing of its own to retire that gave up at the first busy
-		// donor would leave the engine over budget by the segment it just
-		// added, and the next such Set by one more.
-		var tried [donorTries]*shard
-		for n := range donorTries {
-			var donor *shard
-			lim := limit
-		next:
-			for i := range sh.e.shards {
-				d := &sh.e.shards[i]
-				b := d.seen.oldest.Load()
-				if d == sh || b >= lim {
-					continue
-				}
-				for _, t := range tried[:n] {
-					if d == t {
-						continue next
-					}
-				}
-				donor, lim = d, b
-			}
-			if donor == nil {
-				break
-			}
-			tried[n] = donor
-			// A donor whose head is nearly full would evict the entries
-			// it should keep, for want of room to move them to; it
-			// rotates soon, and then retires its own oldest with a new
-			// head's room. This shard retires its own instead, and takes
-			// the donor's anyway only when it has none.
-			if sh.evictIn(donor, sh.e.largeFrom, now) || own < 0 && sh.evictIn(donor, 0, now) {
-				return true
-			}
-			if own >= 0 {
-				break // it has its own to retire: no need to look further
-			}
+		// with the next oldest: a shard with nothing of its own to retire
+		// that gave up at the first busy donor would leave the engine
+		// over budget by the segment it just added, and the next such Set
+		// by one more. A donor whose head is nearly full would evict the
+		// entries it should keep, for want of room to move them to; it
+		// rotates soon, and then retires its own oldest with a new head's
+		// room. This shard retires its own instead, and takes the donor's
+		// anyway only when it has none.
+		evicted := false
+		sh.eachDonor(func(d *shard) (int64, bool) {
+			b := d.seen.oldest.Load()
+			return int64(b), b < limit // births count from 1: far below 2^63
+		}, func(d *shard) bool {
+			evicted = sh.evictIn(d, sh.e.largeFrom, now) || own < 0 && sh.evictIn(d, 0, now)
+			return evicted || own >= 0 // with its own to retire, one try
+		})
+		if evicted {
+			return true
 		}
 	}
 	if own < 0 {

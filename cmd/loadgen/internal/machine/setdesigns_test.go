@@ -89,13 +89,19 @@ func newModelLog() *modelLog {
 	}
 }
 
-func (l *modelLog) append(v []byte) int {
+// write copies v to the append position and returns its offset.
+func (l *modelLog) write(v []byte) int {
 	if l.used+modelEntry > len(l.data) {
 		l.used = 0
 	}
 	off := l.used
 	copy(l.data[off:off+modelEntry], v)
 	l.used += modelEntry
+	return off
+}
+
+func (l *modelLog) append(v []byte) int {
+	off := l.write(v)
 	s := &l.segs[off/modelSegBytes]
 	s.live++
 	s.bytes += modelEntry
@@ -105,12 +111,7 @@ func (l *modelLog) append(v []byte) int {
 // appendShared is append for a log whose bookkeeping other goroutines
 // change too (core-logs).
 func (l *modelLog) appendShared(v []byte) int {
-	if l.used+modelEntry > len(l.data) {
-		l.used = 0
-	}
-	off := l.used
-	copy(l.data[off:off+modelEntry], v)
-	l.used += modelEntry
+	off := l.write(v)
 	s := &l.segs[off/modelSegBytes]
 	atomic.AddInt64(&s.live, 1)
 	atomic.AddInt64(&s.bytes, modelEntry)
