@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/velocache/velo/arena"
@@ -131,8 +132,10 @@ func (c *Cache) SaveTo(w io.Writer) error {
 }
 
 // LoadFrom reads a snapshot written by SaveTo and stores its entries, each
-// with the lifetime it had left at the save less the wall-clock time
-// since. Entries that expired meanwhile are skipped; a snapshot saved more
+// with the lifetime it had left at the save less the time since: the
+// wall-clock time from the save to the start of the load, and the cache's
+// time from then on, so that a long load adds no life to the entries it
+// stores last. Entries that expired meanwhile are skipped; a snapshot saved more
 // than 292 years ago (the longest time.Duration) has every entry that
 // expires at all expired. If the save time is ahead of the wall clock (the
 // clock went back, or the snapshot is from a machine whose clock is ahead)
@@ -164,9 +167,10 @@ func (c *Cache) SaveTo(w io.Writer) error {
 // reader whose Read fails once a deadline passes or a context is done, as
 // a net.Conn's does after SetReadDeadline.
 //
-// Entries with values longer than this cache accepts (see MaxValueBytes) are skipped
-// and the rest loaded; LoadFrom then returns an error wrapping ErrTooLarge
-// that counts them. On a closed cache LoadFrom returns ErrClosed before
+// Entries with keys or values longer than this cache accepts (see
+// MaxValueBytes and MaxEntryBytes) are read through without being held,
+// and skipped, and the rest loaded; LoadFrom then returns an error
+// wrapping ErrTooLarge that counts them and says which limit they passed. On a closed cache LoadFrom returns ErrClosed before
 // reading r, whatever it holds; if the cache is closed during the load, it
 // returns ErrClosed too.
 //
@@ -202,14 +206,21 @@ func (c *Cache) LoadFrom(r io.Reader) error {
 	// years ago (or any savedAt, against a wall clock far enough ahead)
 	// gives the longest Duration, which every remaining lifetime ends
 	// within. A savedAt ahead of the wall clock deducts nothing.
+	// Lifetimes count from this moment, the engine's time when the
+	// downtime was measured, and not from when each entry is stored: the
+	// time the load itself takes (a large snapshot, a slow source) passes
+	// for the entries as it does for the cache, and an entry whose
+	// lifetime ends during the load is not stored (Restore).
 	savedAt := int64(binary.LittleEndian.Uint64(hdr[12:]))
 	downtime := int64(max(wallClock().Sub(time.Unix(0, savedAt)), 0))
+	base := c.e.Now()
 
 	var (
 		buf      = make([]byte, 0, 256) // the record being read, reused; at most MaxEntryBytes plus framing
 		count    uint64                 // entry records read
-		tooLarge int                    // entries skipped for size
-		maxValue = c.MaxValueBytes()
+		tooLarge skipped                // entries skipped for size
+		maxValue = c.e.MaxValueBytes()
+		maxKey   = c.e.MaxKeyBytes()
 	)
 	for {
 		sr.records++
@@ -243,11 +254,7 @@ func (c *Cache) LoadFrom(r io.Reader) error {
 			if c.e.Closed() {
 				return ErrClosed
 			}
-			if tooLarge > 0 {
-				return fmt.Errorf("%w: skipped %d snapshot entries with values over this cache's %d-byte limit (Options.MaxValueBytes); loaded the rest",
-					ErrTooLarge, tooLarge, maxValue)
-			}
-			return nil
+			return tooLarge.err(maxKey, maxValue)
 		default:
 			return sr.corrupt(fmt.Sprintf("unknown record kind %#x", buf[0]))
 		}
@@ -266,7 +273,7 @@ func (c *Cache) LoadFrom(r io.Reader) error {
 		}
 		vlen := int(vlen32)
 		count++
-		if vlen > maxValue {
+		if klen > maxKey || vlen > maxValue {
 			// Read it through, to stay in step and to report damage, but
 			// without holding it.
 			crc := crc32.Update(0, castagnoli, buf)
@@ -280,7 +287,7 @@ func (c *Cache) LoadFrom(r io.Reader) error {
 			if crc != binary.LittleEndian.Uint32(sum[:]) {
 				return sr.corrupt("checksum mismatch")
 			}
-			tooLarge++
+			tooLarge.count(klen > maxKey, vlen > maxValue)
 			continue
 		}
 		n := entryHeadSize + klen + vlen + 4
@@ -303,21 +310,48 @@ func (c *Cache) LoadFrom(r io.Reader) error {
 			if remaining <= downtime {
 				continue // expired while the cache was down
 			}
-			left := remaining - downtime
-			if now := c.e.Now(); left < arena.Never-now {
-				expireAt = now + left
+			if left := remaining - downtime; left < arena.Never-base {
+				expireAt = base + left
 			}
 		}
 		key := string(buf[entryHeadSize : entryHeadSize+klen])
 		value := buf[entryHeadSize+klen : n-4]
 		if err := c.e.Restore(key, value, expireAt, ttl); err != nil {
 			if errors.Is(err, ErrTooLarge) {
-				tooLarge++ // not expected: sizes were checked above
+				tooLarge.count(false, true) // not expected: sizes were checked above
 				continue
 			}
 			return err
 		}
 	}
+}
+
+// skipped counts the snapshot entries LoadFrom skipped as too large for
+// the cache, by what was too long.
+type skipped struct{ keys, values int }
+
+func (s *skipped) count(longKey, longValue bool) {
+	if longKey {
+		s.keys++
+	} else if longValue {
+		s.values++
+	}
+}
+
+// err returns nil if no entry was skipped, else an error wrapping
+// ErrTooLarge that says how many were, and why.
+func (s skipped) err(maxKey, maxValue int) error {
+	var why []string
+	if s.keys > 0 {
+		why = append(why, fmt.Sprintf("%d with keys over this cache's %d-byte limit", s.keys, maxKey))
+	}
+	if s.values > 0 {
+		why = append(why, fmt.Sprintf("%d with values over its %d-byte limit (Options.MaxValueBytes)", s.values, maxValue))
+	}
+	if why == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: skipped %d snapshot entries, %s; loaded the rest", ErrTooLarge, s.keys+s.values, strings.Join(why, " and "))
 }
 
 // unixNanos returns t in Unix nanoseconds, the header's save time. Where
@@ -352,12 +386,15 @@ func (s *snapReader) read(p []byte) error {
 // skip reads n bytes into the checksum crc without keeping them.
 func (s *snapReader) skip(crc *uint32, n int) error {
 	for n > 0 {
+		// Peek returns fewer bytes than asked for only with the error that
+		// cut them short; bufio.Reader returns a reader's error once, so
+		// it is returned here, after the bytes before it are counted.
 		b, err := s.r.Peek(min(n, s.r.Size()))
 		*crc = crc32.Update(*crc, castagnoli, b)
 		s.r.Discard(len(b))
 		s.off += int64(len(b))
 		n -= len(b)
-		if n > 0 && len(b) == 0 {
+		if err != nil {
 			return s.check(err)
 		}
 	}

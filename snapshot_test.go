@@ -12,10 +12,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -387,6 +389,135 @@ func TestSnapshotTooLarge(t *testing.T) {
 	}
 }
 
+// An entry whose key is longer than the loading cache takes is read
+// through without being held, as one with too long a value is, and the
+// error says which limit each skipped entry passed.
+func TestSnapshotKeyTooLong(t *testing.T) {
+	wall := time.Unix(1_700_000_000, 0)
+	setWall(t, &wall)
+	dst, _ := newManual(t, Options{MaxBytes: 4 << 10})
+	maxKey := dst.e.MaxKeyBytes()
+	require.Less(t, maxKey, 65535, "the test needs a cache whose key limit is below the format's")
+	snap := func(entries ...[]byte) []byte {
+		data := snapHeader(wall.UnixNano())
+		for _, e := range entries {
+			data = append(data, e...)
+		}
+		return append(data, snapEnd(uint64(len(entries)))...)
+	}
+	fits := snap(snapEntry(strings.Repeat("k", maxKey), "v", 0, 0))
+	long := snap(snapEntry(strings.Repeat("k", 65535), "v", 0, 0),
+		snapEntry("ok", "v", 0, 0),
+		snapEntry("v", strings.Repeat("v", dst.MaxValueBytes()+1), 0, 0))
+	require.NoError(t, dst.LoadFrom(bytes.NewReader(fits)))
+	dst.Clear()
+
+	var err error
+	allocated := allocatedBy(func() { err = dst.LoadFrom(bytes.NewReader(long)) })
+	require.ErrorIs(t, err, ErrTooLarge)
+	require.ErrorContains(t, err, "skipped 2 snapshot entries, 1 with keys over")
+	require.ErrorContains(t, err, "and 1 with values over")
+	require.True(t, dst.Has("ok"))
+	require.Equal(t, 1, dst.Len())
+	// The bufio.Reader's 64 KiB and the record buffer, at most
+	// MaxEntryBytes plus framing (docs/snapshot.md), and some slack: not
+	// the 64 KiB key.
+	require.Less(t, allocated, uint64(64<<10+dst.MaxEntryBytes()+27+16<<10), "a record with too long a key was held")
+	require.Zero(t, dst.Stats().Rejected, "a skipped record is not a refused Set")
+}
+
+// allocatedBy returns the bytes f allocated.
+func allocatedBy(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// A reader's error in the middle of a record that is read through is
+// returned as it is, even if the reader goes on afterwards (bufio.Reader
+// hands an error out once).
+func TestSnapshotReaderErrorInSkippedRecord(t *testing.T) {
+	src, _ := newManual(t, Options{SegmentBytes: 64 << 10})
+	require.NoError(t, src.Set("big", bytes.Repeat([]byte("x"), 10<<10), 0))
+	data := save(t, src)
+	for name, opts := range map[string]Options{
+		"skipped": {MaxValueBytes: 4096, MaxBytes: 1 << 20},
+		"held":    {},
+	} {
+		dst, _ := newManual(t, opts)
+		r := &failOnce{r: bytes.NewReader(data), at: snapHeaderSize + entryHeadSize + 3 + 5000}
+		require.ErrorIs(t, dst.LoadFrom(r), errFailOnce, name)
+	}
+}
+
+// failOnce reads from r, and fails once after at bytes.
+type failOnce struct {
+	r      io.Reader
+	at, n  int
+	failed bool
+}
+
+var errFailOnce = errors.New("read failed once")
+
+func (f *failOnce) Read(p []byte) (int, error) {
+	if !f.failed {
+		if f.n == f.at {
+			f.failed = true
+			return 0, errFailOnce
+		}
+		p = p[:min(len(p), f.at-f.n)]
+	}
+	n, err := f.r.Read(p)
+	f.n += n
+	return n, err
+}
+
+// The time a load takes counts against the lifetimes of the entries it
+// stores: an entry stored 50 minutes into the load of a snapshot saved
+// just before it, with an hour left at the save, has 10 minutes left, and
+// one with 40 minutes left is not stored.
+func TestSnapshotLoadTimeCounts(t *testing.T) {
+	wall := time.Unix(1_700_000_000, 0)
+	setWall(t, &wall)
+	dst, clk := newManual(t, Options{})
+	rest := append(snapEntry("hour", "v", time.Hour, time.Hour), snapEntry("forty", "v", 40*time.Minute, time.Hour)...)
+	r := &pausedReader{
+		parts: [2][]byte{snapHeader(wall.UnixNano()), append(rest, snapEnd(2)...)},
+		pause: func() {
+			wall = wall.Add(50 * time.Minute)
+			clk.Advance(50 * time.Minute)
+		},
+	}
+	// One byte at a time, so that the header is read before the pause.
+	require.NoError(t, dst.LoadFrom(iotest.OneByteReader(r)))
+	ttl, ok := dst.TTL("hour")
+	require.True(t, ok)
+	require.Equal(t, 10*time.Minute, ttl)
+	require.False(t, dst.Has("forty"))
+}
+
+// pausedReader reads parts[0], calls pause, then reads parts[1].
+type pausedReader struct {
+	parts [2][]byte
+	pause func()
+}
+
+func (r *pausedReader) Read(p []byte) (int, error) {
+	if len(r.parts[0]) == 0 && r.pause != nil {
+		r.pause()
+		r.pause = nil
+		r.parts[0], r.parts[1] = r.parts[1], nil
+	}
+	if len(r.parts[0]) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.parts[0])
+	r.parts[0] = r.parts[0][n:]
+	return n, nil
+}
+
 // noReads fails the test if LoadFrom reads it.
 type noReads struct{ t *testing.T }
 
@@ -465,6 +596,12 @@ func snapEntry(key, value string, remaining, ttl time.Duration) []byte {
 	r = binary.LittleEndian.AppendUint64(r, uint64(ttl))
 	r = append(r, key...)
 	r = append(r, value...)
+	return binary.LittleEndian.AppendUint32(r, crc32.Checksum(r, castagnoli))
+}
+
+// snapEnd returns an end record counting n entries.
+func snapEnd(n uint64) []byte {
+	r := binary.LittleEndian.AppendUint64([]byte{kindEnd}, n)
 	return binary.LittleEndian.AppendUint32(r, crc32.Checksum(r, castagnoli))
 }
 

@@ -346,6 +346,9 @@ func (e *Engine) MaxEntryBytes() int { return arena.EntrySize(e.maxKey, e.maxVal
 // MaxValueBytes is the largest value the engine accepts.
 func (e *Engine) MaxValueBytes() int { return e.maxValue }
 
+// MaxKeyBytes is the longest key the engine accepts (see maxKeyLen).
+func (e *Engine) MaxKeyBytes() int { return e.maxKey }
+
 func (e *Engine) shardOf(h uint64) *shard { return &e.shards[h>>e.shift] }
 
 // hashOf hashes a key with the engine's random seed (see keyHasher),
