@@ -366,11 +366,11 @@ func (c *Cache) MaxValueBytes() int { return c.e.MaxValueBytes() }
 type Stats struct {
 	Hits        uint64 // Get and AppendValue calls that found their key
 	Misses      uint64 // ... that did not
-	Sets        uint64 // successful Set calls
+	Sets        uint64 // values stored: by Set, GetOrLoad (loads and refreshes) and LoadFrom
 	Rejected    uint64 // Sets and GetOrLoad stores refused with ErrTooLarge
 	Deletes     uint64 // Delete calls that removed a present key
 	Evictions   uint64 // entries removed to stay within the budget
-	Expirations uint64 // expired entries removed
+	Expirations uint64 // expired entries removed: by the sweep, or found expired by a Set, Delete or eviction
 	Entries     int    // entries stored now (as Len)
 	Bytes       int64  // bytes of the entries stored now: key, value and a 16-byte header each, rounded up to 8
 

@@ -267,3 +267,25 @@ func TestErrorsAreDistinct(t *testing.T) {
 		require.True(t, strings.HasPrefix(a.Error(), "velo: "))
 	}
 }
+
+// An expired entry that a Set replaces counts in Stats.Expirations, as
+// OnRemove reports it, with the callback or without.
+func TestExpirationsCountOverwrites(t *testing.T) {
+	for _, callback := range []bool{false, true} {
+		var reasons []Reason
+		opts := Options{Shards: 1, ExpiryInterval: time.Hour}
+		if callback {
+			opts.OnRemove = func(_ string, _ []byte, r Reason) { reasons = append(reasons, r) }
+		}
+		c, clk := newManual(t, opts)
+		require.NoError(t, c.Set("k", []byte("1"), time.Second))
+		require.NoError(t, c.Set("live", []byte("1"), time.Hour))
+		clk.Advance(2 * time.Second)
+		require.NoError(t, c.Set("k", []byte("2"), 0))
+		require.NoError(t, c.Set("live", []byte("2"), 0))
+		require.EqualValues(t, 1, c.Stats().Expirations, "callback %v", callback)
+		if callback {
+			require.Equal(t, []Reason{Expired, Replaced}, reasons)
+		}
+	}
+}

@@ -121,17 +121,25 @@ var (
 // the expired value with a *StaleError that wraps [ErrStale] and the load's
 // error, so callers see the failure and choose: fail closed by treating
 // every error alike, or use the value when errors.Is(err, [ErrStale]).
+// The value is served only if it is still the key's entry when the load
+// fails, within StaleIfError of its expiry: after a write of the key
+// meanwhile, or a load that took longer to fail, the caller gets the
+// load's error alone.
 // Until [Options.StaleRetry] has passed, later calls for the key get the
 // stale value and that error at once, without loading: a failing origin
 // sees one load per key per StaleRetry ([Stats.StaleServed] counts them).
+// That wait is for the value whose reload failed: a value of the key
+// stored since is reloaded as soon as it expires.
 //
 // With [Options.RefreshAhead] set, a hit on an entry that has less than that
 // fraction of its TTL left returns the current value at once and calls load
 // in the background, unless a load of the key is already running. Its
 // context carries ctx's values and is cancelled only by Close. If it
-// succeeds, its value replaces the entry, unless the entry was replaced
-// or deleted meanwhile (the newer write wins); if it fails or panics, the
-// entry is left to expire, and the next hit in the window tries again.
+// succeeds, its value replaces the entry, unless a write of the key (a
+// Set, Delete or LoadFrom, or a Clear) came meanwhile: the newer write
+// wins. The entry expiring, or being evicted, while the refresh runs does
+// not keep its value out. If it fails or panics, the entry is left to
+// expire, and the next hit in the window tries again.
 func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context) ([]byte, time.Duration, error)) ([]byte, error) {
 	if load == nil {
 		return nil, errNilLoad
@@ -154,18 +162,18 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 			return nil, err
 		}
 		var stale []byte
-		var staleInfo engine.EntryInfo
-		hasStale := false
+		var staleInfo *engine.EntryInfo // nil: no stale value
 		if c.staleIfError > 0 {
-			if stale, staleInfo, hasStale = c.e.GetStale(nil, key); hasStale {
-				if err := c.stale.waiting(key, c.e.Now()); err != nil {
-					return stale, c.servedStale(staleInfo, err)
+			if v, info, ok := c.e.GetStale(nil, key); ok {
+				stale, staleInfo = v, &info
+				if err := c.stale.waiting(key, info.ExpireAt, c.e.Now()); err != nil {
+					return c.serveStale(key, stale, info, err)
 				}
 			}
 		}
-		cl, how, staleErr := c.loads.join(c, ctx, key, load, hasStale)
+		cl, how, staleErr := c.loads.join(c, ctx, key, load, staleInfo)
 		if how == staleWaits {
-			return stale, c.servedStale(staleInfo, staleErr)
+			return c.serveStale(key, stale, *staleInfo, staleErr)
 		}
 		if how == storedLoad {
 			// Its value may have been stored, and deleted, before this
@@ -186,18 +194,24 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 			}
 		}
 		v, err := c.loads.wait(ctx, key, cl)
-		if err != nil && hasStale && servesStale(ctx, err) {
-			return stale, c.servedStale(staleInfo, err) // the load recorded the failure
+		if err != nil && staleInfo != nil && servesStale(ctx, err) {
+			return c.serveStale(key, stale, *staleInfo, err) // the load recorded the failure
 		}
 		return v, err
 	}
 }
 
-// servedStale counts a stale value served, and returns the error it comes
-// with.
-func (c *Cache) servedStale(info engine.EntryInfo, err error) error {
+// serveStale returns v, the stale value of key described by info, with a
+// *StaleError for err, and counts it; or only err, if key's entry is no
+// longer that stale value now: it expired StaleIfError ago or longer (a
+// load that took that long to fail), or a write of key replaced or
+// deleted it meanwhile.
+func (c *Cache) serveStale(key string, v []byte, info engine.EntryInfo, err error) ([]byte, error) {
+	if now, ok := c.e.StaleInfo(key); !ok || now.ExpireAt != info.ExpireAt {
+		return nil, err
+	}
 	c.loads.staleServed.Add(1)
-	return &StaleError{Err: err, Age: time.Duration(max(0, c.e.Now()-info.ExpireAt))}
+	return v, &StaleError{Err: err, Age: time.Duration(max(0, c.e.Now()-info.ExpireAt))}
 }
 
 // wait waits for cl, which the caller joined, and returns a copy of its
@@ -278,9 +292,10 @@ type call struct {
 	waiters int
 	cancel  context.CancelFunc // cancels the load's context
 
-	// refreshOf is, for a background refresh, the entry it reloads; nil
-	// for a load after a miss.
-	refreshOf *engine.EntryInfo
+	// refresh is, for a background refresh, its watch of the key (see
+	// engine.Watch), which a write of the key meanwhile ends; nil for a
+	// load after a miss.
+	refresh *engine.Watch
 
 	// waitingOn is the call whose result this call's load function is
 	// waiting for in a GetOrLoad of its own, or nil. Guarded by
@@ -357,7 +372,7 @@ const (
 // have ended since, and it records its failure before it leaves the map
 // of calls, so looking again here, where no call is in the map, is what
 // makes it one reload per StaleRetry whatever the callers' timing.
-func (l *loader) join(c *Cache, parent context.Context, key string, load loadFunc, stale bool) (*call, joinResult, error) {
+func (l *loader) join(c *Cache, parent context.Context, key string, load loadFunc, stale *engine.EntryInfo) (*call, joinResult, error) {
 	var ctx context.Context // set if this caller created the call
 	var staleErr error
 	how := joinedLoad
@@ -370,8 +385,8 @@ func (l *loader) join(c *Cache, parent context.Context, key string, load loadFun
 			}
 			return old, false
 		}
-		if stale {
-			if staleErr = c.stale.waiting(key, c.e.Now()); staleErr != nil {
+		if stale != nil {
+			if staleErr = c.stale.waiting(key, stale.ExpireAt, c.e.Now()); staleErr != nil {
 				how = staleWaits
 				return nil, true // no call: nothing to store
 			}
@@ -473,16 +488,25 @@ func (l *loader) refresh(c *Cache, parent context.Context, key string, load load
 	if _, ok := l.calls.Load(key); ok || l.closed.Load() {
 		return
 	}
+	// Watched from before the call is in the map: a write of the key
+	// after the hit that found of ends the watch, or keeps it from
+	// starting.
+	w, ok := c.e.Watch(key, of)
+	if !ok {
+		return
+	}
 	var ctx context.Context
 	cl, loaded := l.calls.LoadOrCompute(key, func() *call {
 		var nc *call
 		nc, ctx = newCall(parent)
-		nc.refreshOf = &of
+		nc.refresh = &w
 		return nc
 	})
-	if !loaded {
-		l.start(c, ctx, key, cl, load)
+	if loaded {
+		c.e.Unwatch(w)
+		return
 	}
+	l.start(c, ctx, key, cl, load)
 }
 
 // start runs cl's load in a new goroutine, or fails cl with [ErrClosed].
@@ -512,12 +536,15 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 		if err == errGoexit {
 			l.loadErrors.Add(1)
 		}
+		if cl.refresh != nil {
+			c.e.Unwatch(*cl.refresh) // if it stored nothing
+		}
 		l.finish(key, cl, val, err)
 	}()
 
 	var ttl time.Duration
 	l.loads.Add(1)
-	if cl.refreshOf != nil {
+	if cl.refresh != nil {
 		l.refreshes.Add(1)
 	}
 	val, ttl, err = recoverLoad(ctx, load)
@@ -528,17 +555,19 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
 			return
 		}
-		if ttl > 0 && cl.refreshOf == nil && errors.Is(err, ErrNotFound) {
+		if ttl > 0 && cl.refresh == nil && errors.Is(err, ErrNotFound) {
 			// Like a value, stored before finish takes the call out of
 			// the map. A refresh leaves the entry it reloads to expire.
 			if l.claim(key, cl) {
 				_ = c.e.SetAbsent(key, ttl)
 			}
-		} else if c.staleIfError > 0 && !errors.Is(err, ErrNotFound) && c.e.HasStale(key) {
+		} else if c.staleIfError > 0 && !errors.Is(err, ErrNotFound) {
 			// Recorded before finish takes the call out of the map, so
 			// that no caller finds neither the call nor the record and
 			// starts a second load (see Options.StaleRetry).
-			c.stale.failed(key, err, c.e.Now())
+			if info, ok := c.e.StaleInfo(key); ok {
+				c.stale.failed(key, info.ExpireAt, err, c.e.Now())
+			}
 		}
 		return
 	}
@@ -547,15 +576,15 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 	// large or the cache closed, should not fail a read that has the
 	// value; a negative TTL is a bug in load.
 	//
-	// A refresh stores only over the entry it reloads: a value Set, or a
+	// A refresh stores only if its watch is still on: a value Set, or a
 	// Delete, while it ran is newer than what it loaded. A load that every
 	// caller gave up on stores nothing (see claim).
 	if !l.claim(key, cl) {
 		return
 	}
 	var serr error
-	if cl.refreshOf != nil {
-		_, serr = c.e.Refresh(key, val, ttl, *cl.refreshOf)
+	if cl.refresh != nil {
+		_, serr = c.e.StoreWatched(key, val, ttl, *cl.refresh)
 	} else {
 		serr = c.e.Set(key, val, ttl)
 	}

@@ -805,3 +805,40 @@ func TestGetOrLoadStats(t *testing.T) {
 	require.Equal(t, uint64(2), s.LoadErrors)
 	require.Equal(t, uint64(1), s.Refreshes)
 }
+
+// A refresh that ends after the entry it reloads expired still stores its
+// value: only a write of the key meanwhile keeps it from storing. A miss
+// after the expiry waits for the refresh, and the next call hits.
+func TestGetOrLoadRefreshStoresAfterExpiry(t *testing.T) {
+	c, clk := newLoaderCache(t, Options{RefreshAhead: 0.5})
+	ctx := context.Background()
+	require.NoError(t, c.Set("k", []byte("old"), 10*time.Second))
+	clk.Advance(6 * time.Second)
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	var loads atomic.Int32
+	load := func(context.Context) ([]byte, time.Duration, error) {
+		if loads.Add(1) == 1 {
+			started <- struct{}{}
+			<-release
+		}
+		return []byte("new"), time.Minute, nil
+	}
+	v, err := c.GetOrLoad(ctx, "k", load) // starts the refresh
+	require.NoError(t, err)
+	require.Equal(t, "old", string(v))
+	<-started
+	clk.Advance(5 * time.Second) // the entry expires while the refresh runs
+	got := make(chan string)
+	go func() {
+		v, _ := c.GetOrLoad(ctx, "k", load)
+		got <- string(v)
+	}()
+	eventually(t, func() bool { return waiters(c, "k") == 2 }, "the miss joins the refresh")
+	close(release)
+	require.Equal(t, "new", <-got)
+	v, err = c.GetOrLoad(ctx, "k", load)
+	require.NoError(t, err)
+	require.Equal(t, "new", string(v))
+	require.EqualValues(t, 1, loads.Load())
+}

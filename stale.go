@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/puzpuzpuz/xsync/v3"
@@ -46,8 +47,9 @@ type staleRetries struct {
 }
 
 type staleRetry struct {
-	next int64 // clock time from which a reload may start
-	err  error
+	next    int64 // clock time from which a reload may start
+	err     error
+	expired int64 // the stale value's expiry: the entry whose reload failed
 }
 
 func (r *staleRetries) init(every time.Duration) {
@@ -56,22 +58,27 @@ func (r *staleRetries) init(every time.Duration) {
 }
 
 // waiting returns the last reload error of key while its next reload must
-// wait, or nil.
-func (r *staleRetries) waiting(key string, now int64) error {
+// wait, or nil. expired is the expiry of key's stale value: a record of a
+// reload of another value of key (one stored, and expired, since the
+// reload failed) does not count. Expiry tells the values apart: a value
+// stored after another expired expires after it, wherever the cache has
+// moved either.
+func (r *staleRetries) waiting(key string, expired, now int64) error {
 	w, ok := r.keys.Load(key)
 	if !ok {
 		return nil
 	}
-	if now >= w.next {
+	if now >= w.next || w.expired != expired {
 		r.keys.Delete(key)
 		return nil
 	}
 	return w.err
 }
 
-// failed records that key's reload failed with err at now. At the bound,
-// records whose wait is over go first.
-func (r *staleRetries) failed(key string, err error, now int64) {
+// failed records that the reload of key's stale value, which expired at
+// expired, failed with err at now. At the bound, records whose wait is
+// over go first.
+func (r *staleRetries) failed(key string, expired int64, err error, now int64) {
 	if r.keys.Size() >= maxStaleRetries {
 		r.keys.Range(func(k string, w staleRetry) bool {
 			if now >= w.next {
@@ -81,7 +88,11 @@ func (r *staleRetries) failed(key string, err error, now int64) {
 		})
 	}
 	if r.keys.Size() < maxStaleRetries {
-		r.keys.Store(key, staleRetry{now + r.every, err})
+		next := now + r.every
+		if next < now {
+			next = math.MaxInt64 // a StaleRetry too long to count: no reload
+		}
+		r.keys.Store(key, staleRetry{next, err, expired})
 	}
 }
 

@@ -3,6 +3,7 @@ package velo
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -73,7 +74,8 @@ func TestStaleIfError(t *testing.T) {
 	// The sweep keeps the stale entry while it may be served (until 70 s).
 	clk.Advance(36 * time.Second)                   // 61 s
 	waitFor(t, func() bool { return c.Len() == 1 }) // the sentinel swept, k kept
-	require.True(t, c.e.HasStale("k"))
+	_, ok = c.e.StaleInfo("k")
+	require.True(t, ok)
 	clk.Advance(5 * time.Second)
 	v, err = c.GetOrLoad(ctx, "k", load)
 	require.Equal(t, "1", string(v))
@@ -185,4 +187,106 @@ func TestStaleIfErrorEmptyValue(t *testing.T) {
 		return nil, 0, errOrigin
 	})
 	require.ErrorIs(t, err, ErrStale)
+}
+
+// A stale value is served only while it is one: not once StaleIfError has
+// passed since its expiry (a load that took that long to fail), nor after
+// a write of the key while the load ran.
+func TestStaleServedOnlyWhileStale(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		during func(c *Cache, clk *clock.Clock)
+		want   string // the value GetOrLoad returns with the load's error; "" for none
+	}{
+		{"nothing", func(*Cache, *clock.Clock) {}, "old"},
+		{"past the window", func(_ *Cache, clk *clock.Clock) { clk.Advance(5 * time.Second) }, ""},
+		{"Set", func(c *Cache, _ *clock.Clock) { require.NoError(t, c.Set("k", []byte("fresh"), time.Minute)) }, ""},
+		{"Set and expired", func(c *Cache, clk *clock.Clock) {
+			require.NoError(t, c.Set("k", []byte("newer"), 100*time.Millisecond))
+			clk.Advance(200 * time.Millisecond)
+		}, ""},
+		{"Delete", func(c *Cache, _ *clock.Clock) { c.Delete("k") }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clock.NewManual(1e9)
+			c, err := New(Options{Clock: clk, StaleIfError: time.Second})
+			require.NoError(t, err)
+			defer c.Close()
+			require.NoError(t, c.Set("k", []byte("old"), time.Second))
+			clk.Advance(1500 * time.Millisecond) // expired half a second ago
+			v, err := c.GetOrLoad(ctx, "k", func(context.Context) ([]byte, time.Duration, error) {
+				tc.during(c, clk)
+				return nil, 0, errOrigin
+			})
+			require.ErrorIs(t, err, errOrigin)
+			require.Equal(t, tc.want, string(v))
+			if tc.want == "" {
+				require.NotErrorIs(t, err, ErrStale)
+				require.Zero(t, c.Stats().StaleServed)
+			} else {
+				require.ErrorIs(t, err, ErrStale)
+			}
+		})
+	}
+}
+
+// A failed reload holds back the next for StaleRetry only for the value
+// whose reload failed: a value of the key stored since, once it expires,
+// is reloaded at once.
+func TestStaleRetryIsPerValue(t *testing.T) {
+	clk := clock.NewManual(1e9)
+	c, err := New(Options{Clock: clk, StaleIfError: time.Hour, StaleRetry: time.Minute})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	require.NoError(t, c.Set("k", []byte("v1"), time.Second))
+	clk.Advance(2 * time.Second)
+	_, err = c.GetOrLoad(ctx, "k", func(context.Context) ([]byte, time.Duration, error) { return nil, 0, errOrigin })
+	require.ErrorIs(t, err, ErrStale)
+
+	require.NoError(t, c.Set("k", []byte("v2"), time.Second))
+	clk.Advance(2 * time.Second) // v2 expired, within StaleRetry of v1's failed reload
+	v, err := c.GetOrLoad(ctx, "k", func(context.Context) ([]byte, time.Duration, error) {
+		return []byte("v3"), time.Minute, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, "v3", string(v))
+}
+
+// A StaleRetry too long to count waits forever, not never.
+func TestStaleRetryHuge(t *testing.T) {
+	clk := clock.NewManual(1e9)
+	c, err := New(Options{Clock: clk, StaleIfError: time.Hour, StaleRetry: math.MaxInt64})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Set("k", []byte("old"), time.Second))
+	clk.Advance(2 * time.Second)
+	loads := 0
+	for range 3 {
+		v, err := c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {
+			loads++
+			return nil, 0, errOrigin
+		})
+		require.Equal(t, "old", string(v))
+		require.ErrorIs(t, err, ErrStale)
+	}
+	require.Equal(t, 1, loads)
+}
+
+// Typed.GetOrLoad serves a stale value decoded, with its *StaleError.
+func TestTypedGetOrLoadStale(t *testing.T) {
+	clk := clock.NewManual(1e9)
+	c, err := New(Options{Clock: clk, StaleIfError: time.Hour})
+	require.NoError(t, err)
+	defer c.Close()
+	tc := NewTyped(c, String())
+	require.NoError(t, tc.Set("k", "old", time.Second))
+	clk.Advance(2 * time.Second)
+	v, err := tc.GetOrLoad(context.Background(), "k", func(context.Context) (string, time.Duration, error) {
+		return "", 0, errOrigin
+	})
+	require.ErrorIs(t, err, ErrStale)
+	require.ErrorIs(t, err, errOrigin)
+	require.Equal(t, "old", v)
 }

@@ -115,7 +115,8 @@ func (t *Typed[V]) Get(key string) (V, bool, error) {
 // the callers like an error from load, and nothing is cached; a stored
 // value that does not decode is returned as an error, as by Get. An error
 // wrapping ErrNotFound with a positive TTL caches the key's absence, as
-// Cache.GetOrLoad does.
+// Cache.GetOrLoad does; a stale value (see [Options.StaleIfError]) comes
+// decoded, with its *StaleError.
 func (t *Typed[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context) (V, time.Duration, error)) (V, error) {
 	b, err := t.c.GetOrLoad(ctx, key, func(ctx context.Context) ([]byte, time.Duration, error) {
 		v, ttl, err := load(ctx)
@@ -131,14 +132,16 @@ func (t *Typed[V]) GetOrLoad(ctx context.Context, key string, load func(ctx cont
 		return b, ttl, nil
 	})
 	var zero V
-	if err != nil {
+	if err != nil && b == nil {
 		return zero, err
 	}
-	v, err := t.codec.Decode(b)
-	if err != nil {
-		return zero, fmt.Errorf("velo: decoding the value for key %q: %w", key, err)
+	// Cache.GetOrLoad returns a value with an error only for a stale one
+	// (a *StaleError): it is decoded and returned with the error.
+	v, decodeErr := t.codec.Decode(b)
+	if decodeErr != nil {
+		return zero, fmt.Errorf("velo: decoding the value for key %q: %w", key, decodeErr)
 	}
-	return v, nil
+	return v, err
 }
 
 // Has reports whether key is stored and unexpired, without decoding it.

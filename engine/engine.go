@@ -526,8 +526,8 @@ type EntryInfo struct {
 	TTL      time.Duration // the lifetime it was stored with, to 0.4%; 0 if none
 
 	// at is where the entry is, which no other entry shares (a slot's
-	// generations only grow): Refresh stores only over this entry. Zero
-	// where unknown (Range).
+	// generations only grow): Watch starts only while key's entry is
+	// still this one. Zero where unknown.
 	at loc
 }
 
@@ -651,25 +651,8 @@ func (e *Engine) Restore(key string, value []byte, expireAt int64, ttl time.Dura
 	if expireAt <= e.clock.Now() {
 		return nil
 	}
-	_, err := e.store(key, value, ttl, expireAt, overAny, storedValue)
+	_, err := e.store(key, value, ttl, expireAt, unwatched, storedValue)
 	return err
-}
-
-// Refresh stores key as Set does, but only if key's entry is still the one
-// that over describes (from GetInfo), and reports whether it stored: a
-// background reload must not overwrite a value stored, or undo a Delete,
-// while it ran. The entry is told by where it is, not by its expiry, which
-// a newer Set may share; if eviction moved it meanwhile, Refresh does not
-// store either. The check and the store happen under the shard's lock.
-func (e *Engine) Refresh(key string, value []byte, ttl time.Duration, over EntryInfo) (bool, error) {
-	ttl, ok := e.checkWrite(key, value, ttl)
-	if !ok {
-		return false, e.refuse(key, value, ttl)
-	}
-	if over.at == 0 {
-		return false, nil
-	}
-	return e.store(key, value, ttl, fromNow, over.at, storedValue)
 }
 
 // SetAbsent records that key has no value, for ttl (0: the default TTL):
@@ -683,7 +666,7 @@ func (e *Engine) SetAbsent(key string, ttl time.Duration) error {
 	if !ok {
 		return e.refuse(key, nil, ttl)
 	}
-	_, err := e.store(key, nil, ttl, fromNow, overAny, storedAbsence)
+	_, err := e.store(key, nil, ttl, fromNow, unwatched, storedAbsence)
 	return err
 }
 
@@ -696,26 +679,30 @@ func (e *Engine) GetStale(dst []byte, key string) ([]byte, EntryInfo, bool) {
 		return dst, EntryInfo{}, false
 	}
 	dst = append(dst, v...)
-	info := EntryInfo{ExpireAt: at.expireAt, TTL: at.seg.TTL(at.off)}
+	info := EntryInfo{at.expireAt, at.seg.TTL(at.off), at.at}
 	e.leave(at)
 	return dst, info, true
 }
 
-// HasStale reports whether GetStale would find key's value, without
-// copying it.
-func (e *Engine) HasStale(key string) bool {
+// StaleInfo returns what GetStale would, without copying the value.
+func (e *Engine) StaleInfo(key string) (EntryInfo, bool) {
 	_, at, ok := e.find(key, staleRead, copyHold)
-	if ok {
-		e.leave(at)
+	if !ok {
+		return EntryInfo{}, false
 	}
-	return ok
+	info := EntryInfo{at.expireAt, at.seg.TTL(at.off), at.at}
+	e.leave(at)
+	return info, true
 }
 
 // gone reports whether an entry that expires at exp is past the time it is
 // kept for (Config.KeepExpired) at now: then it is removed, not just
 // unseen. Entries that never expire are never gone.
 func (e *Engine) gone(exp, now int64) bool {
-	return exp <= now-e.keep
+	// now-exp in unsigned arithmetic is the true difference when exp <=
+	// now, where now-e.keep could wrap on a clock near the int64 limits
+	// (only differences of clock times matter: see Config.Clock).
+	return exp <= now && uint64(now)-uint64(exp) >= uint64(e.keep)
 }
 
 // Absent reports whether key's entry is an absence (see SetAbsent) that
@@ -764,16 +751,16 @@ func (e *Engine) check(key string, value []byte) error {
 // fromNow tells store to compute the expiry from the TTL and the clock.
 const fromNow = math.MinInt64
 
-// overAny tells store to write whatever entry key has (onlyOver).
-const overAny loc = 0
+// unwatched tells store to write whatever entry key has (watched).
+var unwatched Watch
 
 // store appends the entry under the shard lock, expiring at expireAt, or
 // ttl after the clock time read under that lock if expireAt is fromNow,
-// and reports what the write removed once the lock is released. With
-// onlyOver other than overAny it stores only if key's entry is live and at
-// onlyOver, and reports whether it stored. (Set writes this out for
-// speed; Restore and Refresh share it.)
-func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int64, onlyOver loc, kind valueKind) (bool, error) {
+// and reports what the write removed once the lock is released. With a
+// watch other than unwatched it stores only if the watch is still on
+// (see Watch), ends it, and reports whether it stored. (Set writes this
+// out for speed; Restore, SetAbsent and StoreWatched share it.)
+func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int64, watched Watch, kind valueKind) (bool, error) {
 	if e.closed.Load() {
 		return false, ErrClosed
 	}
@@ -783,16 +770,9 @@ func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int
 		return false, ErrClosed
 	}
 	now := e.clock.Now()
-	if onlyOver != overAny {
-		l, ok := sh.index.load(h)
-		if ok {
-			exp, k, _ := sh.slots[l.slot()].Load().Entry(l.off())
-			ok = l.place() == onlyOver && string(k) == key && exp > now
-		}
-		if !ok {
-			sh.mu.Unlock()
-			return false, nil
-		}
+	if watched != unwatched && (watched.h != h || !sh.endWatch(watched)) {
+		sh.mu.Unlock()
+		return false, nil
 	}
 	if expireAt == fromNow {
 		expireAt = expiry(now, ttl)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/velocache/velo/arena"
+	"github.com/velocache/velo/clock"
 )
 
 // recorder collects OnRemove calls.
@@ -310,49 +311,97 @@ func TestTTLCodeNeverExpiring(t *testing.T) {
 	require.Zero(t, info.TTL)
 }
 
-func TestRefreshOnlyOverTheSameEntry(t *testing.T) {
+// A watch lets a reload store only if no write of the key came between:
+// the key's own writes end it, while what the engine does to the entry on
+// its own (expiry, the sweep, compaction) does not.
+func TestWatchEndsWithAWrite(t *testing.T) {
 	e, clk := newTestEngine(t, Config{Shards: 1})
+	watch := func(key string) Watch {
+		t.Helper()
+		info, ok := e.Info(key)
+		require.True(t, ok)
+		w, ok := e.Watch(key, info)
+		require.True(t, ok)
+		return w
+	}
+	store := func(key, value string, w Watch) bool {
+		t.Helper()
+		stored, err := e.StoreWatched(key, []byte(value), time.Minute, w)
+		require.NoError(t, err)
+		return stored
+	}
 	require.NoError(t, e.Set("k", []byte("old"), time.Minute))
-	info, ok := e.Info("k")
-	require.True(t, ok)
 
-	// A Set while the refresh ran, with the same expiry (the manual clock
-	// stands still): the newer write wins.
+	// Writes of the key end the watch.
+	for _, write := range []struct {
+		name string
+		do   func()
+	}{
+		{"Set", func() { require.NoError(t, e.Set("k", []byte("newer"), time.Minute)) }},
+		{"SetAbsent", func() { require.NoError(t, e.SetAbsent("k", time.Minute)) }},
+		{"Restore", func() { require.NoError(t, e.Restore("k", []byte("newer"), arena.Never, 0)) }},
+		{"Delete", func() { require.True(t, e.Delete("k")) }},
+		{"Clear", e.Clear},
+	} {
+		w := watch("k")
+		write.do()
+		require.False(t, store("k", "reloaded", w), write.name)
+		require.NoError(t, e.Set("k", []byte("again"), time.Minute))
+	}
+	requireHit(t, e, "k", "again")
+
+	// No watch starts over an entry a write has replaced since it was
+	// read, or over none.
+	info, _ := e.Info("k")
 	require.NoError(t, e.Set("k", []byte("newer"), time.Minute))
-	newer, _ := e.Info("k")
-	require.Equal(t, info.ExpireAt, newer.ExpireAt)
-	stored, err := e.Refresh("k", []byte("reloaded"), time.Minute, info)
-	require.NoError(t, err)
-	require.False(t, stored, "another entry, with the same expiry")
-	requireHit(t, e, "k", "newer")
+	_, ok := e.Watch("k", info)
+	require.False(t, ok, "a write came between the read and the watch")
+	_, ok = e.Watch("k", EntryInfo{})
+	require.False(t, ok)
+	_, ok = e.Watch("absent", info)
+	require.False(t, ok)
 
-	stored, err = e.Refresh("k", []byte("reloaded"), time.Minute, newer)
-	require.NoError(t, err)
-	require.True(t, stored)
+	// A later watch of the key ends the earlier one.
+	first := watch("k")
+	second := watch("k")
+	require.False(t, store("k", "first", first))
+	require.True(t, store("k", "second", second))
+	requireHit(t, e, "k", "second")
+	require.False(t, store("k", "again", second), "a watch stores once")
+
+	// The entry expires, and the sweep removes it, while the reload runs:
+	// the reload's value is still the newest, and is stored.
+	w := watch("k")
+	clk.Advance(2 * time.Minute)
+	require.True(t, store("k", "reloaded", w))
 	requireHit(t, e, "k", "reloaded")
+	w = watch("k")
+	clk.Advance(2 * time.Minute)
+	e.sweepExpired()
+	require.False(t, e.Has("k"))
+	require.True(t, store("k", "reloaded again", w))
+	requireHit(t, e, "k", "reloaded again")
 
-	stored, err = e.Refresh("absent", []byte("x"), 0, newer)
-	require.NoError(t, err)
-	require.False(t, stored)
-	requireMiss(t, e, "absent")
-	stored, err = e.Refresh("k", []byte("x"), 0, EntryInfo{})
-	require.NoError(t, err)
-	require.False(t, stored, "no entry described")
+	// Compaction moves the entry to another segment: still stored.
+	w = watch("k")
+	sh := &e.shards[0]
+	sh.mu.Lock()
+	l, _ := sh.index.load(e.hashOf("k"))
+	slot := l.slot()
+	sh.rotate(sh.head.Size(), clk.Now()) // k's segment is no longer the head
+	sh.retire(slot, compacting, 0, clk.Now())
+	moved, _ := sh.index.load(e.hashOf("k"))
+	sh.mu.Unlock()
+	require.NotEqual(t, l.place(), moved.place(), "the entry did not move")
+	require.True(t, store("k", "after the move", w))
+	requireHit(t, e, "k", "after the move")
 
-	info, _ = e.Info("k")
-	require.True(t, e.Delete("k"))
-	require.NoError(t, e.Set("k", []byte("again"), time.Minute))
-	stored, err = e.Refresh("k", []byte("late"), time.Minute, info)
-	require.NoError(t, err)
-	require.False(t, stored, "deleted and set again: another entry")
-
-	info, _ = e.Info("k")
-	clk.Advance(time.Minute)
-	stored, err = e.Refresh("k", []byte("late"), time.Minute, info)
-	require.NoError(t, err)
-	require.False(t, stored, "an expired entry is not refreshed")
-	_, err = e.Refresh("k", nil, -1, info)
+	// A refused store ends the watch too.
+	w = watch("k")
+	_, err := e.StoreWatched("k", nil, -1, w)
 	require.ErrorIs(t, err, ErrInvalidTTL)
+	require.False(t, store("k", "x", w))
+	require.False(t, e.shards[0].watching, "every watch ended")
 	checkInvariants(t, e)
 }
 
@@ -419,4 +468,21 @@ func TestKeepExpired(t *testing.T) {
 	e.sweepExpired()
 	require.Equal(t, 0, e.Len())
 	checkInvariants(t, e)
+}
+
+// Only differences of clock times matter: with KeepExpired, a clock near
+// the bottom of its scale neither sweeps live entries nor expired ones
+// still kept, and sweeps those past it.
+func TestKeepExpiredClockNearMinInt64(t *testing.T) {
+	e, clk := newTestEngine(t, Config{KeepExpired: time.Hour, Clock: clock.NewManual(math.MinInt64 + 1)})
+	require.NoError(t, e.Set("k", []byte("v"), time.Minute))
+	e.sweepExpired()
+	requireHit(t, e, "k", "v")
+	clk.Advance(2 * time.Minute)
+	e.sweepExpired()
+	_, kept := e.StaleInfo("k")
+	require.True(t, kept, "an expired entry still kept was swept")
+	clk.Advance(time.Hour)
+	e.sweepExpired()
+	require.Zero(t, e.Len())
 }

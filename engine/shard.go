@@ -78,6 +78,7 @@ type shard struct {
 	live     int64        // bytes (arena.EntrySize) of the live entries
 	sets     uint64
 	closed   bool
+	watching bool // watches holds a watch (see Watch)
 
 	_ [64]byte
 
@@ -106,6 +107,10 @@ type shard struct {
 
 	maxEntries int // MaxEntries / shards, rounded up; 0: no entry bound
 
+	// watches holds the watches on (see Watch): key hash to watch id.
+	watches  map[uint64]uint64
+	watchIDs uint64 // the last id given
+
 	// The eviction policy (see evictOne): entries are in a small queue
 	// (new keys) or a main queue; which one is a bit of their location.
 	// small (above) counts the live entries in the small queue, hands are
@@ -131,7 +136,7 @@ type shard struct {
 		oldest     atomic.Uint64 // birth of the oldest segment other than the head; noVictim if none
 	}
 
-	_ [40]byte // rounds the size up to a multiple of 64 (TestShardLayout)
+	_ [24]byte // rounds the size up to a multiple of 64 (TestShardLayout)
 }
 
 func (sh *shard) init(e *Engine, share int64, slots, maxEntries int) {
@@ -176,6 +181,9 @@ const (
 // set appends the entry and points the index at it. The caller has checked
 // its size (Engine.check).
 func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl time.Duration, now int64, kind valueKind) {
+	if sh.watching {
+		sh.written(h)
+	}
 	n := arena.EntrySize(len(key), len(value))
 	var seg *arena.Segment
 	var slot int
@@ -202,11 +210,16 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 	// bytes (reading them doubled the time of a Set of a Zipf-hot key in
 	// BenchmarkZipfWrite; the location carries the old entry's size). So
 	// a Set that displaces another key with the same 64-bit hash is
-	// counted only when the callback is set; see noteReplaced.
+	// counted only when the callback is set; see noteReplaced. Without
+	// it, the old entry's expiry is read only where its segment's
+	// bookkeeping (on the line vacate writes) says an entry there may
+	// have expired, to count it in Stats.Expirations.
 	l := makeLoc(slot, seg.Gen(), off, false, n)
 	if old, replaced := sh.index.storeNew(h, l); replaced {
 		if sh.e.onRemove != nil {
 			sh.noteReplaced(old, key, now)
+		} else if sh.meta[old.slot()].minExpire <= now {
+			sh.countExpired(old, now)
 		}
 		sh.vacate(old)
 	} else {
@@ -243,9 +256,20 @@ func (sh *shard) noteReplaced(old loc, key string, now int64) {
 		sh.evictions++
 		sh.noteRemoval(old, Evicted)
 	case exp <= now:
+		sh.countExpired(old, now)
 		sh.noteRemoval(old, Expired)
 	default:
 		sh.noteRemoval(old, Replaced)
+	}
+}
+
+// countExpired counts the entry at old, which a Set replaced, in
+// Stats.Expirations if it had expired by now; an absence (SetAbsent) is no
+// value of the user's, and is not counted, as drop does not count it.
+func (sh *shard) countExpired(old loc, now int64) {
+	seg := sh.slots[old.slot()].Load()
+	if exp, _, _ := seg.Entry(old.off()); exp <= now && !seg.Absent(old.off()) {
+		sh.expirations++
 	}
 }
 
@@ -316,6 +340,9 @@ func (sh *shard) each(yield func(key string, value []byte, info EntryInfo) bool)
 
 // delete removes key if present and not expired, and reports whether it was.
 func (sh *shard) delete(h uint64, key string, now int64) bool {
+	if sh.watching {
+		sh.written(h)
+	}
 	l, ok := sh.index.load(h)
 	if !ok {
 		return false
@@ -375,6 +402,8 @@ func (sh *shard) reset() {
 	sh.hands[smallQueue] = hand{slot: -1}
 	sh.hands[mainQueue] = hand{slot: -1}
 	sh.drain = drain{}
+	clear(sh.watches)
+	sh.watching = false
 	if sh.maxEntries > 0 {
 		sh.sketch.init(sh.maxEntries)
 	}
