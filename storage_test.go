@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand"
 	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -340,4 +342,41 @@ func TestNoEvictionBelowTheLine(t *testing.T) {
 	s := c.Stats()
 	t.Logf("%.1f%% of MaxBytes live after the first eviction (the line: %.1f%%)", 100*float64(s.Bytes)/maxBytes, 100*float64(line)/maxBytes)
 	require.Positive(t, s.Evictions, "the cache evicts once full")
+}
+
+// Expired entries, kept for StaleIfError or only not swept yet, are
+// evicted before live ones: a working set at 30% of MaxBytes that never
+// expires stays while a stream of short-lived entries, each batch expired
+// before the next, fills the budget many times over, in one shard and in
+// several (where the shard that must evict may hold none of the expired
+// entries), with no sweep to help.
+func TestExpiredEntriesEvictedBeforeLive(t *testing.T) {
+	for _, keep := range []time.Duration{0, time.Hour} {
+		for _, shards := range []int{1, 4} {
+			t.Run(fmt.Sprintf("StaleIfError=%v/shards=%d", keep, shards), func(t *testing.T) {
+				var evicted atomic.Int64
+				c, clk := newManual(t, Options{MaxBytes: 1 << 20, Shards: shards, StaleIfError: keep, ExpiryInterval: time.Hour,
+					OnRemove: func(k string, _ []byte, r Reason) {
+						if r == Evicted && strings.HasPrefix(k, "live/") {
+							evicted.Add(1)
+						}
+					}})
+				v := make([]byte, 96) // 128-byte entries with 16-byte keys
+				const live = (1 << 20) * 3 / 10 / 128
+				for i := range live {
+					require.NoError(t, c.Set(fmt.Sprintf("live/%011d", i), v, 0))
+				}
+				for i := range 20000 {
+					require.NoError(t, c.Set(fmt.Sprintf("temp/%011d", i), v, time.Millisecond))
+					if i%100 == 99 {
+						clk.Advance(2 * time.Millisecond)
+					}
+				}
+				for i := range live {
+					require.True(t, c.Has(fmt.Sprintf("live/%011d", i)), "live key %d lost (%d evicted)", i, evicted.Load())
+				}
+				require.Zero(t, evicted.Load())
+			})
+		}
+	}
 }

@@ -486,3 +486,22 @@ func TestKeepExpiredClockNearMinInt64(t *testing.T) {
 	e.sweepExpired()
 	require.Zero(t, e.Len())
 }
+
+// While the engine evicts, the sweep removes expired entries still kept
+// (KeepExpired), not only those past it: they go before live ones.
+func TestSweepDropsKeptEntriesWhileEvicting(t *testing.T) {
+	e, clk := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1, KeepExpired: time.Hour})
+	v := make([]byte, 96)
+	n := 0
+	for ; e.mode() == compacting; n++ {
+		require.Less(t, n, 1<<20/128, "the live bytes never reached the line")
+		require.NoError(t, e.Set(fmt.Sprintf("k%09d", n), v, time.Minute))
+	}
+	require.Zero(t, e.Stats().Evictions, "the test fills up to the line, not past the budget")
+	require.NoError(t, e.Set("live", v, 0))
+	clk.Advance(2 * time.Minute)
+	e.sweepExpired()
+	require.Equal(t, 1, e.Len(), "the kept entries were swept")
+	requireHit(t, e, "live", string(v))
+	require.Equal(t, compacting, e.mode())
+}

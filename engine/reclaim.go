@@ -36,7 +36,11 @@ import (
 //     the entries it keeps (else the shard retires its own, if it has
 //     one). Its entries read since they were written (or since a CLOCK
 //     hand last lowered their frequency) move to the head at frequency
-//     0, the others are evicted.
+//     0, the others are evicted. Expired entries count as live until the
+//     sweep removes them (or, kept for KeepExpired, until that passes),
+//     so before it evicts, a shard drops the expired entries of a segment
+//     of its own, or of another shard's (dropExpired): they go before
+//     live ones.
 //
 // A drain (drainStep) does the same to the next segment to be retired a
 // few entries per write, ahead of time, so that no single Set walks a
@@ -107,7 +111,13 @@ func (sh *shard) reclaim(need, keep int, now int64) {
 				continue
 			}
 		}
-		if !over || !sh.evictOldest(keep, min(room, sh.reinsertRoom()), now) {
+		if !over {
+			return
+		}
+		if sh.dropExpired(now) || sh.dropExpiredElsewhere(now) {
+			continue
+		}
+		if !sh.evictOldest(keep, min(room, sh.reinsertRoom()), now) {
 			return
 		}
 	}
@@ -561,6 +571,9 @@ func (sh *shard) drainStep(n int, now int64) {
 			}
 			slot = sh.sparsest(sh.head.Size(), -1, minDead)
 		} else {
+			if sh.dropExpired(now) || sh.dropExpiredElsewhere(now) {
+				return // the next write sees the live bytes it took
+			}
 			slot = sh.oldestVictim(-1)
 		}
 		if slot < 0 || sh.meta[slot].kind == largeSeg {
@@ -588,6 +601,9 @@ func (sh *shard) drainStep(n int, now int64) {
 		// drain began: the next one compacts instead.
 		d.seg = nil
 		return
+	}
+	if d.mode == evicting && (sh.dropExpired(now) || sh.dropExpiredElsewhere(now)) {
+		return // expired entries still kept go before live ones
 	}
 	var b batch
 	for d.credit > 0 && d.off < seg.Used() {

@@ -30,6 +30,10 @@ func (sh *shard) noteAppend(slot, size int, expireAt int64) {
 	sh.live += int64(size)
 	sh.appended++
 	m.minExpire = min(m.minExpire, expireAt)
+	if expireAt < sh.firstExpire {
+		sh.firstExpire = expireAt
+		sh.seen.firstExpire.Store(expireAt)
+	}
 }
 
 // joinSmall counts a new entry of the segment in slot into the small queue.

@@ -98,6 +98,9 @@ type shard struct {
 	liveStep int64
 
 	appended int // entries, live or dead, in the segments held: what a hand may walk past
+	// firstExpire is at most every segment's minExpire: no live entry of
+	// the shard expires before it (arena.Never if none expires).
+	firstExpire int64
 	// shrinking is set while shrinkCold moves the cold head's entries
 	// into the head: no new cold head may take them instead.
 	shrinking  bool
@@ -134,9 +137,12 @@ type shard struct {
 	seen struct {
 		live, held atomic.Int64
 		oldest     atomic.Uint64 // birth of the oldest segment other than the head; noVictim if none
+		// firstExpire is firstExpire below, for reclaims in other
+		// shards that look for expired entries still kept (dropKept).
+		firstExpire atomic.Int64
 	}
 
-	_ [24]byte // rounds the size up to a multiple of 64 (TestShardLayout)
+	_ [8]byte // rounds the size up to a multiple of 64 (TestShardLayout)
 }
 
 func (sh *shard) init(e *Engine, share int64, slots, maxEntries int) {
@@ -154,6 +160,7 @@ func (sh *shard) init(e *Engine, share int64, slots, maxEntries int) {
 	sh.maxEntries = maxEntries
 	sh.hands[smallQueue].slot = -1
 	sh.hands[mainQueue].slot = -1
+	sh.noteFirstExpire()
 	if maxEntries > 0 {
 		sh.sketch.init(maxEntries)
 	}
@@ -399,6 +406,7 @@ func (sh *shard) reset() {
 	}
 	sh.count.Store(0)
 	sh.small, sh.appended, sh.live = 0, 0, 0
+	sh.noteFirstExpire()
 	sh.hands[smallQueue] = hand{slot: -1}
 	sh.hands[mainQueue] = hand{slot: -1}
 	sh.drain = drain{}
