@@ -56,10 +56,12 @@ import (
 // Errors returned by the cache. Test for them with errors.Is; the returned
 // error says more (the sizes involved, the offending option).
 var (
-	// ErrTooLarge: the key is longer than 65535 bytes (or, in a cache of
-	// less than 256 KiB, than what the largest value and the shards'
-	// segments leave of [Options.MaxBytes]: at least a quarter of it less
-	// 32 bytes), or the value is longer than [Options.MaxValueBytes].
+	// ErrTooLarge: the key is longer than 65535 bytes, or than what the
+	// largest value and a segment per shard leave of [Options.MaxBytes]
+	// where that is less (in small caches, and with large segments or
+	// values: never less than a quarter of MaxBytes less 32 bytes;
+	// [Cache.MaxEntryBytes] gives the largest entry), or the value is
+	// longer than [Options.MaxValueBytes].
 	ErrTooLarge = engine.ErrTooLarge
 	// ErrClosed: the cache was closed.
 	ErrClosed = engine.ErrClosed
@@ -151,7 +153,10 @@ type Options struct {
 	// larger than a quarter of it get a segment of their own. Each shard's
 	// share of MaxBytes must hold at least two segments. 0 picks a
 	// sixteenth of a shard's budget, between 4 KiB and 4 MiB; at most 16
-	// MiB.
+	// MiB. The cache keeps about 450 bytes of bookkeeping per segment of
+	// the budget, and one to ten kilobytes per shard: New refuses Shards
+	// and SegmentBytes so small for MaxBytes that these come to more than
+	// MaxBytes (or 1 MiB, in a smaller cache).
 	SegmentBytes int
 
 	// MaxValueBytes is the longest value the cache accepts; longer ones

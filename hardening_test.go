@@ -558,3 +558,99 @@ func TestCloseFromLoadStartedBySweepCallback(t *testing.T) {
 	closeReturns(t, c, "Close from outside")
 	noLeak(t, before)
 }
+
+// Close called from another cache's sweep goroutine (in that cache's
+// OnRemove) waits for this cache's loads: only this cache's own
+// goroutines are ones it would wait for itself in.
+func TestCloseFromAnotherCachesSweepWaits(t *testing.T) {
+	b, err := New(Options{})
+	require.NoError(t, err)
+	var loadReturned atomic.Bool
+	started := make(chan struct{})
+	go b.GetOrLoad(context.Background(), "slow", func(ctx context.Context) ([]byte, time.Duration, error) {
+		close(started)
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond) // the load's own cleanup, after Close cancelled it
+		loadReturned.Store(true)
+		return nil, 0, ctx.Err()
+	})
+	<-started
+
+	clk := clock.NewManual(1e9)
+	returned := make(chan bool, 1)
+	a, err := New(Options{Clock: clk, ExpiryInterval: time.Millisecond,
+		OnRemove: func(_ string, _ []byte, r Reason) {
+			if r == Expired {
+				b.Close()
+				returned <- loadReturned.Load()
+			}
+		}})
+	require.NoError(t, err)
+	defer a.Close()
+	require.NoError(t, a.Set("x", []byte("v"), time.Second))
+	clk.Advance(2 * time.Second)
+	require.True(t, await(t, returned, "Close from another cache's sweep"), "Close returned before its load did")
+}
+
+// A callback that ends the sweep's goroutine with runtime.Goexit (as
+// t.FailNow does) does not end the sweep: expired entries still leave,
+// and Close stops what New started.
+func TestSweepGoesOnAfterGoexitInCallback(t *testing.T) {
+	before := runtime.NumGoroutine()
+	clk := clock.NewManual(1e9)
+	var calls atomic.Int32
+	c, err := New(Options{Clock: clk, ExpiryInterval: time.Millisecond,
+		OnRemove: func(string, []byte, Reason) {
+			if calls.Add(1) == 1 {
+				runtime.Goexit()
+			}
+		}})
+	require.NoError(t, err)
+	require.NoError(t, c.Set("a", []byte("v"), time.Second))
+	clk.Advance(2 * time.Second)
+	waitFor(t, func() bool { return calls.Load() == 1 })
+	for i := range 10 {
+		require.NoError(t, c.Set(fmt.Sprint("b", i), []byte("v"), time.Second))
+	}
+	clk.Advance(2 * time.Second)
+	waitFor(t, func() bool { return c.Len() == 0 })
+	require.EqualValues(t, 11, calls.Load())
+	closeReturns(t, c, "Close")
+	noLeak(t, before)
+}
+
+// New refuses settings whose own bookkeeping would cost more than the
+// budget (or a megabyte, for budgets under it), and what it accepts
+// allocates about that much at most before anything is stored.
+func TestNewAllocatesWithinBudget(t *testing.T) {
+	for _, maxBytes := range []int64{4 << 10, 64 << 10, 1 << 20, 16 << 20} {
+		for _, shards := range []int{1, 64, 4096} {
+			for _, seg := range []int{0, 16, 1 << 10, 64 << 10} {
+				opts := Options{MaxBytes: maxBytes, Shards: shards, SegmentBytes: seg, MaxEntries: 1 << 30}
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				c, err := New(opts)
+				runtime.ReadMemStats(&after)
+				if err != nil {
+					require.ErrorIs(t, err, ErrInvalidOptions)
+					continue
+				}
+				allocated := int64(after.TotalAlloc - before.TotalAlloc)
+				require.LessOrEqual(t, allocated, 2*max(maxBytes, 1<<20), "%+v", opts)
+				require.NoError(t, c.Close())
+			}
+		}
+	}
+}
+
+// After Close every write gets ErrClosed, even one the cache would refuse
+// for its TTL or size, and none is counted as rejected.
+func TestRefusedWritesAfterCloseSayClosed(t *testing.T) {
+	c, err := New(Options{MaxBytes: 1 << 20})
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.ErrorIs(t, c.Set("k", []byte("v"), -time.Second), ErrClosed)
+	require.ErrorIs(t, c.Set("k", make([]byte, c.MaxValueBytes()+1), 0), ErrClosed)
+	require.ErrorIs(t, c.Set(strings.Repeat("k", 1<<16), nil, 0), ErrClosed)
+	require.Zero(t, c.Stats().Rejected)
+}

@@ -336,7 +336,7 @@ func (l *loader) onOwnLoad() bool {
 	if !onLoadGoroutine() {
 		return false
 	}
-	_, ok := l.running.Load(goid())
+	_, ok := l.running.Load(engine.GoroutineID())
 	return ok
 }
 
@@ -412,7 +412,7 @@ func (l *loader) waitFor(cl *call) (me *call, err error) {
 	if !onLoadGoroutine() {
 		return nil, nil
 	}
-	me, ok := l.running.Load(goid())
+	me, ok := l.running.Load(engine.GoroutineID())
 	if !ok {
 		return nil, nil
 	}
@@ -446,8 +446,8 @@ var runEntry = runtime.FuncForPC(reflect.ValueOf((*loader).run).Pointer()).Entry
 // goroutine starts in WaitGroup.Go's function, which calls start's
 // closure, which calls run, so run is within the bottom few frames; only
 // those are looked up. It reads the stack's return addresses (no
-// allocation, well under a microsecond), far cheaper than goid, which only
-// a load's goroutine then needs.
+// allocation, well under a microsecond), far cheaper than
+// engine.GoroutineID, which only a load's goroutine then needs.
 func onLoadGoroutine() bool {
 	const bottom = 6
 	var pcs [256]uintptr
@@ -463,22 +463,6 @@ func onLoadGoroutine() bool {
 		}
 	}
 	return false
-}
-
-// goid returns the id of the calling goroutine, read from the first line
-// of its stack trace ("goroutine 42 [running]:"), about a microsecond. Go
-// offers no cheaper way, and the id is only ever compared with itself.
-func goid() uint64 {
-	var buf [32]byte
-	n := runtime.Stack(buf[:], false)
-	var id uint64
-	for _, ch := range buf[len("goroutine "):n] {
-		if ch < '0' || ch > '9' {
-			break
-		}
-		id = id*10 + uint64(ch-'0')
-	}
-	return id
 }
 
 // refresh starts a background load of key unless one is in flight.
@@ -526,7 +510,7 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 	stop := context.AfterFunc(l.ctx, cl.cancel)
 	defer stop()
 	defer cl.cancel()
-	id := goid()
+	id := engine.GoroutineID()
 	l.running.Store(id, cl)
 	defer l.running.Delete(id)
 

@@ -37,6 +37,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/velocache/velo/arena"
 	"github.com/velocache/velo/clock"
@@ -178,6 +179,8 @@ type Engine struct {
 	closed atomic.Bool
 	stop   chan struct{}
 	done   chan struct{}
+	// sweeper is the id of the goroutine running sweepLoop (GoroutineID).
+	sweeper atomic.Uint64
 }
 
 // New validates cfg, fills in defaults and starts the engine's background
@@ -303,6 +306,10 @@ func resolve(cfg *Config) error {
 		return fmt.Errorf("%w: MaxBytes %d in segments of %d bytes (SegmentBytes) makes %d segments; the limit is %d",
 			ErrInvalidOptions, cfg.MaxBytes, cfg.SegmentBytes, n, maxSegments)
 	}
+	if n := bookkeeping(*cfg); n > max(cfg.MaxBytes, maxBookkeepingFloor) {
+		return fmt.Errorf("%w: %d shards (Shards) with segments of %d bytes (SegmentBytes) take %d bytes of bookkeeping, more than MaxBytes %d: use fewer shards or larger segments",
+			ErrInvalidOptions, cfg.Shards, cfg.SegmentBytes, n, cfg.MaxBytes)
+	}
 	if cfg.MaxValueBytes > int(cfg.MaxBytes/4) {
 		return fmt.Errorf("%w: MaxValueBytes %d is over a quarter of MaxBytes %d", ErrInvalidOptions, cfg.MaxValueBytes, cfg.MaxBytes)
 	}
@@ -311,6 +318,27 @@ func resolve(cfg *Config) error {
 		cfg.MaxValueBytes = max(defaultMaxValue(cfg.MaxBytes), min(explicitSeg-arena.HeaderSize, int(cfg.MaxBytes/4)))
 	}
 	return nil
+}
+
+// maxBookkeepingFloor is the bookkeeping New allows whatever the budget:
+// a tiny budget's own few kilobytes of it are no concern.
+const maxBookkeepingFloor = 1 << 20
+
+// bookkeeping is about what New allocates for an engine of cfg (resolved)
+// besides the segments: each shard's fields, first index table and first
+// frequency sketch, and the per-slot tables (slots, meta, gens, free), of
+// six slots per segment of the shard's share. Shards or segments small
+// for the budget make it larger than the budget itself: New refuses
+// those, as no cache should cost far beyond MaxBytes before it stores
+// anything.
+func bookkeeping(cfg Config) int64 {
+	const perSlot = int64(unsafe.Sizeof(atomic.Pointer[arena.Segment]{}) + unsafe.Sizeof(segMeta{}) + unsafe.Sizeof(uint32(0)) + unsafe.Sizeof(0))
+	perShard := int64(unsafe.Sizeof(shard{})) + minTable*int64(unsafe.Sizeof(slot{}))
+	if cfg.MaxEntries > 0 {
+		perShard += sketchStart * 8
+	}
+	share := cfg.MaxBytes / int64(cfg.Shards)
+	return int64(cfg.Shards) * (perShard + int64(slotsFor(share, cfg.SegmentBytes))*perSlot)
 }
 
 // defaultMaxValue is the default MaxValueBytes: MaxBytes/64, at least 4
@@ -726,8 +754,12 @@ func (e *Engine) checkWrite(key string, value []byte, ttl time.Duration) (time.D
 	return ttl, ttl >= 0 && len(key) <= e.maxKey && len(value) <= e.maxValue
 }
 
-// refuse returns the error for a write checkWrite refused.
+// refuse returns the error for a write checkWrite refused: ErrClosed on a
+// closed engine, as for any write, else why.
 func (e *Engine) refuse(key string, value []byte, ttl time.Duration) error {
+	if e.closed.Load() {
+		return ErrClosed
+	}
 	if ttl < 0 {
 		return fmt.Errorf("%w: %v is negative", ErrInvalidTTL, ttl)
 	}
@@ -932,9 +964,10 @@ func (e *Engine) Stop() {
 	}
 }
 
-// InSweep reports whether the caller runs on an engine's sweep goroutine:
-// in an OnRemove callback for an entry that a sweep found expired.
-func (e *Engine) InSweep() bool { return OnStack((*Engine).sweepLoop) }
+// InSweep reports whether the caller runs on this engine's sweep
+// goroutine: in an OnRemove callback for an entry that its sweep found
+// expired.
+func (e *Engine) InSweep() bool { return e.sweeper.Load() == GoroutineID() }
 
 // sweepExpired removes every expired entry now, as the background sweep
 // does each ExpiryInterval. Tests with a manual clock call it directly.
@@ -948,12 +981,29 @@ func (e *Engine) sweepExpired() {
 }
 
 // sweepLoop is the engine's goroutine: it sweeps every interval until
-// Close, then releases the clock.
+// Close, then releases the clock. An OnRemove callback that it runs (for
+// an entry the sweep removed) and that calls runtime.Goexit (t.FailNow
+// does) ends the goroutine, whatever recover does: then a new one takes
+// over, so that expiry, grace periods and collections go on.
 func (e *Engine) sweepLoop(every time.Duration) {
-	defer close(e.done)
-	if e.ownClock {
-		defer clock.Release(e.clock)
-	}
+	e.sweeper.Store(GoroutineID())
+	goexit := true // until sweepUntilClose returns
+	defer func() {
+		if goexit {
+			go e.sweepLoop(every)
+			return
+		}
+		if e.ownClock {
+			clock.Release(e.clock)
+		}
+		close(e.done)
+	}()
+	e.sweepUntilClose(every)
+	goexit = false
+}
+
+// sweepUntilClose is sweepLoop's work.
+func (e *Engine) sweepUntilClose(every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	fold := time.NewTicker(time.Minute)

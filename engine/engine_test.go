@@ -351,6 +351,8 @@ func TestResolveRejects(t *testing.T) {
 		{"too many segments by default", Config{MaxBytes: 1 << 42, Shards: 1}, ""},
 		{"SegmentBytes below the header", Config{MaxBytes: 4096, Shards: 1, SegmentBytes: arena.HeaderSize - 1}, ""},
 		{"default segments below the header", Config{MaxBytes: 8192, Shards: MaxShards}, ""},
+		{"bookkeeping over the budget", Config{MaxBytes: 1 << 20, Shards: MaxShards}, "bookkeeping"},
+		{"bookkeeping over the budget, by segments", Config{MaxBytes: 16 << 20, Shards: 2048, SegmentBytes: 16}, "bookkeeping"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -399,8 +401,8 @@ func TestResolveDefaults(t *testing.T) {
 		{"explicit values kept",
 			Config{MaxBytes: 1 << 20, Shards: 2, SegmentBytes: 8192, DefaultTTL: time.Minute, ExpiryInterval: time.Millisecond, MaxEntries: 7},
 			Config{MaxBytes: 1 << 20, Shards: 2, SegmentBytes: 8192, MaxValueBytes: 16 << 10, DefaultTTL: time.Minute, ExpiryInterval: time.Millisecond, MaxEntries: 7}},
-		{"many small shards", Config{MaxBytes: 1 << 20, Shards: MaxShards},
-			Config{MaxBytes: 1 << 20, Shards: MaxShards, SegmentBytes: 128, MaxValueBytes: 16 << 10, ExpiryInterval: time.Second}},
+		{"many small shards", Config{MaxBytes: 64 << 20, Shards: MaxShards},
+			Config{MaxBytes: 64 << 20, Shards: MaxShards, SegmentBytes: minDefaultSegBytes, MaxValueBytes: 1 << 20, ExpiryInterval: time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
