@@ -160,8 +160,8 @@ type Options struct {
 	SegmentBytes int
 
 	// MaxValueBytes is the longest value the cache accepts; longer ones
-	// get [ErrTooLarge]. 0 means MaxBytes/64, at least 4 KiB and at most 16
-	// MiB (or a SegmentBytes set by hand, less the header, if larger): a
+	// get [ErrTooLarge]. 0 means MaxBytes/64, at least 4 KiB (but at most
+	// a quarter of MaxBytes) and at most 16 MiB (or a SegmentBytes set by hand, less the header, if larger): a
 	// 64 MiB cache takes a 1 MiB value on any machine. It may be set up
 	// to MaxBytes/4 or 1 GiB.
 	MaxValueBytes int
