@@ -16,6 +16,20 @@ import (
 
 var errOrigin = errors.New("origin down")
 
+// expiredCache returns a cache of opts on a manual clock, holding "k" =
+// value with a TTL of a second that expired half a second ago.
+func expiredCache(t *testing.T, opts Options, value string) (*Cache, *clock.Clock) {
+	t.Helper()
+	clk := clock.NewManual(1e9)
+	opts.Clock = clk
+	c, err := New(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.Set("k", []byte(value), time.Second))
+	clk.Advance(1500 * time.Millisecond)
+	return c, clk
+}
+
 // TestStaleIfError: a failed reload serves the last value, past its
 // expiry, for at most StaleIfError, with the failure visible; reloads
 // wait StaleRetry between tries; a successful one ends it.
@@ -209,12 +223,7 @@ func TestStaleServedOnlyWhileStale(t *testing.T) {
 		{"Delete", func(c *Cache, _ *clock.Clock) { c.Delete("k") }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := clock.NewManual(1e9)
-			c, err := New(Options{Clock: clk, StaleIfError: time.Second})
-			require.NoError(t, err)
-			defer c.Close()
-			require.NoError(t, c.Set("k", []byte("old"), time.Second))
-			clk.Advance(1500 * time.Millisecond) // expired half a second ago
+			c, clk := expiredCache(t, Options{StaleIfError: time.Second}, "old")
 			v, err := c.GetOrLoad(ctx, "k", func(context.Context) ([]byte, time.Duration, error) {
 				tc.during(c, clk)
 				return nil, 0, errOrigin
@@ -235,14 +244,9 @@ func TestStaleServedOnlyWhileStale(t *testing.T) {
 // whose reload failed: a value of the key stored since, once it expires,
 // is reloaded at once.
 func TestStaleRetryIsPerValue(t *testing.T) {
-	clk := clock.NewManual(1e9)
-	c, err := New(Options{Clock: clk, StaleIfError: time.Hour, StaleRetry: time.Minute})
-	require.NoError(t, err)
-	defer c.Close()
+	c, clk := expiredCache(t, Options{StaleIfError: time.Hour, StaleRetry: time.Minute}, "v1")
 	ctx := context.Background()
-	require.NoError(t, c.Set("k", []byte("v1"), time.Second))
-	clk.Advance(2 * time.Second)
-	_, err = c.GetOrLoad(ctx, "k", func(context.Context) ([]byte, time.Duration, error) { return nil, 0, errOrigin })
+	_, err := c.GetOrLoad(ctx, "k", func(context.Context) ([]byte, time.Duration, error) { return nil, 0, errOrigin })
 	require.ErrorIs(t, err, ErrStale)
 
 	require.NoError(t, c.Set("k", []byte("v2"), time.Second))
@@ -256,12 +260,7 @@ func TestStaleRetryIsPerValue(t *testing.T) {
 
 // A StaleRetry too long to count waits forever, not never.
 func TestStaleRetryHuge(t *testing.T) {
-	clk := clock.NewManual(1e9)
-	c, err := New(Options{Clock: clk, StaleIfError: time.Hour, StaleRetry: math.MaxInt64})
-	require.NoError(t, err)
-	defer c.Close()
-	require.NoError(t, c.Set("k", []byte("old"), time.Second))
-	clk.Advance(2 * time.Second)
+	c, _ := expiredCache(t, Options{StaleIfError: time.Hour, StaleRetry: math.MaxInt64}, "old")
 	loads := 0
 	for range 3 {
 		v, err := c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {
@@ -276,14 +275,8 @@ func TestStaleRetryHuge(t *testing.T) {
 
 // Typed.GetOrLoad serves a stale value decoded, with its *StaleError.
 func TestTypedGetOrLoadStale(t *testing.T) {
-	clk := clock.NewManual(1e9)
-	c, err := New(Options{Clock: clk, StaleIfError: time.Hour})
-	require.NoError(t, err)
-	defer c.Close()
-	tc := NewTyped(c, String())
-	require.NoError(t, tc.Set("k", "old", time.Second))
-	clk.Advance(2 * time.Second)
-	v, err := tc.GetOrLoad(context.Background(), "k", func(context.Context) (string, time.Duration, error) {
+	c, _ := expiredCache(t, Options{StaleIfError: time.Hour}, "old")
+	v, err := NewTyped(c, String()).GetOrLoad(context.Background(), "k", func(context.Context) (string, time.Duration, error) {
 		return "", 0, errOrigin
 	})
 	require.ErrorIs(t, err, ErrStale)
