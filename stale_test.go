@@ -20,11 +20,7 @@ var errOrigin = errors.New("origin down")
 // value with a TTL of a second that expired half a second ago.
 func expiredCache(t *testing.T, opts Options, value string) (*Cache, *clock.Clock) {
 	t.Helper()
-	clk := clock.NewManual(1e9)
-	opts.Clock = clk
-	c, err := New(opts)
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
+	c, clk := newManual(t, opts)
 	require.NoError(t, c.Set("k", []byte(value), time.Second))
 	clk.Advance(1500 * time.Millisecond)
 	return c, clk
