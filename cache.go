@@ -369,7 +369,7 @@ func (c *Cache) MaxValueBytes() int { return c.e.MaxValueBytes() }
 
 // Stats is a snapshot of a cache's counters since New.
 type Stats struct {
-	Hits        uint64 // Get and AppendValue calls that found their key
+	Hits        uint64 // Get, AppendValue, View and GetOrLoad calls that found their key
 	Misses      uint64 // ... that did not
 	Sets        uint64 // values stored: by Set, GetOrLoad (loads and refreshes) and LoadFrom
 	Rejected    uint64 // Sets and GetOrLoad stores refused with ErrTooLarge
@@ -383,7 +383,7 @@ type Stats struct {
 	// most [Options.MaxBytes]; HeldBytes - Bytes is room not yet reclaimed
 	// from overwritten, deleted and expired entries.
 	HeldBytes int64
-	// SetBytes counts the bytes of entries Set and GetOrLoad stored;
+	// SetBytes counts the bytes of the entries that Sets counts;
 	// MovedBytes, those the cache copied again to keep them while it
 	// reclaimed their segments. (SetBytes + MovedBytes) / SetBytes is the
 	// write amplification.

@@ -9,9 +9,9 @@
 //
 // [Register] creates these asynchronous instruments on the meter:
 //
-//	velo.cache.hits             counter        {request}  Get and AppendValue calls that found their key
+//	velo.cache.hits             counter        {request}  Get, AppendValue, View and GetOrLoad calls that found their key
 //	velo.cache.misses           counter        {request}  ... that did not
-//	velo.cache.sets             counter        {request}  successful Set calls
+//	velo.cache.sets             counter        {request}  values stored: by Set, GetOrLoad (loads, refreshes) and LoadFrom
 //	velo.cache.deletes          counter        {request}  Delete calls that removed a present key
 //	velo.cache.evictions        counter        {entry}    entries evicted to stay within the budget
 //	velo.cache.expirations      counter        {entry}    expired entries removed
@@ -19,7 +19,7 @@
 //	velo.cache.entries          updowncounter  {entry}    entries stored now, cached absences included
 //	velo.cache.bytes            updowncounter  By         bytes of the entries stored now
 //	velo.cache.held_bytes       updowncounter  By         bytes of the segments holding them (at most MaxBytes)
-//	velo.cache.set_bytes        counter        By         bytes of entries stored by Set and GetOrLoad
+//	velo.cache.set_bytes        counter        By         bytes of the entries those stored
 //	velo.cache.moved_bytes      counter        By         bytes of entries copied again by compaction and reinsertion
 //	velo.cache.loads            counter        {call}     load functions GetOrLoad ran
 //	velo.cache.load_errors      counter        {call}     ... that failed or panicked
@@ -61,9 +61,9 @@ type instrument struct {
 // documentation. The descriptions follow the doc comments of the
 // [velo.Stats] fields.
 var instruments = []instrument{
-	{"velo.cache.hits", "{request}", "Get and AppendValue calls that found their key.", true, func(s *velo.Stats) int64 { return sat(s.Hits) }},
-	{"velo.cache.misses", "{request}", "Get and AppendValue calls that did not find their key.", true, func(s *velo.Stats) int64 { return sat(s.Misses) }},
-	{"velo.cache.sets", "{request}", "Successful Set calls.", true, func(s *velo.Stats) int64 { return sat(s.Sets) }},
+	{"velo.cache.hits", "{request}", "Get, AppendValue, View and GetOrLoad calls that found their key.", true, func(s *velo.Stats) int64 { return sat(s.Hits) }},
+	{"velo.cache.misses", "{request}", "Get, AppendValue, View and GetOrLoad calls that did not find their key.", true, func(s *velo.Stats) int64 { return sat(s.Misses) }},
+	{"velo.cache.sets", "{request}", "Values stored: by Set, GetOrLoad (loads and refreshes) and LoadFrom.", true, func(s *velo.Stats) int64 { return sat(s.Sets) }},
 	{"velo.cache.deletes", "{request}", "Delete calls that removed a present key.", true, func(s *velo.Stats) int64 { return sat(s.Deletes) }},
 	{"velo.cache.evictions", "{entry}", "Entries removed to stay within the budget.", true, func(s *velo.Stats) int64 { return sat(s.Evictions) }},
 	{"velo.cache.expirations", "{entry}", "Expired entries removed.", true, func(s *velo.Stats) int64 { return sat(s.Expirations) }},
@@ -71,7 +71,7 @@ var instruments = []instrument{
 	{"velo.cache.entries", "{entry}", "Entries stored now (as Len).", false, func(s *velo.Stats) int64 { return int64(s.Entries) }},
 	{"velo.cache.bytes", "By", "Bytes of the entries stored now: key, value and a 16-byte header each, rounded up to 8.", false, func(s *velo.Stats) int64 { return s.Bytes }},
 	{"velo.cache.held_bytes", "By", "Memory of the segments that hold the entries, at most Options.MaxBytes.", false, func(s *velo.Stats) int64 { return s.HeldBytes }},
-	{"velo.cache.set_bytes", "By", "Bytes of entries Set and GetOrLoad stored.", true, func(s *velo.Stats) int64 { return s.SetBytes }},
+	{"velo.cache.set_bytes", "By", "Bytes of entries stored by Set, GetOrLoad and LoadFrom.", true, func(s *velo.Stats) int64 { return s.SetBytes }},
 	{"velo.cache.moved_bytes", "By", "Bytes of entries the cache copied again to keep them while it reclaimed their segments.", true, func(s *velo.Stats) int64 { return s.MovedBytes }},
 	{"velo.cache.loads", "{call}", "Load functions GetOrLoad ran, refreshes included.", true, func(s *velo.Stats) int64 { return sat(s.Loads) }},
 	{"velo.cache.load_errors", "{call}", "Load functions GetOrLoad ran that returned an error or panicked.", true, func(s *velo.Stats) int64 { return sat(s.LoadErrors) }},

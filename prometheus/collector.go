@@ -30,16 +30,16 @@ type collector struct {
 //
 // With namespace "" (meaning DefaultNamespace, "velo") it exposes:
 //
-//	velo_hits_total         counter  Get and AppendValue calls that found their key
+//	velo_hits_total         counter  Get, AppendValue, View and GetOrLoad calls that found their key
 //	velo_misses_total       counter  ... that did not
-//	velo_sets_total         counter  successful Set calls
+//	velo_sets_total         counter  values stored: by Set, GetOrLoad (loads, refreshes) and LoadFrom
 //	velo_deletes_total      counter  Delete calls that removed a present key
 //	velo_evictions_total    counter  entries evicted to stay within the budget
 //	velo_expirations_total  counter  expired entries removed
 //	velo_entries            gauge    entries stored now
 //	velo_bytes              gauge    bytes of the entries stored now
 //	velo_held_bytes         gauge    bytes of the segments holding them (at most MaxBytes)
-//	velo_set_bytes_total    counter  bytes of entries stored by Set and GetOrLoad
+//	velo_set_bytes_total    counter  bytes of the entries those stored
 //	velo_moved_bytes_total  counter  bytes of entries copied again by compaction and reinsertion
 //	velo_loads_total        counter  load functions GetOrLoad ran
 //	velo_load_errors_total  counter  ... that failed or panicked
@@ -64,14 +64,14 @@ func NewCollector(c *velo.Cache, namespace string, constLabels prometheus.Labels
 		cache:          c,
 		hits:           desc("hits_total", "Cache lookups that found their key."),
 		misses:         desc("misses_total", "Cache lookups that did not find their key."),
-		sets:           desc("sets_total", "Successful Set calls."),
+		sets:           desc("sets_total", "Values stored: by Set, GetOrLoad (loads and refreshes) and LoadFrom."),
 		deletes:        desc("deletes_total", "Delete calls that removed a present key."),
 		evictions:      desc("evictions_total", "Entries evicted to stay within the memory or entry budget."),
 		expirations:    desc("expirations_total", "Expired entries removed."),
 		entries:        desc("entries", "Entries stored now, including expired ones not yet swept."),
 		bytes:          desc("bytes", "Bytes of the entries stored now: key, value and a 16-byte header each, padded to 8."),
 		heldBytes:      desc("held_bytes", "Bytes of the segments that hold the entries, at most MaxBytes."),
-		setBytes:       desc("set_bytes_total", "Bytes of entries stored by Set and GetOrLoad."),
+		setBytes:       desc("set_bytes_total", "Bytes of entries stored by Set, GetOrLoad and LoadFrom."),
 		movedBytes:     desc("moved_bytes_total", "Bytes of entries copied again to keep them while their segments were reclaimed."),
 		loads:          desc("loads_total", "Load functions GetOrLoad ran, refreshes included."),
 		loadErrors:     desc("load_errors_total", "Load functions that returned an error or panicked."),

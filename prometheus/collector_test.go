@@ -59,7 +59,7 @@ velo_bytes{cache="test"} %d
 # HELP velo_held_bytes Bytes of the segments that hold the entries, at most MaxBytes.
 # TYPE velo_held_bytes gauge
 velo_held_bytes{cache="test"} %d
-# HELP velo_set_bytes_total Bytes of entries stored by Set and GetOrLoad.
+# HELP velo_set_bytes_total Bytes of entries stored by Set, GetOrLoad and LoadFrom.
 # TYPE velo_set_bytes_total counter
 velo_set_bytes_total{cache="test"} %d
 # HELP velo_moved_bytes_total Bytes of entries copied again to keep them while their segments were reclaimed.
@@ -101,7 +101,7 @@ velo_refreshes_total{cache="test"} 0
 # HELP velo_rejected_total Writes refused because the entry is too large (ErrTooLarge).
 # TYPE velo_rejected_total counter
 velo_rejected_total{cache="test"} 0
-# HELP velo_sets_total Successful Set calls.
+# HELP velo_sets_total Values stored: by Set, GetOrLoad (loads and refreshes) and LoadFrom.
 # TYPE velo_sets_total counter
 velo_sets_total{cache="test"} 3
 # HELP velo_forced_gcs_total Garbage collections the cache ran itself to recycle its segments.
@@ -142,7 +142,7 @@ func TestCollectorNamespace(t *testing.T) {
 	c := newCache(t)
 	col := veloprom.NewCollector(c, "myapp", nil)
 	const want = `
-# HELP myapp_sets_total Successful Set calls.
+# HELP myapp_sets_total Values stored: by Set, GetOrLoad (loads and refreshes) and LoadFrom.
 # TYPE myapp_sets_total counter
 myapp_sets_total 0
 `
