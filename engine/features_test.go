@@ -505,3 +505,58 @@ func TestSweepDropsKeptEntriesWhileEvicting(t *testing.T) {
 	requireHit(t, e, "live", string(v))
 	require.Equal(t, compacting, e.mode())
 }
+
+// The sweep walks a segment in chunks and reports removals between them,
+// with the lock released: if the segment it walks is released meanwhile
+// and recycled into the same slot, it stops there rather than walking the
+// new entries from the old offset (a header read in the middle of a
+// value, past the segment's end, or a minExpire from part of it).
+func TestSweepStopsInARecycledSegment(t *testing.T) {
+	in, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e, clk := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1, SegmentBytes: 16 << 10,
+		OnRemove: func(_ string, _ []byte, r Reason) {
+			if r == Expired {
+				once.Do(func() { close(in); <-resume })
+			}
+		}})
+	e.pool.recycleAtRelease = true // a released segment is reused at once, as after a grace period
+	for i := range 400 { // 32-byte entries; the first 10 expire
+		ttl := time.Duration(0)
+		if i < 10 {
+			ttl = time.Second
+		}
+		require.NoError(t, e.Set(fmt.Sprintf("k%04d", i), []byte("12345678"), ttl))
+	}
+	clk.Advance(2 * time.Second)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		e.sweepExpired()
+	}()
+	<-in // the sweep walked its first chunk and reports its removals
+	e.Clear()
+	for i := range 256 { // the recycled segment, with entries at other offsets
+		require.NoError(t, e.Set(fmt.Sprintf("e%04d", i), bytes.Repeat([]byte{0xff}, 27), time.Second))
+	}
+	for i := range 100 {
+		require.NoError(t, e.Set(fmt.Sprintf("p%04d", i), []byte("12345678"), 0))
+	}
+	close(resume)
+	<-swept
+	clk.Advance(2 * time.Second)
+	e.sweepExpired()
+	require.Equal(t, 100, e.Len(), "expired entries of the recycled segment were not swept")
+	checkInvariants(t, e)
+}
+
+// An absence that a Set of another key with the same hash displaces is
+// neither reported nor counted, as an absence that leaves any other way.
+func TestDisplacedAbsenceUncounted(t *testing.T) {
+	r := &recorder{}
+	e, _ := newTestEngine(t, Config{Shards: 1, OnRemove: r.onRemove, hash: func(string) uint64 { return 42 }})
+	require.NoError(t, e.SetAbsent("a", time.Minute))
+	require.NoError(t, e.Set("b", []byte("v"), 0))
+	require.Zero(t, e.Stats().Evictions)
+	require.Empty(t, r.got)
+}

@@ -257,10 +257,13 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 // of n keys; without a callback it goes uncounted, since telling it apart
 // costs a read of the old entry on every overwrite.
 func (sh *shard) noteReplaced(old loc, key string, now int64) {
-	exp, k, _ := sh.slots[old.slot()].Load().Entry(old.off())
+	seg := sh.slots[old.slot()].Load()
+	exp, k, _ := seg.Entry(old.off())
 	switch {
 	case string(k) != key:
-		sh.evictions++
+		if !seg.Absent(old.off()) { // unreported and uncounted, as drop leaves it
+			sh.evictions++
+		}
 		sh.noteRemoval(old, Evicted)
 	case exp <= now:
 		sh.countExpired(old, now)

@@ -26,23 +26,29 @@ func (sh *shard) sweep(now int64, slots []int) []int {
 		drop = allExpired
 	}
 	for _, slot := range slots {
+		// The walk goes on only in the segment it began in: the slot may
+		// hold another by the next chunk, or the same one recycled (the
+		// pool reuses a released segment, under a new generation, and
+		// the slot it left is the first free one), whose entries lie
+		// elsewhere.
 		var seg *arena.Segment
+		var gen uint32
 		off, minExpire := 0, int64(arena.Never)
 		compact := false
 		for done := false; !done; {
 			sh.mu.Lock()
 			cur := sh.slots[slot].Load()
 			switch {
-			case sh.closed || cur == nil || seg != nil && cur != seg:
+			case sh.closed || cur == nil || seg != nil && (cur != seg || cur.Gen() != gen):
 				done = true
 			case seg == nil && !sh.needsSweep(slot, now, drop):
 				done = true
 			default:
 				if seg == nil {
-					seg, compact = cur, sh.sparse(slot)
+					seg, gen, compact = cur, cur.Gen(), sh.sparse(slot)
 				}
 				off, done = sh.sweepSegment(slot, seg, off, now, compact, drop, &minExpire)
-				if done && sh.slots[slot].Load() == seg {
+				if done && sh.slots[slot].Load() == seg && seg.Gen() == gen {
 					sh.meta[slot].minExpire = minExpire
 				}
 			}
