@@ -521,7 +521,7 @@ func TestSweepStopsInARecycledSegment(t *testing.T) {
 			}
 		}})
 	e.pool.recycleAtRelease = true // a released segment is reused at once, as after a grace period
-	for i := range 400 { // 32-byte entries; the first 10 expire
+	for i := range 400 {           // 32-byte entries; the first 10 expire
 		ttl := time.Duration(0)
 		if i < 10 {
 			ttl = time.Second
