@@ -520,8 +520,9 @@ func TestSweepStopsInARecycledSegment(t *testing.T) {
 				once.Do(func() { close(in); <-resume })
 			}
 		}})
-	e.pool.recycleAtRelease = true // a released segment is reused at once, as after a grace period
-	for i := range 400 {           // 32-byte entries; the first 10 expire
+	// A released segment is reused at once, as after a grace period.
+	e.pool.recycleAtRelease = true
+	for i := range 400 { // 32-byte entries; the first 10 expire
 		ttl := time.Duration(0)
 		if i < 10 {
 			ttl = time.Second
