@@ -168,13 +168,16 @@ func Parse(args []string) (Config, error) {
 	if cfg.Mixes, err = ParseInts("-mix", l.mixes, 0, 100); err != nil {
 		return Config{}, err
 	}
-	if cfg.Procs, err = ParseInts("-procs", l.procs, 1, 1<<16); err != nil {
+	if cfg.Procs, err = ParseInts("-procs", l.procs, 1, maxProcs); err != nil {
 		return Config{}, err
 	}
 	if cfg.ValueMin, cfg.ValueSize, err = parseRange("-value-size", l.valueSize); err != nil {
 		return Config{}, err
 	}
 	if err := cfg.check(); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.checkModes(); err != nil {
 		return Config{}, err
 	}
 	if cfg.TracePath != "" {
@@ -217,8 +220,8 @@ func (cfg *Config) check() error {
 		return fmt.Errorf("-entries %d: want 0 or more", cfg.Entries)
 	case cfg.Dist == "zipf" && cfg.Gen.Path == "" && !(cfg.ZipfS > 1 && cfg.ZipfS < math.Inf(1)):
 		return fmt.Errorf("-zipf-s %v: want a number above 1", cfg.ZipfS)
-	case cfg.Keys < 1 || cfg.Keys > math.MaxInt32:
-		return fmt.Errorf("-keys %d: want 1..%d", cfg.Keys, math.MaxInt32)
+	case cfg.Keys < 1 || cfg.Keys > maxKeys:
+		return fmt.Errorf("-keys %d: want 1..%d (the run holds every key in memory, about 40 bytes each)", cfg.Keys, maxKeys)
 	case cfg.Capacity <= 0:
 		return fmt.Errorf("-capacity %d: want a positive number of bytes", cfg.Capacity)
 	case cfg.TTL <= 0:
@@ -231,6 +234,42 @@ func (cfg *Config) check() error {
 		return fmt.Errorf("-redis-ops %d: want 1 or more", cfg.RedisOps)
 	case cfg.Warmup < 0:
 		return fmt.Errorf("-warmup %v: want 0 or a positive duration", cfg.Warmup)
+	}
+	return nil
+}
+
+// maxProcs bounds -procs: each setting runs that many goroutines and
+// opens every target with that GOMAXPROCS, and thousands of either make a
+// run that takes hours or exhausts the runtime's threads.
+const maxProcs = 1024
+
+// maxKeys bounds -keys: the run makes every key before it starts.
+const maxKeys = 1 << 26
+
+// checkModes refuses flags for two modes at once (the throughput table is
+// the mode when none is given), and -csv with a mode that writes none:
+// one of them would be dropped without a word.
+func (cfg *Config) checkModes() error {
+	var modes []string
+	for _, m := range []struct {
+		on   bool
+		flag string
+	}{
+		{cfg.TracePath != "", "-trace"},
+		{cfg.GC, "-gc"},
+		{cfg.RedisCompare, "-redis-compare"},
+		{cfg.Fill.On, "-fill"},
+		{cfg.Gen.Path != "", "-gen-log"},
+	} {
+		if m.on {
+			modes = append(modes, m.flag)
+		}
+	}
+	switch {
+	case len(modes) > 1:
+		return fmt.Errorf("%s: cannot be combined; give one of them", strings.Join(modes, " and "))
+	case len(modes) == 1 && cfg.CSVPath != "":
+		return fmt.Errorf("-csv: only the throughput table is written as CSV, not %s (use -json)", modes[0])
 	}
 	return nil
 }
@@ -298,13 +337,46 @@ func (cfg *Config) checkTrace(fs *flag.FlagSet) error {
 		return fmt.Errorf("-format %q: want one of %s", cfg.TraceFormat, strings.Join(tracefile.Formats, ", "))
 	}
 	if strings.TrimSpace(cfg.Capacities) != "" {
-		if _, _, err := ParseCapacities(cfg.Capacities); err != nil {
+		entries, bytes, err := ParseCapacities(cfg.Capacities)
+		if err != nil {
+			return err
+		}
+		if err := checkReplayCapacity("-capacities", entries, bytes); err != nil {
 			return err
 		}
 	}
 	if !flagGiven(fs, "target") {
 		cfg.Targets = []string{"velo", "otter", "theine", "ristretto"}
 	}
+	return nil
+}
+
+// checkReplayCapacity refuses capacities larger than velo replays: it
+// replays each in one shard, which holds at most a few hundred of its
+// largest segments (about 10 GiB, or 80 million entries). Larger ones
+// would fail when the replay reaches them, after the smaller ones ran,
+// and the peers, which allocate for their bound up front, would run the
+// machine out of memory first.
+func checkReplayCapacity(flag string, entries []int, bytes []int64) error {
+	var o velo.Options
+	var largest string
+	switch {
+	case len(entries) > 0:
+		c := slices.Max(entries)
+		o = targets.ReplayVeloOptions(c)
+		largest = fmt.Sprintf("%d entries", c)
+	case len(bytes) > 0:
+		b := slices.Max(bytes)
+		o = targets.ByteReplayVeloOptions(targets.ByteSizing{MaxBytes: b})
+		largest = fmt.Sprintf("%d bytes", b)
+	default:
+		return nil
+	}
+	c, err := velo.New(o)
+	if err != nil {
+		return fmt.Errorf("%s: %s is more than a replay holds (velo replays each capacity in one shard): %w", flag, largest, err)
+	}
+	c.Close()
 	return nil
 }
 

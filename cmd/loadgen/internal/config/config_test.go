@@ -75,6 +75,17 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-nosuchflag"}, "not defined"},
 		{[]string{"-keys", "many"}, "invalid value"},
 		{[]string{"extra"}, "unexpected argument"},
+		{[]string{"-keys", "2147483647"}, "-keys"},
+		{[]string{"-procs", "65536"}, "outside"},
+		{[]string{"-gc", "-trace", "x.csv"}, "cannot be combined"},
+		{[]string{"-trace", "x.csv", "-redis-compare"}, "cannot be combined"},
+		{[]string{"-trace", "x.csv", "-csv", "t.csv"}, "-csv"},
+		{[]string{"-gc", "-csv", "t.csv"}, "-csv"},
+		{[]string{"-trace", "x.csv", "-capacities", "1GiB,16GiB"}, "more than a replay holds"},
+		{[]string{"-trace", "x.csv", "-capacities", "1073741824"}, "more than a replay holds"},
+		{[]string{"-trace", "x.csv", "-budget", "12GiB"}, "more than a replay holds"},
+		{[]string{"-trace", "x.csv", "-budget", "4MiB", "-target", "otter"}, "give -target with velo"},
+		{[]string{"-trace", "x.csv", "-capacities", "1MiB,16MiB", "-target-hit", "0.5", "-target", "otter"}, "give -target with velo"},
 	} {
 		_, err := Parse(tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -218,6 +218,14 @@ func (cfg *Config) checkPlan() error {
 			return errors.New("-rate: needs -budget, or -target-hit with byte -capacities: it is for the planner's summary")
 		}
 	}
+	if p.budget != "" || p.TargetHit != 0 || p.rate != "" {
+		if !slices.Contains(cfg.Targets, "velo") {
+			return errors.New("-budget, -target-hit and -rate plan velo's capacity: give -target with velo")
+		}
+		if err := checkReplayCapacity("-budget", nil, p.CapBytes); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

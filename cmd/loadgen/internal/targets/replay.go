@@ -89,12 +89,17 @@ type replayVelo struct {
 // replayBytesPerEntry per entry, with velo's default segments, so that only
 // MaxEntries evicts; replayVelo.lost tells if anything else did.
 func openReplayVelo(capacity int) (Cache, error) {
-	return ReplayVelo(velo.Options{
+	return ReplayVelo(ReplayVeloOptions(capacity))
+}
+
+// ReplayVeloOptions are velo's options in a replay of capacity entries.
+func ReplayVeloOptions(capacity int) velo.Options {
+	return velo.Options{
 		MaxEntries:     capacity,
 		MaxBytes:       ReplayBudget(capacity),
 		Shards:         1,
 		ExpiryInterval: ReplayExpiryInterval,
-	})
+	}
 }
 
 // ReplayBudget is velo's MaxBytes in a replay of capacity entries.

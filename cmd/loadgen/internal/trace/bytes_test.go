@@ -270,4 +270,9 @@ func TestPlanMedian(t *testing.T) {
 	if m := medianOf([]planProcs{{RequestsSec: 5}}); m.SpreadPct != 0 || m.Runs != nil {
 		t.Errorf("one run: %+v", m)
 	}
+	// An even count: the mean of the two middle runs, not the faster.
+	m = medianOf([]planProcs{{RequestsSec: 5.52e6, PerCore: 5.52e6, HitRatio: 40}, {RequestsSec: 4.60e6, PerCore: 4.60e6, HitRatio: 42}})
+	if m.RequestsSec != 5.06e6 || m.PerCore != 5.06e6 || m.HitRatio != 41 {
+		t.Errorf("two runs: %+v", m)
+	}
 }

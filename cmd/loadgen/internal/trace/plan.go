@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -70,7 +71,16 @@ const noisySpreadPct = 10
 func medianOf(runs []planProcs) planProcs {
 	sorted := slices.Clone(runs)
 	slices.SortFunc(sorted, func(a, b planProcs) int { return cmp.Compare(a.RequestsSec, b.RequestsSec) })
-	m := sorted[len(sorted)/2] // the upper middle run for an even count: a run's own hit ratio stays with it
+	m := sorted[len(sorted)/2]
+	if len(sorted)%2 == 0 {
+		// An even count's median is the mean of the two middle runs, as
+		// the throughput table's is (the upper one alone is its faster
+		// run, when there are two).
+		lo := sorted[len(sorted)/2-1]
+		m.RequestsSec = (lo.RequestsSec + m.RequestsSec) / 2
+		m.PerCore = (lo.PerCore + m.PerCore) / 2
+		m.HitRatio = (lo.HitRatio + m.HitRatio) / 2
+	}
 	if len(runs) > 1 {
 		for _, r := range runs {
 			m.Runs = append(m.Runs, r.RequestsSec)
@@ -123,6 +133,7 @@ func planArithmetic(rate, hitPct, perCore float64) (origin float64, cores int) {
 // arithmetic. at is velo's replay at the budget.
 func measurePlan(cfg config.Config, at traceResult, rt *refTrace, keys []string, bt *byteTrace, progress io.Writer) (*planSummary, error) {
 	p := &planSummary{
+		Trace:    filepath.Base(cfg.TracePath),
 		Budget:   int64(at.Capacity),
 		Chosen:   "-budget",
 		HitRatio: at.HitRatio,

@@ -47,6 +47,12 @@ type Data struct {
 // in the shared traces folder are named.
 func InferFormat(path string) (string, error) {
 	base := filepath.Base(path)
+	// A plain log's extension says so whatever the name: an access log
+	// may well be called corda_access.csv.
+	switch filepath.Ext(strings.TrimSuffix(strings.TrimSuffix(base, ".gz"), ".zst")) {
+	case ".csv", ".txt", ".log":
+		return "plain", nil
+	}
 	switch {
 	case strings.HasPrefix(base, "arc_"):
 		return "arc", nil
@@ -62,10 +68,6 @@ func InferFormat(path string) (string, error) {
 		return "cloudphysics", nil
 	case strings.Contains(base, "oracleGeneral"):
 		return "oracle", nil
-	}
-	switch filepath.Ext(strings.TrimSuffix(strings.TrimSuffix(base, ".gz"), ".zst")) {
-	case ".csv", ".txt", ".log":
-		return "plain", nil
 	}
 	return "", fmt.Errorf("-trace %s: cannot tell the format from the file name; give -format (%s)",
 		path, strings.Join(Formats, ", "))

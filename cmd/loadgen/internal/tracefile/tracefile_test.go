@@ -138,6 +138,8 @@ func TestInferTraceFormatShared(t *testing.T) {
 		"scarab-recs.trace.gz": "scarab", "corda_vaultservice.trace.gz": "corda",
 		"cloudphysics_w106.trace.gz":                      "cloudphysics",
 		"libcachesim_cloudPhysicsIO.oracleGeneral.bin.gz": "oracle",
+		// A plain log's extension wins over a prefix the formats use.
+		"corda_access.csv": "plain", "arc_requests.log.gz": "plain", "lirs_keys.txt": "plain",
 	} {
 		if got, err := InferFormat("/some/dir/" + name); err != nil || got != want {
 			t.Errorf("%s: %q, %v; want %q", name, got, err, want)
