@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -180,6 +182,9 @@ func Parse(args []string) (Config, error) {
 	if err := cfg.checkModes(); err != nil {
 		return Config{}, err
 	}
+	if err := cfg.checkOutputs(); err != nil {
+		return Config{}, err
+	}
 	if cfg.TracePath != "" {
 		if err := cfg.checkTrace(fs); err != nil {
 			return Config{}, err
@@ -270,6 +275,26 @@ func (cfg *Config) checkModes() error {
 		return fmt.Errorf("%s: cannot be combined; give one of them", strings.Join(modes, " and "))
 	case len(modes) == 1 && cfg.CSVPath != "":
 		return fmt.Errorf("-csv: only the throughput table is written as CSV, not %s (use -json)", modes[0])
+	}
+	return nil
+}
+
+// checkOutputs refuses output files the run could not write, before it
+// runs rather than after: a -plot that is neither .png nor .svg, and a
+// path whose directory does not exist.
+func (cfg *Config) checkOutputs() error {
+	if p := cfg.PlotPath; p != "" {
+		if ext := strings.ToLower(filepath.Ext(p)); ext != ".png" && ext != ".svg" {
+			return fmt.Errorf("-plot %s: want a .png or .svg file", p)
+		}
+	}
+	for _, o := range []struct{ flag, path string }{{"-json", cfg.JSONPath}, {"-csv", cfg.CSVPath}, {"-plot", cfg.PlotPath}} {
+		if o.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Dir(o.path)); err != nil || !fi.IsDir() {
+			return fmt.Errorf("%s %s: no directory %s to write it in", o.flag, o.path, filepath.Dir(o.path))
+		}
 	}
 	return nil
 }
