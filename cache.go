@@ -122,7 +122,8 @@ type Options struct {
 	// Expired entries count until the sweep removes them (within
 	// ExpiryInterval), as they do in Len: a Set at the bound evicts in its
 	// own shard, which may take a live entry while another shard still
-	// holds expired ones.
+	// holds expired ones, or, in a shard that holds no other entry (a
+	// bound below Shards, which the default Shards avoids), the new one.
 	// Concurrent Sets of new keys at the bound may each evict one, so the
 	// cache can hold a few entries fewer than the bound for a while. A
 	// bound above MaxBytes/16 (no entry is smaller than its 16-byte
