@@ -57,6 +57,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-target", "velo,velo"}, "twice"},
 		{[]string{"-duration", "0s"}, "-duration"},
 		{[]string{"-duration", "-1s"}, "-duration"},
+		{[]string{"-duration", "1ns"}, "-duration"},
 		{[]string{"-warmup", "-1ms"}, "-warmup"},
 		{[]string{"-mix", "101"}, "outside 0..100"},
 		{[]string{"-mix", "-1"}, "outside 0..100"},
