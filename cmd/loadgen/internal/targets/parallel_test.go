@@ -58,3 +58,77 @@ func BenchmarkSetParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWriteBesideRead splits the preset's mixed cells into their two
+// sides: one goroutine writes and one reads, the same Zipf keys (s=1.01
+// over 10,923), on their own cores, and each side's time per operation is
+// reported (write-ns, read-ns), beside the time of each alone. The sum of
+// the two sides' slowdowns is what a two-core mix pays for sharing its
+// hot keys' lines between a core that writes them and one that reads
+// them:
+//
+//	go test -run '^$' -bench WriteBesideRead -cpu 2 -count 3 ./cmd/loadgen/internal/targets
+func BenchmarkWriteBesideRead(b *testing.B) {
+	const keys = 1<<15/3 + 1
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = fmt.Sprintf("user:%08d", i)
+	}
+	z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.01, 1, keys-1)
+	stream := make([]int32, 1<<15)
+	for i := range stream {
+		stream[i] = int32(z.Uint64())
+	}
+	value := make([]byte, 64)
+	cfg := Config{Keys: keys, ValueSize: 64, Entries: 1 << 15, SizeByEntries: true, TTL: time.Hour, Procs: []int{runtime.GOMAXPROCS(0)}}
+	cfg.Capacity = PeerBytes(cfg)
+	for _, name := range []string{"velo", "fastcache", "otter"} {
+		for _, sides := range []string{"read", "write", "both"} {
+			b.Run(fmt.Sprintf("target=%s/%s", name, sides), func(b *testing.B) {
+				c, err := Open(name, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				for i := range 1 << 20 {
+					_ = c.Write(names[i%keys], value, time.Hour)
+				}
+				var stop atomic.Bool
+				var reads atomic.Int64
+				read := func() {
+					buf := make([]byte, 0, 128)
+					i := 0
+					for ; !stop.Load(); i++ {
+						buf, _ = c.Read(buf[:0], names[stream[i&(len(stream)-1)]])
+					}
+					reads.Store(int64(i))
+				}
+				write := func(n int) {
+					for i := range n {
+						_ = c.Write(names[stream[(i+12345)&(len(stream)-1)]], value, time.Hour)
+					}
+				}
+				b.ResetTimer()
+				start := time.Now()
+				switch sides {
+				case "read":
+					buf := make([]byte, 0, 128)
+					for i := range b.N {
+						buf, _ = c.Read(buf[:0], names[stream[i&(len(stream)-1)]])
+					}
+				case "write":
+					write(b.N)
+				case "both":
+					done := make(chan struct{})
+					go func() { read(); close(done) }()
+					write(b.N)
+					stop.Store(true)
+					<-done
+					elapsed := time.Since(start)
+					b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N), "write-ns")
+					b.ReportMetric(float64(elapsed.Nanoseconds())/float64(max(reads.Load(), 1)), "read-ns")
+				}
+			})
+		}
+	}
+}
