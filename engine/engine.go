@@ -181,6 +181,12 @@ type Engine struct {
 	done   chan struct{}
 	// sweeper is the id of the goroutine running sweepLoop (GoroutineID).
 	sweeper atomic.Uint64
+	// firstExpire is at most every shard's firstExpire: no live entry
+	// expires before it. Appends lower it; the sweep raises it to the
+	// shards' least. Evicting writers look in other shards for expired
+	// entries (dropExpiredElsewhere) only once it has passed, so that a
+	// cache whose entries do not expire never pays for the look.
+	firstExpire atomic.Int64
 }
 
 // New validates cfg, fills in defaults and starts the engine's background
@@ -217,6 +223,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.pool.init(cfg.SegmentBytes, int(cfg.MaxBytes/int64(cfg.SegmentBytes)), cfg.Shards)
 	e.pool.readers = e.readers
+	e.firstExpire.Store(arena.Never)
 	for i := range e.shards {
 		e.shards[i].init(e, share, slotsFor(share, cfg.SegmentBytes), maxEntries)
 	}
@@ -975,8 +982,24 @@ func (e *Engine) sweepExpired() {
 	e.sweepMu.Lock()
 	defer e.sweepMu.Unlock()
 	now := e.clock.Now()
+	first := e.firstExpire.Load()
+	least := int64(arena.Never)
 	for i := range e.shards {
 		e.sweepSlots = e.shards[i].sweep(now, e.sweepSlots[:0])
+		least = min(least, e.shards[i].seen.firstExpire.Load())
+	}
+	// Only if no append lowered it meanwhile: then least may miss that
+	// append, and the lower value stays until the next sweep.
+	e.firstExpire.CompareAndSwap(first, least)
+}
+
+// lowerFirstExpire lowers firstExpire to exp if exp is earlier.
+func (e *Engine) lowerFirstExpire(exp int64) {
+	for {
+		first := e.firstExpire.Load()
+		if exp >= first || e.firstExpire.CompareAndSwap(first, exp) {
+			return
+		}
 	}
 }
 

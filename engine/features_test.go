@@ -561,3 +561,19 @@ func TestDisplacedAbsenceUncounted(t *testing.T) {
 	require.Zero(t, e.Stats().Evictions)
 	require.Empty(t, r.got)
 }
+
+// The engine's first expiry, which gates the look for expired entries in
+// other shards, stays at Never while no entry expires, falls with an
+// append that expires, and rises again once the sweep removed it.
+func TestEngineFirstExpire(t *testing.T) {
+	e, clk := newTestEngine(t, Config{Shards: 4})
+	for i := range 100 {
+		require.NoError(t, e.Set(fmt.Sprint("k", i), []byte("v"), 0))
+	}
+	require.EqualValues(t, arena.Never, e.firstExpire.Load())
+	require.NoError(t, e.Set("short", []byte("v"), time.Second))
+	require.Equal(t, clk.Now()+int64(time.Second), e.firstExpire.Load())
+	clk.Advance(2 * time.Second)
+	e.sweepExpired()
+	require.EqualValues(t, arena.Never, e.firstExpire.Load())
+}

@@ -33,6 +33,7 @@ func (sh *shard) noteAppend(slot, size int, expireAt int64) {
 	if expireAt < sh.firstExpire {
 		sh.firstExpire = expireAt
 		sh.seen.firstExpire.Store(expireAt)
+		sh.e.lowerFirstExpire(expireAt)
 	}
 }
 

@@ -137,8 +137,8 @@ type shard struct {
 	seen struct {
 		live, held atomic.Int64
 		oldest     atomic.Uint64 // birth of the oldest segment other than the head; noVictim if none
-		// firstExpire is firstExpire below, for reclaims in other
-		// shards that look for expired entries still kept (dropKept).
+		// firstExpire is firstExpire above, for reclaims in other
+		// shards that look for expired entries (dropExpiredElsewhere).
 		firstExpire atomic.Int64
 	}
 

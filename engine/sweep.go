@@ -167,6 +167,9 @@ func (sh *shard) dropExpired(now int64) bool {
 // the line, and another shard's expired entries may be what puts it
 // there. It reports whether it removed any.
 func (sh *shard) dropExpiredElsewhere(now int64) bool {
+	if sh.e.firstExpire.Load() > now {
+		return false
+	}
 	dropped := false
 	sh.eachDonor(func(d *shard) (int64, bool) {
 		first := d.seen.firstExpire.Load()
