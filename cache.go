@@ -23,7 +23,8 @@
 //     hashes) and never a partly written one.
 //   - An entry is not returned once its TTL has passed, measured on a clock
 //     that lags real time by about a millisecond. Expired entries leave the
-//     index within Options.ExpiryInterval (default one second).
+//     index within Options.ExpiryInterval (default one second), or, with
+//     [Options.StaleIfError], that long after StaleIfError has passed.
 //   - Keys, values and their 16-byte headers are kept within
 //     [Options.MaxBytes] (see [Options.MaxBytes] for what else uses memory).
 //   - What fits stays: no live entry is evicted for room while the live
@@ -162,9 +163,11 @@ type Options struct {
 
 	// MaxValueBytes is the longest value the cache accepts; longer ones
 	// get [ErrTooLarge]. 0 means MaxBytes/64, at least 4 KiB (but at most
-	// a quarter of MaxBytes) and at most 16 MiB (or a SegmentBytes set by hand, less the header, if larger): a
-	// 64 MiB cache takes a 1 MiB value on any machine. It may be set up
-	// to MaxBytes/4 or 1 GiB.
+	// a quarter of MaxBytes) and at most 16 MiB: a 64 MiB cache takes a 1
+	// MiB value on any machine. With SegmentBytes set by hand, 0 means at
+	// least SegmentBytes less the 16-byte header (but at most a quarter of
+	// MaxBytes): a value that fills a segment. It may be set up to
+	// MaxBytes/4 or 1 GiB.
 	MaxValueBytes int
 
 	// ExpiryInterval is how often a background goroutine removes expired
@@ -192,7 +195,7 @@ type Options struct {
 	// setting both is an error.
 	OnEvict func(key string, value []byte, reason Reason)
 
-	// RefreshAhead, between 0 and 1, makes GetOrLoad reload an entry in
+	// RefreshAhead, in [0, 1), makes GetOrLoad reload an entry in
 	// the background when it is hit within this fraction of its TTL of
 	// expiring: 0.2 with a one-minute TTL reloads on the first hit in the
 	// last 12 seconds, while hits go on returning the current value. 0

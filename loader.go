@@ -83,7 +83,15 @@ var (
 // it returns afterwards.
 //
 // An error from load is returned to every caller waiting for it and nothing
-// is cached: the next miss loads again. If load panics, the panic is
+// is cached: the next miss loads again.
+//
+// A write of key while load runs (a Set, Delete or LoadFrom of key, or a
+// Clear) is newer than what load read from the origin, so the load stores
+// nothing over it: its callers get the value load returned, and the
+// cache keeps the write. An invalidating Delete during a load is not
+// undone by the load's older value. If load fails, callers get the value
+// such a write left in the cache, if it is still there, rather than the
+// error. If load panics, the panic is
 // recovered and returned to them as a *PanicError, which wraps
 // [ErrLoaderPanicked] and holds the stack; it is not re-raised, since it
 // happened in load's goroutine, not the callers'. A negative TTL is returned
@@ -111,8 +119,8 @@ var (
 // calls for key return [ErrNotFound] at once, without calling load, until
 // it passes (counted in [Stats.NegativeHits]). A cached absence takes an
 // entry with an empty value in the cache's budget, and is evicted like
-// one; a Set of key replaces it, a Delete removes it; Get, Has, Range and
-// OnRemove never see it. With a TTL of 0, nothing is cached, as for any
+// one; a Set of key replaces it, a Delete removes it; Get, Has, All,
+// Keys, SaveTo and OnRemove never see it. With a TTL of 0, nothing is cached, as for any
 // other error.
 //
 // Stale-if-error: with [Options.StaleIfError] set, a miss on a key whose
@@ -123,8 +131,9 @@ var (
 // every error alike, or use the value when errors.Is(err, [ErrStale]).
 // The value is served only if it is still the key's entry when the load
 // fails, within StaleIfError of its expiry: after a write of the key
-// meanwhile, or a load that took longer to fail, the caller gets the
-// load's error alone.
+// meanwhile the caller gets the value written, or the load's error alone
+// if it is gone too; after a load that took longer to fail, the load's
+// error alone.
 // Until [Options.StaleRetry] has passed, later calls for the key get the
 // stale value and that error at once, without loading: a failing origin
 // sees one load per key per StaleRetry ([Stats.StaleServed] counts them).
@@ -144,8 +153,17 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 	if load == nil {
 		return nil, errNilLoad
 	}
-	for {
-		if v, info, ok := c.e.GetInfo(nil, key); ok {
+	for first := true; ; first = false {
+		// The first look counts a hit or miss; looks after it do not.
+		var v []byte
+		var info engine.EntryInfo
+		var ok bool
+		if first {
+			v, info, ok = c.e.GetInfo(nil, key)
+		} else {
+			v, info, ok = c.e.Peek(nil, key)
+		}
+		if ok {
 			if c.refreshDue(info) {
 				c.loads.refresh(c, ctx, key, load, info)
 			}
@@ -172,8 +190,14 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 			}
 		}
 		cl, how, staleErr := c.loads.join(c, ctx, key, load, staleInfo)
-		if how == staleWaits {
+		switch how {
+		case staleWaits:
 			return c.serveStale(key, stale, *staleInfo, staleErr)
+		case written:
+			if c.e.Closed() {
+				return nil, ErrClosed
+			}
+			continue
 		}
 		if how == storedLoad {
 			// Its value may have been stored, and deleted, before this
@@ -194,6 +218,13 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(ctx context
 			}
 		}
 		v, err := c.loads.wait(ctx, key, cl)
+		if err != nil && ctx.Err() == nil {
+			// A write of key while the load ran is newer than what the
+			// load failed to read: the cache has a value after all.
+			if v, _, ok := c.e.Peek(nil, key); ok {
+				return v, nil
+			}
+		}
 		if err != nil && staleInfo != nil && servesStale(ctx, err) {
 			return c.serveStale(key, stale, *staleInfo, err) // the load recorded the failure
 		}
@@ -279,6 +310,14 @@ type loader struct {
 	loads, loadErrors, refreshes, negativeHits, staleServed atomic.Uint64
 }
 
+// A loadKind says why a load runs.
+type loadKind uint8
+
+const (
+	missLoad    loadKind = iota // a GetOrLoad missed: its callers wait
+	refreshLoad                 // a hit in the RefreshAhead window: nobody waits
+)
+
 // A call is one run of a load function and the callers waiting for it.
 type call struct {
 	done chan struct{} // closed once val and err are set
@@ -292,10 +331,12 @@ type call struct {
 	waiters int
 	cancel  context.CancelFunc // cancels the load's context
 
-	// refresh is, for a background refresh, its watch of the key (see
-	// engine.Watch), which a write of the key meanwhile ends; nil for a
-	// load after a miss.
-	refresh *engine.Watch
+	// kind tells a load after a miss from a background refresh.
+	kind loadKind
+	// watch is the load's watch of the key (see engine.Watch), taken
+	// before the load starts: a write of the key meanwhile ends it, and
+	// the load then stores nothing over that newer write.
+	watch engine.Watch
 
 	// waitingOn is the call whose result this call's load function is
 	// waiting for in a GetOrLoad of its own, or nil. Guarded by
@@ -362,6 +403,9 @@ const (
 	// None ran, and key's last reload failed and its next must wait
 	// (Options.StaleRetry): the caller serves the stale value instead.
 	staleWaits
+	// None ran, and key has a value again, written since the caller
+	// missed, or the cache closed: the caller looks again.
+	written
 )
 
 // join returns key's call in flight, with one more waiter, or starts one.
@@ -391,8 +435,17 @@ func (l *loader) join(c *Cache, parent context.Context, key string, load loadFun
 				return nil, true // no call: nothing to store
 			}
 		}
+		// Watched from before the call is in the map, so from before
+		// the load reads its origin; taken under the map's lock on key,
+		// so no other call of key watches meanwhile.
+		w, ok := c.e.WatchMiss(key)
+		if !ok {
+			how = written
+			return nil, true
+		}
 		var nc *call
 		nc, ctx = newCall(parent)
+		nc.watch = w
 		how = startedLoad
 		return nc, false
 	})
@@ -483,7 +536,7 @@ func (l *loader) refresh(c *Cache, parent context.Context, key string, load load
 	cl, loaded := l.calls.LoadOrCompute(key, func() *call {
 		var nc *call
 		nc, ctx = newCall(parent)
-		nc.refresh = &w
+		nc.kind, nc.watch = refreshLoad, w
 		return nc
 	})
 	if loaded {
@@ -520,15 +573,13 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 		if err == errGoexit {
 			l.loadErrors.Add(1)
 		}
-		if cl.refresh != nil {
-			c.e.Unwatch(*cl.refresh) // if it stored nothing
-		}
+		c.e.Unwatch(cl.watch) // if it stored nothing
 		l.finish(key, cl, val, err)
 	}()
 
 	var ttl time.Duration
 	l.loads.Add(1)
-	if cl.refresh != nil {
+	if cl.kind == refreshLoad {
 		l.refreshes.Add(1)
 	}
 	val, ttl, err = recoverLoad(ctx, load)
@@ -539,11 +590,13 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
 			return
 		}
-		if ttl > 0 && cl.refresh == nil && errors.Is(err, ErrNotFound) {
+		if ttl > 0 && cl.kind == missLoad && errors.Is(err, ErrNotFound) {
 			// Like a value, stored before finish takes the call out of
-			// the map. A refresh leaves the entry it reloads to expire.
+			// the map, and only over no newer write. A refresh leaves
+			// the entry it reloads to expire.
 			if l.claim(key, cl) {
-				_ = c.e.SetAbsent(key, ttl)
+				_, _ = c.e.SetAbsentWatched(key, ttl, cl.watch)
+				cl.watch = engine.Watch{} // ended
 			}
 		} else if c.staleIfError > 0 && !errors.Is(err, ErrNotFound) {
 			// Recorded before finish takes the call out of the map, so
@@ -560,18 +613,14 @@ func (l *loader) run(c *Cache, ctx context.Context, key string, cl *call, load l
 	// large or the cache closed, should not fail a read that has the
 	// value; a negative TTL is a bug in load.
 	//
-	// A refresh stores only if its watch is still on: a value Set, or a
+	// A load stores only if its watch is still on: a value Set, or a
 	// Delete, while it ran is newer than what it loaded. A load that every
 	// caller gave up on stores nothing (see claim).
 	if !l.claim(key, cl) {
 		return
 	}
-	var serr error
-	if cl.refresh != nil {
-		_, serr = c.e.StoreWatched(key, val, ttl, *cl.refresh)
-	} else {
-		serr = c.e.Set(key, val, ttl)
-	}
+	_, serr := c.e.SetWatched(key, val, ttl, cl.watch)
+	cl.watch = engine.Watch{} // ended
 	if errors.Is(serr, ErrInvalidTTL) {
 		val, err = nil, fmt.Errorf("velo: GetOrLoad: load returned %w", serr)
 		l.loadErrors.Add(1)

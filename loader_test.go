@@ -842,3 +842,146 @@ func TestGetOrLoadRefreshStoresAfterExpiry(t *testing.T) {
 	require.Equal(t, "new", string(v))
 	require.EqualValues(t, 1, loads.Load())
 }
+
+// A write of the key while a load after a miss runs is newer than what the
+// load read from the origin: the load's value goes to its callers but is
+// not stored over the write. An invalidating Delete during the load must
+// not be undone by the load's older value.
+func TestGetOrLoadYieldsToWritesDuringLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(c *Cache) error
+		want  string // the key's value after the load; "" for none
+	}{
+		{"Set", func(c *Cache) error { return c.Set("k", []byte("newer"), time.Minute) }, "newer"},
+		{"Delete", func(c *Cache) error { c.Delete("k"); return nil }, ""},
+		{"Clear", func(c *Cache) error { c.Clear(); return nil }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := newLoaderCache(t, Options{})
+			release := make(chan struct{})
+			started := make(chan struct{})
+			load := func(context.Context) ([]byte, time.Duration, error) {
+				close(started)
+				<-release
+				return []byte("loaded"), time.Minute, nil
+			}
+			got := make(chan string)
+			go func() {
+				v, err := c.GetOrLoad(context.Background(), "k", load)
+				if err != nil {
+					v = []byte(err.Error())
+				}
+				got <- string(v)
+			}()
+			<-started
+			require.NoError(t, tc.write(c))
+			close(release)
+			require.Equal(t, "loaded", <-got, "the callers get what the load returned")
+			v, ok := c.Get("k")
+			if tc.want == "" {
+				require.False(t, ok, "the load's value was stored over the %s: %q", tc.name, v)
+			} else {
+				require.True(t, ok)
+				require.Equal(t, tc.want, string(v))
+			}
+		})
+	}
+}
+
+// A negative result is not cached over a Set that came while the load ran.
+func TestGetOrLoadAbsenceYieldsToSetDuringLoad(t *testing.T) {
+	c, _ := newLoaderCache(t, Options{})
+	release := make(chan struct{})
+	started := make(chan struct{})
+	load := func(context.Context) ([]byte, time.Duration, error) {
+		close(started)
+		<-release
+		return nil, time.Minute, ErrNotFound
+	}
+	errc := make(chan error)
+	go func() {
+		_, err := c.GetOrLoad(context.Background(), "k", load)
+		errc <- err
+	}()
+	<-started
+	require.NoError(t, c.Set("k", []byte("newer"), time.Minute))
+	close(release)
+	<-errc
+	v, ok := c.Get("k")
+	require.True(t, ok, "the absence was cached over the Set")
+	require.Equal(t, "newer", string(v))
+}
+
+// When a load fails but the key was written meanwhile, GetOrLoad returns
+// the written value: the cache has one, and the failure was of a read
+// older than it.
+func TestGetOrLoadFailedLoadReturnsNewerWrite(t *testing.T) {
+	c, _ := newLoaderCache(t, Options{})
+	release := make(chan struct{})
+	started := make(chan struct{})
+	load := func(context.Context) ([]byte, time.Duration, error) {
+		close(started)
+		<-release
+		return nil, 0, errors.New("origin down")
+	}
+	type result struct {
+		v   string
+		err error
+	}
+	got := make(chan result)
+	go func() {
+		v, err := c.GetOrLoad(context.Background(), "k", load)
+		got <- result{string(v), err}
+	}()
+	<-started
+	require.NoError(t, c.Set("k", []byte("newer"), time.Minute))
+	close(release)
+	r := <-got
+	require.NoError(t, r.err)
+	require.Equal(t, "newer", r.v)
+	s := c.Stats()
+	require.EqualValues(t, 1, s.Misses, "the look after the failure counts nothing")
+	require.EqualValues(t, 0, s.Hits)
+}
+
+// A GetOrLoad that waits for a load already storing its value and then
+// looks again counts one miss, not a miss and a hit.
+func TestGetOrLoadCountsOneLookup(t *testing.T) {
+	var hold atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	c, clk := newLoaderCache(t, Options{ExpiryInterval: time.Hour, OnRemove: func(key string, _ []byte, r Reason) {
+		if r == Expired && hold.CompareAndSwap(true, false) {
+			close(entered) // in the load's goroutine, its value stored
+			<-release
+		}
+	}})
+	ctx := context.Background()
+	require.NoError(t, c.Set("k", []byte("old"), time.Second))
+	clk.Advance(2 * time.Second)
+	hold.Store(true)
+	loadA := func(context.Context) ([]byte, time.Duration, error) { return []byte("a"), 0, nil }
+	doneA := make(chan struct{})
+	go func() {
+		defer close(doneA)
+		_, _ = c.GetOrLoad(ctx, "k", loadA)
+	}()
+	<-entered
+	require.True(t, c.Delete("k"))
+	before := c.Stats()
+	got := make(chan string)
+	go func() {
+		v, _ := c.GetOrLoad(ctx, "k", func(context.Context) ([]byte, time.Duration, error) {
+			return []byte("b"), 0, nil
+		})
+		got <- string(v)
+	}()
+	eventually(t, func() bool { return c.Stats().Misses > before.Misses }, "the second call misses")
+	require.NoError(t, c.Set("k", []byte("v2"), 0))
+	close(release)
+	require.Equal(t, "v2", <-got)
+	<-doneA
+	after := c.Stats()
+	require.Equal(t, before.Misses+1, after.Misses)
+	require.Equal(t, before.Hits, after.Hits, "the look after the wait counted a hit")
+}

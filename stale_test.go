@@ -201,7 +201,8 @@ func TestStaleIfErrorEmptyValue(t *testing.T) {
 
 // A stale value is served only while it is one: not once StaleIfError has
 // passed since its expiry (a load that took that long to fail), nor after
-// a write of the key while the load ran.
+// a write of the key while the load ran; a live value that write left is
+// returned instead, without an error.
 func TestStaleServedOnlyWhileStale(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -211,7 +212,6 @@ func TestStaleServedOnlyWhileStale(t *testing.T) {
 	}{
 		{"nothing", func(*Cache, *clock.Clock) {}, "old"},
 		{"past the window", func(_ *Cache, clk *clock.Clock) { clk.Advance(5 * time.Second) }, ""},
-		{"Set", func(c *Cache, _ *clock.Clock) { require.NoError(t, c.Set("k", []byte("fresh"), time.Minute)) }, ""},
 		{"Set and expired", func(c *Cache, clk *clock.Clock) {
 			require.NoError(t, c.Set("k", []byte("newer"), 100*time.Millisecond))
 			clk.Advance(200 * time.Millisecond)
@@ -234,6 +234,19 @@ func TestStaleServedOnlyWhileStale(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A value Set while a reload fails is returned, without an error and
+// without the stale one.
+func TestStaleGivesWayToSetDuringLoad(t *testing.T) {
+	c, _ := expiredCache(t, Options{StaleIfError: time.Second}, "old")
+	v, err := c.GetOrLoad(context.Background(), "k", func(context.Context) ([]byte, time.Duration, error) {
+		require.NoError(t, c.Set("k", []byte("fresh"), time.Minute))
+		return nil, 0, errOrigin
+	})
+	require.NoError(t, err)
+	require.Equal(t, "fresh", string(v))
+	require.Zero(t, c.Stats().StaleServed)
 }
 
 // A failed reload holds back the next for StaleRetry only for the value

@@ -19,7 +19,8 @@ import (
 // as the built-in append does. It must not keep dst or the result: Typed
 // passes a pooled buffer and reuses it once the cache has copied the bytes.
 // Appending rather than returning a fresh slice is what lets Set encode
-// without allocating a buffer per call.
+// without allocating a buffer per call (for encodings up to 64 KiB: larger
+// buffers are not pooled, so that one large value does not pin its buffer).
 //
 // Decode returns the value encoded in data, or an error if data is not a
 // valid encoding (not a half-filled value). data is valid only during the
@@ -90,7 +91,8 @@ func (t *Typed[V]) Set(key string, v V, ttl time.Duration) error {
 // replaces the bad entry.
 //
 // The stored bytes are read into a pooled buffer (Cache.AppendValue), so
-// Get allocates only what the codec's Decode does.
+// for values up to 64 KiB Get allocates only what the codec's Decode does;
+// a larger value is read into a buffer of its own.
 func (t *Typed[V]) Get(key string) (V, bool, error) {
 	bp := getBuf()
 	b, ok := t.c.AppendValue((*bp)[:0], key)
@@ -118,6 +120,10 @@ func (t *Typed[V]) Get(key string) (V, bool, error) {
 // Cache.GetOrLoad does; a stale value (see [Options.StaleIfError]) comes
 // decoded, with its *StaleError.
 func (t *Typed[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context) (V, time.Duration, error)) (V, error) {
+	if load == nil {
+		var zero V
+		return zero, errNilLoad
+	}
 	b, err := t.c.GetOrLoad(ctx, key, func(ctx context.Context) ([]byte, time.Duration, error) {
 		v, ttl, err := load(ctx)
 		if err != nil {

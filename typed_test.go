@@ -504,3 +504,16 @@ func TestTypedGetOrLoad(t *testing.T) {
 	_, err = users.GetOrLoad(ctx, "u:3", load)
 	require.Error(t, err)
 }
+
+// A nil load is refused, as by Cache.GetOrLoad, not run.
+func TestTypedGetOrLoadNilLoad(t *testing.T) {
+	c, err := velo.New(velo.Options{})
+	require.NoError(t, err)
+	defer c.Close()
+	tc := velo.NewTyped(c, velo.String())
+	_, want := c.GetOrLoad(context.Background(), "k", nil)
+	_, err = tc.GetOrLoad(context.Background(), "k", nil)
+	require.Error(t, err)
+	require.Equal(t, want, err)
+	require.Zero(t, c.Stats().Loads)
+}

@@ -591,6 +591,19 @@ func (e *Engine) Info(key string) (EntryInfo, bool) {
 	return info, true
 }
 
+// Peek is GetInfo without counting a hit or miss: for a second look
+// within one call that counted its first.
+func (e *Engine) Peek(dst []byte, key string) ([]byte, EntryInfo, bool) {
+	v, at, ok := e.find(key, quietRead, copyHold)
+	if !ok {
+		return dst, EntryInfo{}, false
+	}
+	dst = append(dst, v...)
+	info := EntryInfo{at.expireAt, at.seg.TTL(at.off), at.at}
+	e.leave(at)
+	return dst, info, true
+}
+
 // Closed reports whether Close was called.
 func (e *Engine) Closed() bool { return e.closed.Load() }
 
@@ -798,8 +811,8 @@ var unwatched Watch
 // and reports what the write removed once the lock is released. With a
 // watch other than unwatched it stores only if the watch is still on
 // (see Watch), ends it, and reports whether it stored. (Set writes this
-// out for speed; Restore, SetAbsent and StoreWatched share it.)
-func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int64, watched Watch, kind valueKind) (bool, error) {
+// out for speed; Restore, SetAbsent and the watched stores share it.)
+func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int64, w Watch, kind valueKind) (bool, error) {
 	if e.closed.Load() {
 		return false, ErrClosed
 	}
@@ -809,7 +822,7 @@ func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int
 		return false, ErrClosed
 	}
 	now := e.clock.Now()
-	if watched != unwatched && (watched.h != h || !sh.endWatch(watched)) {
+	if w != unwatched && (w.h != h || !sh.endWatch(w)) {
 		sh.mu.Unlock()
 		return false, nil
 	}

@@ -326,7 +326,7 @@ func TestWatchEndsWithAWrite(t *testing.T) {
 	}
 	store := func(key, value string, w Watch) bool {
 		t.Helper()
-		stored, err := e.StoreWatched(key, []byte(value), time.Minute, w)
+		stored, err := e.SetWatched(key, []byte(value), time.Minute, w)
 		require.NoError(t, err)
 		return stored
 	}
@@ -361,17 +361,49 @@ func TestWatchEndsWithAWrite(t *testing.T) {
 	_, ok = e.Watch("absent", info)
 	require.False(t, ok)
 
-	// A later watch of the key ends the earlier one.
+	// Watches of the key taken with no write between end together at
+	// its next write, a store through one of them included; ending one
+	// leaves the others on.
 	first := watch("k")
 	second := watch("k")
-	require.False(t, store("k", "first", first))
+	third := watch("k")
+	e.Unwatch(third)
+	require.True(t, store("k", "first", first))
+	requireHit(t, e, "k", "first")
+	require.False(t, store("k", "second", second), "the first's store was a write")
+	require.False(t, store("k", "again", first), "a watch stores once")
+	first = watch("k")
+	e.Unwatch(first)
+	e.Unwatch(first) // ending it twice ends no later watch
+	second = watch("k")
+	e.Unwatch(first)
 	require.True(t, store("k", "second", second))
-	requireHit(t, e, "k", "second")
-	require.False(t, store("k", "again", second), "a watch stores once")
+
+	// A watch after a miss starts only while the key has no live value.
+	_, ok = e.WatchMiss("k")
+	require.False(t, ok, "k has a value")
+	w := watchMiss(t, e, "missing")
+	require.True(t, store("missing", "loaded", w))
+	require.True(t, e.Delete("missing"))
+	w = watchMiss(t, e, "missing")
+	require.NoError(t, e.Set("missing", []byte("newer"), time.Minute))
+	require.False(t, store("missing", "loaded", w))
+	require.True(t, e.Delete("missing"))
+	w = watchMiss(t, e, "missing")
+	stored, err := e.SetAbsentWatched("missing", time.Minute, w)
+	require.NoError(t, err)
+	require.True(t, stored)
+	require.True(t, e.Absent("missing"))
+	_ = watchMiss(t, e, "missing") // an absence is no value
+	require.NoError(t, e.SetAbsent("missing", time.Minute))
+	require.NoError(t, e.Set("expiring", []byte("v"), time.Second))
+	clk.Advance(2 * time.Second)
+	w = watchMiss(t, e, "expiring") // an expired entry is no value
+	require.True(t, store("expiring", "loaded", w))
 
 	// The entry expires, and the sweep removes it, while the reload runs:
 	// the reload's value is still the newest, and is stored.
-	w := watch("k")
+	w = watch("k")
 	clk.Advance(2 * time.Minute)
 	require.True(t, store("k", "reloaded", w))
 	requireHit(t, e, "k", "reloaded")
@@ -398,11 +430,19 @@ func TestWatchEndsWithAWrite(t *testing.T) {
 
 	// A refused store ends the watch too.
 	w = watch("k")
-	_, err := e.StoreWatched("k", nil, -1, w)
+	_, err = e.SetWatched("k", nil, -1, w)
 	require.ErrorIs(t, err, ErrInvalidTTL)
 	require.False(t, store("k", "x", w))
 	require.False(t, e.shards[0].watching, "every watch ended")
 	checkInvariants(t, e)
+}
+
+// watchMiss starts a watch of key, which has no live value.
+func watchMiss(t *testing.T, e *Engine, key string) Watch {
+	t.Helper()
+	w, ok := e.WatchMiss(key)
+	require.True(t, ok)
+	return w
 }
 
 func TestSweepAllocatesNothing(t *testing.T) {

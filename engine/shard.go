@@ -110,8 +110,8 @@ type shard struct {
 
 	maxEntries int // MaxEntries / shards, rounded up; 0: no entry bound
 
-	// watches holds the watches on (see Watch): key hash to watch id.
-	watches  map[uint64]uint64
+	// watches holds the watches on (see Watch), by key hash.
+	watches  map[uint64]watched
 	watchIDs uint64 // the last id given
 
 	// The eviction policy (see evictOne): entries are in a small queue

@@ -66,7 +66,9 @@ type output struct {
 // Loads are numbered per key, in the order they start; stored is the
 // highest number whose value was stored under the key, and bit i of
 // pending is set once a caller of load stored+1+i has missed (its load
-// may then be stored).
+// may then be stored). Bit i of spoiled is set if a write of the key came
+// after that miss: velo's load watches the key from the first caller's
+// miss and stores nothing over a newer write.
 type state struct {
 	now     int64
 	present bool
@@ -74,6 +76,14 @@ type state struct {
 	lo, hi  int64
 	stored  int64
 	pending uint64
+	spoiled uint64
+}
+
+// written returns s after a write of the key (a Set, a Delete, a load's
+// store): the loads missed for so far store nothing.
+func (s state) written() state {
+	s.spoiled |= s.pending
+	return s
 }
 
 // alive reports whether the entry may be unexpired now; dead whether it may
@@ -133,21 +143,25 @@ func step(s state, in input, out output, r rules) (bool, state) {
 		}
 		return true, s
 	case opSet:
-		return s.write(in.val, in.ttl, in.t0)
+		return s.written().write(in.val, in.ttl, in.t0)
 	case opStore:
 		// Loads of one key run one at a time (GetOrLoad starts one only
 		// after the last one left the map of loads in flight, after its
 		// store), and are numbered as they start: their stores come in
 		// order. A load runs only after a caller missed. Its store
-		// overwrites whatever a Set put there meanwhile, as velo's loader
-		// does (it stores with Set after load returns).
+		// writes only if no write of the key came since the miss: the
+		// load's watch of the key (see engine.Watch).
 		d := in.n - s.stored
 		if d <= 0 || d > 64 || s.pending&(1<<(d-1)) == 0 {
 			return false, s
 		}
-		ok, s := s.write(in.val, in.ttl, in.t0)
+		ok := true
+		if s.spoiled&(1<<(d-1)) == 0 {
+			ok, s = s.written().write(in.val, in.ttl, in.t0)
+		}
 		s.stored = in.n
 		s.pending >>= d
+		s.spoiled >>= d
 		return ok, s
 	case opGet, opHas:
 		if out.ok {
@@ -158,6 +172,7 @@ func step(s state, in input, out output, r rules) (bool, state) {
 		}
 		return mayMiss, s.absent()
 	case opDelete:
+		s = s.written()
 		if out.ok {
 			return s.alive(), s.absent()
 		}
@@ -165,7 +180,9 @@ func step(s state, in input, out output, r rules) (bool, state) {
 	case opGetOrLoad:
 		switch {
 		case !out.ok:
-			// A miss whose load failed: nothing is stored.
+			// A miss whose load failed: nothing is stored. (A caller
+			// whose load failed after a write of the key returns the
+			// value written: that is a hit, below.)
 			return mayMiss, s.absent()
 		case s.alive() && out.val == s.val:
 			// A hit; or a caller that missed, waited for a load and
@@ -302,5 +319,5 @@ func describeState(s state) string {
 		}
 		st = fmt.Sprintf("%s (expires %s)", s.val, exp)
 	}
-	return fmt.Sprintf("t=%s: %s; last load stored: %d; loads missed for: %s", ticks(s.now), st, s.stored, describePending(s))
+	return fmt.Sprintf("t=%s: %s; last load stored: %d; loads missed for: %s (spoiled by a write: %b)", ticks(s.now), st, s.stored, describePending(s), s.spoiled)
 }

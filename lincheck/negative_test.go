@@ -288,6 +288,12 @@ func TestModel(t *testing.T) {
 			op(1, 4, 5, get, hit("a")),
 			op(2, 10, 18, store(1, 0), output{ok: true}),
 			op(1, 21, 22, get, hit(loadName(k, 1))),
+		}, false, true}, // with eviction, "a" may be gone before the miss
+		{"a Set made during the load stays", []porcupine.Operation{
+			op(0, 1, 20, gol, loaded(1)),
+			op(1, 2, 3, set("a", 0), output{ok: true}),
+			op(2, 10, 18, store(1, 0), output{ok: true}),
+			op(1, 21, 22, get, hit("a")),
 		}, true, true},
 		{"GetOrLoad loads although the key is present", []porcupine.Operation{
 			op(1, 1, 2, set("a", 0), output{ok: true}),

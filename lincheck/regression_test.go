@@ -16,12 +16,12 @@ import (
 // TestGetOrLoadJoinsStoredLoad builds, step by step, the schedule in which
 // a GetOrLoad could return a value removed before it was called:
 //
-//  1. A calls GetOrLoad(k), misses and starts load 1.
-//  2. B sets k to w0 while load 1 runs.
+//  1. B sets k to w0, which expires.
+//  2. A calls GetOrLoad(k), misses and starts load 1.
 //  3. Load 1 returns L1; velo's loader goroutine stores it with Set,
-//     replacing w0, and has not yet taken the call out of the map of
-//     loads in flight: OnRemove, which that Set calls in the loader's
-//     goroutine, is made to wait here, as a slow callback or a
+//     replacing the expired w0, and has not yet taken the call out of
+//     the map of loads in flight: OnRemove, which that Set calls in the
+//     loader's goroutine, is made to wait here, as a slow callback or a
 //     preemption would.
 //  4. B reads L1, then removes it: Delete(k) returns true (or, in the
 //     "expired" case, advances the clock past L1's TTL).
@@ -41,8 +41,9 @@ func TestGetOrLoadJoinsStoredLoad(t *testing.T) {
 			var hold atomic.Bool
 			entered := make(chan struct{})
 			release := make(chan struct{})
-			c, err := velo.New(velo.Options{Clock: clk, OnRemove: func(key string, _ []byte, reason velo.Reason) {
-				if key == "k" && reason == velo.Replaced && hold.CompareAndSwap(true, false) {
+			// No sweep: w0 is removed by load 1's store, not before.
+			c, err := velo.New(velo.Options{Clock: clk, ExpiryInterval: time.Hour, OnRemove: func(key string, _ []byte, reason velo.Reason) {
+				if key == "k" && reason == velo.Expired && hold.CompareAndSwap(true, false) {
 					close(entered)
 					<-release
 				}
@@ -72,15 +73,16 @@ func TestGetOrLoadJoinsStoredLoad(t *testing.T) {
 				}
 			}
 
-			wg.Go(func() { fail(a.getOrLoad(c, "k")) }) // 1
+			fail(b.set(c, "k", "w0", tick)) // 1
+			b.advance(tick)
+			wg.Go(func() { fail(a.getOrLoad(c, "k")) }) // 2
 			<-started
-			fail(b.set(c, "k", "w0", 0)) // 2
 			hold.Store(true)
 			close(gate) // 3
 			select {
 			case <-entered:
 			case <-time.After(10 * time.Second):
-				t.Fatal("load 1's store did not replace w0")
+				t.Fatal("load 1's store did not replace the expired w0")
 			}
 			b.get(c, "k", 0) // 4
 			if how == "deleted" {
