@@ -380,3 +380,70 @@ func TestExpiredEntriesEvictedBeforeLive(t *testing.T) {
 		}
 	}
 }
+
+// A working set written in one go, then read, reaches the oldest end of
+// the log as segments whose every entry is hot. A stream of keys never
+// read must go before it: the reinsertion credit a shard saves while it
+// evicts cold segments keeps those hot segments' entries (see
+// reinsertRoom in the engine).
+func TestReadKeysOutliveUnreadStream(t *testing.T) {
+	const hot, stream = 3000, 60000
+	var lost int
+	c, err := New(Options{MaxBytes: 2 << 20, Shards: 4, OnRemove: func(key string, _ []byte, r Reason) {
+		if r == Evicted && strings.HasPrefix(key, "hot:") {
+			lost++
+		}
+	}})
+	require.NoError(t, err)
+	defer c.Close()
+	val := make([]byte, 32)
+	hotKey := func(i int) string { return fmt.Sprintf("hot:%06d", i) }
+	for i := range hot {
+		require.NoError(t, c.Set(hotKey(i), val, 0))
+	}
+	next := 0
+	read := func() {
+		c.Get(hotKey(next))
+		next = (next + 1) % hot
+	}
+	for range hot {
+		read()
+	}
+	for i := range stream {
+		require.NoError(t, c.Set(fmt.Sprintf("one-hit:%08d", i), val, 0))
+		for range 4 {
+			read()
+		}
+	}
+	s := c.Stats()
+	require.Greater(t, s.Evictions, uint64(stream/2), "the stream did not fill the cache")
+	require.LessOrEqual(t, lost, hot/100, "working-set keys read since they were written were evicted while never-read keys stayed")
+}
+
+// A segment's recorded first expiry can be stale (the entry that set it
+// was overwritten): the look for expired entries before an eviction must
+// go on to the next segment rather than evict a live entry while expired
+// ones stay.
+func TestExpiredGoFirstPastAStaleFirstExpiry(t *testing.T) {
+	clk := clock.NewManual(1e12)
+	var evicted []string
+	c, err := New(Options{MaxBytes: 64 << 10, Shards: 1, SegmentBytes: 4 << 10, Clock: clk, ExpiryInterval: time.Hour,
+		OnRemove: func(k string, _ []byte, r Reason) {
+			if r == Evicted {
+				evicted = append(evicted, k)
+			}
+		}})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Set("x", []byte("v"), time.Nanosecond)) // sets the head's first expiry...
+	require.NoError(t, c.Set("x", []byte("v"), 0))               // ...and is overwritten at once
+	big := make([]byte, 3000) // over a quarter segment: a segment each
+	for i := range 10 {
+		require.NoError(t, c.Set(fmt.Sprintf("live/%d", i), big, 0))
+		require.NoError(t, c.Set(fmt.Sprintf("temp/%d", i), big, 10*time.Millisecond))
+	}
+	clk.Advance(20 * time.Millisecond) // the ten temp entries expire
+	require.NoError(t, c.Set("new", big, 0))
+	require.Empty(t, evicted, "live entries evicted while expired ones stayed")
+	require.EqualValues(t, 1, c.Stats().Expirations)
+}

@@ -470,7 +470,7 @@ func (sh *shard) move(h uint64, l loc, seg *arena.Segment, off int, how moveKind
 	sh.noteAppend(slot, size, exp)
 	sh.movedBytes += int64(size)
 	if how == reinsertion {
-		sh.reinserted += size
+		sh.reinsertCredit -= size
 	}
 	sh.index.store(h, makeLoc(slot, to.Gen(), noff, main, size))
 	if !main {
@@ -503,13 +503,24 @@ func (sh *shard) drop(h uint64, l loc, reason Reason) {
 }
 
 // reinsertRoom is the room in the head for entries reinserted when
-// evicting: what is left of half a segment after the reinsertions into
-// this head so far (by drains and retirements alike), so that at least
-// half of every head is the writes' even when readers keep every entry
-// hot. Reinsertion then evicts hot entries too, oldest first, rather than
-// filling each new head with moved entries and rotating at every Set.
+// evicting (by drains and retirements alike): the head's free bytes, up
+// to the shard's reinsertion credit. Each new head adds half a segment to
+// the credit, up to maxReinsertCredit, and each reinsertion spends its
+// size: over time at least half of the heads' bytes are the writes', even
+// when readers keep every entry hot, and reinsertion then evicts hot
+// entries too, oldest first, rather than filling each new head with moved
+// entries and rotating at every Set. The credit saved while cold segments
+// were evicted lets a run of hot ones (a working set written in one go,
+// read since, and now the oldest) be kept whole.
 func (sh *shard) reinsertRoom() int {
-	return max(0, min(sh.head.Free(), sh.e.segBytes/2-sh.reinserted))
+	return max(0, min(sh.head.Free(), sh.reinsertCredit))
+}
+
+// maxReinsertCredit is the most reinsertion credit a shard saves: a
+// quarter of its share of the budget, or half a segment if more, the
+// most one burst of reinsertions copies.
+func (sh *shard) maxReinsertCredit() int {
+	return max(sh.e.segBytes/2, int(sh.share/4))
 }
 
 // evict drops h for room.

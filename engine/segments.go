@@ -103,7 +103,7 @@ func (sh *shard) rotate(need int, now int64) {
 	slot, seg := sh.install(sh.e.pool.take, false)
 	oldHead, hadHead := sh.headSlot, sh.head != nil
 	sh.head, sh.headSlot = seg, slot
-	sh.reinserted = 0
+	sh.reinsertCredit = min(sh.reinsertCredit+sh.e.segBytes/2, sh.maxReinsertCredit())
 	if hadHead && sh.meta[oldHead].live == 0 {
 		// Every entry of the old head was overwritten or deleted while it
 		// was the head; nothing points into it.

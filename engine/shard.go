@@ -104,7 +104,7 @@ type shard struct {
 	// shrinking is set while shrinkCold moves the cold head's entries
 	// into the head: no new cold head may take them instead.
 	shrinking  bool
-	reinserted int // bytes reinserted into the head (see reinsertRoom)
+	reinsertCredit int // bytes reinsertion may still move into heads (see reinsertRoom)
 	setBytes   int64
 	movedBytes int64
 
@@ -156,6 +156,7 @@ func (sh *shard) init(e *Engine, share int64, slots, maxEntries int) {
 		sh.free = append(sh.free, i)
 	}
 	sh.share = share
+	sh.reinsertCredit = sh.maxReinsertCredit()
 	sh.liveStep = int64(e.segBytes) / 4
 	sh.maxEntries = maxEntries
 	sh.hands[smallQueue].slot = -1
@@ -409,6 +410,7 @@ func (sh *shard) reset() {
 	}
 	sh.count.Store(0)
 	sh.small, sh.appended, sh.live = 0, 0, 0
+	sh.reinsertCredit = sh.maxReinsertCredit()
 	sh.noteFirstExpire()
 	sh.hands[smallQueue] = hand{slot: -1}
 	sh.hands[mainQueue] = hand{slot: -1}

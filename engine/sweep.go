@@ -131,33 +131,44 @@ func (sh *shard) sweepSegment(slot int, seg *arena.Segment, off int, now int64, 
 // expiry is the earliest, if one has expired, and reports whether it
 // removed any: an evicting shard drops them before it evicts live
 // entries, whether they are kept (Config.KeepExpired) or only not swept
-// yet. The walk covers one segment, as a retirement does; afterwards the
-// segment's minExpire is exact, so a segment is walked again only once
-// another of its entries expires.
+// yet. It walks the segment whose recorded first expiry is the earliest,
+// and the next such one while the walks drop nothing; afterwards each
+// walked segment's minExpire is exact, so a segment is walked again only
+// once another of its entries expires.
 func (sh *shard) dropExpired(now int64) bool {
-	if sh.firstExpire > now {
-		return false
-	}
-	slot, first := -1, now
-	for _, s := range sh.fifo {
-		if m := sh.meta[s].minExpire; m < first || slot < 0 && m == first {
-			slot, first = s, m
+	live := sh.live
+	// A segment's minExpire may be stale: the entry that set it was
+	// overwritten or deleted since. Its walk then drops nothing but sets
+	// it right (after now), so each segment is walked once at most, and
+	// the next earliest is tried: expired entries elsewhere in the shard
+	// still go before any live one is evicted.
+	for range len(sh.fifo) + 1 {
+		if sh.firstExpire > now {
+			break
+		}
+		slot, first := -1, now
+		for _, s := range sh.fifo {
+			if m := sh.meta[s].minExpire; m < first || slot < 0 && m == first {
+				slot, first = s, m
+			}
+		}
+		if slot < 0 {
+			sh.noteFirstExpire()
+			break
+		}
+		seg := sh.slots[slot].Load()
+		minExpire := int64(arena.Never)
+		for off, done := 0, false; !done; {
+			off, done = sh.sweepSegment(slot, seg, off, now, false, allExpired, &minExpire)
+		}
+		if sh.slots[slot].Load() == seg {
+			sh.meta[slot].minExpire = minExpire
+		}
+		sh.noteFirstExpire()
+		if sh.live < live {
+			return true
 		}
 	}
-	if slot < 0 {
-		sh.noteFirstExpire()
-		return false
-	}
-	seg := sh.slots[slot].Load()
-	live := sh.live
-	minExpire := int64(arena.Never)
-	for off, done := 0, false; !done; {
-		off, done = sh.sweepSegment(slot, seg, off, now, false, allExpired, &minExpire)
-	}
-	if sh.slots[slot].Load() == seg {
-		sh.meta[slot].minExpire = minExpire
-	}
-	sh.noteFirstExpire()
 	return sh.live < live
 }
 
