@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/puzpuzpuz/xsync/v3"
@@ -32,18 +34,28 @@ func (e *StaleError) Error() string {
 // Unwrap returns [ErrStale] and the reload's error.
 func (e *StaleError) Unwrap() []error { return []error{ErrStale, e.Err} }
 
-// maxStaleRetries bounds how many keys' failed reloads staleRetries
-// remembers; past it a key's next call reloads again (still one load at a
-// time per key).
-const maxStaleRetries = 1 << 16
+// minPruneAt is the number of records at which staleRetries first prunes
+// those whose wait is over.
+const minPruneAt = 1 << 16
 
 // staleRetries remembers, for keys with a stale value whose reload
 // failed, when the next reload may start and the error to serve with the
 // value until then: so that a failing origin sees one reload per key per
-// [Options.StaleRetry], whatever the number of callers.
+// [Options.StaleRetry], whatever the number of callers and keys.
+//
+// Records leave when a call finds their wait over, or in a prune: when
+// the records reach pruneAt, those whose wait is over go, and pruneAt
+// becomes twice what is left (at least minPruneAt). A prune walks the
+// records once, and at least half as many failures again come before the
+// next, so a failure costs O(1) amortized however many keys fail; the
+// records are at most twice those whose wait was not over at the last
+// prune, each a key whose stale value the cache held when its reload
+// failed.
 type staleRetries struct {
-	every int64 // clock nanoseconds between reloads of one key
-	keys  *xsync.MapOf[string, staleRetry]
+	every   int64 // clock nanoseconds between reloads of one key
+	keys    *xsync.MapOf[string, staleRetry]
+	pruneAt atomic.Int64
+	pruning sync.Mutex // one prune at a time; failures meanwhile go on
 }
 
 type staleRetry struct {
@@ -55,6 +67,7 @@ type staleRetry struct {
 func (r *staleRetries) init(every time.Duration) {
 	r.every = int64(every)
 	r.keys = xsync.NewMapOf[string, staleRetry]()
+	r.pruneAt.Store(minPruneAt)
 }
 
 // waiting returns the last reload error of key while its next reload must
@@ -76,23 +89,25 @@ func (r *staleRetries) waiting(key string, expired, now int64) error {
 }
 
 // failed records that the reload of key's stale value, which expired at
-// expired, failed with err at now. At the bound, records whose wait is
-// over go first.
+// expired, failed with err at now.
 func (r *staleRetries) failed(key string, expired int64, err error, now int64) {
-	if r.keys.Size() >= maxStaleRetries {
+	next := now + r.every
+	if next < now {
+		next = math.MaxInt64 // a StaleRetry too long to count: no reload
+	}
+	r.keys.Store(key, staleRetry{next, err, expired})
+	if int64(r.keys.Size()) >= r.pruneAt.Load() && r.pruning.TryLock() {
 		r.keys.Range(func(k string, w staleRetry) bool {
 			if now >= w.next {
-				r.keys.Delete(k)
+				// Only if no failure has stored a newer record since.
+				r.keys.Compute(k, func(old staleRetry, loaded bool) (staleRetry, bool) {
+					return old, !loaded || now >= old.next
+				})
 			}
 			return true
 		})
-	}
-	if r.keys.Size() < maxStaleRetries {
-		next := now + r.every
-		if next < now {
-			next = math.MaxInt64 // a StaleRetry too long to count: no reload
-		}
-		r.keys.Store(key, staleRetry{next, err, expired})
+		r.pruneAt.Store(max(minPruneAt, 2*int64(r.keys.Size())))
+		r.pruning.Unlock()
 	}
 }
 

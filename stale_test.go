@@ -3,6 +3,7 @@ package velo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -291,4 +292,45 @@ func TestTypedGetOrLoadStale(t *testing.T) {
 	require.ErrorIs(t, err, ErrStale)
 	require.ErrorIs(t, err, errOrigin)
 	require.Equal(t, "old", v)
+}
+
+// Past the number of records at which failures start pruning, every
+// failed reload is still recorded: each key is reloaded once per
+// StaleRetry however many keys fail, and the records whose wait is over
+// are pruned.
+func TestStaleRetryManyKeys(t *testing.T) {
+	const keys = 300
+	clk := clock.NewManual(1)
+	c, err := New(Options{Clock: clk, StaleIfError: time.Hour, StaleRetry: time.Minute})
+	require.NoError(t, err)
+	defer c.Close()
+	c.stale.pruneAt.Store(64) // as if minPruneAt were 64
+	key := func(i int) string { return fmt.Sprintf("k%04d", i) }
+	for i := range keys {
+		require.NoError(t, c.Set(key(i), []byte("v"), time.Second))
+	}
+	clk.Advance(2 * time.Second)
+	var loads atomic.Int64
+	load := func(context.Context) ([]byte, time.Duration, error) {
+		loads.Add(1)
+		return nil, 0, errOrigin
+	}
+	round := func() {
+		for i := range keys {
+			v, err := c.GetOrLoad(context.Background(), key(i), load)
+			require.ErrorIs(t, err, ErrStale)
+			require.Equal(t, "v", string(v))
+		}
+	}
+	round()
+	require.EqualValues(t, keys, loads.Load())
+	round()
+	require.EqualValues(t, keys, loads.Load(), "a key was reloaded within StaleRetry")
+	require.Equal(t, keys, c.stale.keys.Size())
+
+	clk.Advance(time.Minute) // every wait is over: the next failures prune
+	round()
+	require.EqualValues(t, 2*keys, loads.Load())
+	require.LessOrEqual(t, c.stale.keys.Size(), keys)
+	require.GreaterOrEqual(t, c.stale.pruneAt.Load(), int64(minPruneAt))
 }
