@@ -105,7 +105,12 @@ type Options struct {
 	// least two segments per shard): a released segment is reused once no
 	// read that could hold it is still in progress, which the cache counts
 	// itself, without the garbage collector, so a steady stream of Sets
-	// allocates nothing and makes the collector no work. A [Cache.View]
+	// over a steady set of keys allocates nothing and makes the collector
+	// no work. Where the number of keys swings (a sweep or Clear empties
+	// the index, or a sliding window of new keys and deletes fills it
+	// with tombstones), the index allocates new tables as it shrinks,
+	// grows back or rebuilds: about 50 to 120 bytes per Set in such
+	// streams. A [Cache.View]
 	// callback that runs long holds that reuse back; writes meanwhile
 	// allocate segments as ordinary garbage. Values too large to pack
 	// (above a quarter of a segment) get a segment each, which the
@@ -114,7 +119,13 @@ type Options struct {
 	// program's own collections have not freed them, the cache runs one
 	// itself, spaced out in a program whose heap is large enough that they
 	// would take more than a quarter of the processor time.
-	// [Stats].ForcedGCs counts them.
+	// [Stats].ForcedGCs counts them. Two more things wait for a collection
+	// uncounted: free segments the pool drops to make room for large ones,
+	// and the Go allocator's rounding of a large segment up to its size
+	// class or page (up to about a quarter more for entries just over a
+	// quarter segment, which HeldBytes does not count). A mix of small and
+	// just-too-large values measured about 0.15x MaxBytes over the sum of
+	// the bounds above, between collections.
 	MaxBytes int64
 
 	// MaxEntries, if positive, also bounds the number of entries: N
@@ -384,7 +395,8 @@ type Stats struct {
 	Bytes       int64  // bytes of the entries stored now: key, value and a 16-byte header each, rounded up to 8
 
 	// HeldBytes is the memory of the segments that hold the entries, at
-	// most [Options.MaxBytes]; HeldBytes - Bytes is room not yet reclaimed
+	// most [Options.MaxBytes] (as sized: the allocator's rounding of large
+	// entries' segments is not counted; see Options.MaxBytes); HeldBytes - Bytes is room not yet reclaimed
 	// from overwritten, deleted and expired entries.
 	HeldBytes int64
 	// SetBytes counts the bytes of the entries that Sets counts;

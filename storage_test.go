@@ -437,7 +437,7 @@ func TestExpiredGoFirstPastAStaleFirstExpiry(t *testing.T) {
 	defer c.Close()
 	require.NoError(t, c.Set("x", []byte("v"), time.Nanosecond)) // sets the head's first expiry...
 	require.NoError(t, c.Set("x", []byte("v"), 0))               // ...and is overwritten at once
-	big := make([]byte, 3000) // over a quarter segment: a segment each
+	big := make([]byte, 3000)                                    // over a quarter segment: a segment each
 	for i := range 10 {
 		require.NoError(t, c.Set(fmt.Sprintf("live/%d", i), big, 0))
 		require.NoError(t, c.Set(fmt.Sprintf("temp/%d", i), big, 10*time.Millisecond))

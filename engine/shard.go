@@ -103,10 +103,10 @@ type shard struct {
 	firstExpire int64
 	// shrinking is set while shrinkCold moves the cold head's entries
 	// into the head: no new cold head may take them instead.
-	shrinking  bool
+	shrinking      bool
 	reinsertCredit int // bytes reinsertion may still move into heads (see reinsertRoom)
-	setBytes   int64
-	movedBytes int64
+	setBytes       int64
+	movedBytes     int64
 
 	maxEntries int // MaxEntries / shards, rounded up; 0: no entry bound
 
