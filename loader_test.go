@@ -843,6 +843,19 @@ func TestGetOrLoadRefreshStoresAfterExpiry(t *testing.T) {
 	require.EqualValues(t, 1, loads.Load())
 }
 
+// gatedLoad returns a load function, for one call, that closes started,
+// waits for release to be closed and returns value (or err) with a TTL of
+// a minute.
+func gatedLoad(value []byte, err error) (load loadFunc, started, release chan struct{}) {
+	started, release = make(chan struct{}), make(chan struct{})
+	load = func(context.Context) ([]byte, time.Duration, error) {
+		close(started)
+		<-release
+		return value, time.Minute, err
+	}
+	return load, started, release
+}
+
 // A write of the key while a load after a miss runs is newer than what the
 // load read from the origin: the load's value goes to its callers but is
 // not stored over the write. An invalidating Delete during the load must
@@ -859,13 +872,7 @@ func TestGetOrLoadYieldsToWritesDuringLoad(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := newLoaderCache(t, Options{})
-			release := make(chan struct{})
-			started := make(chan struct{})
-			load := func(context.Context) ([]byte, time.Duration, error) {
-				close(started)
-				<-release
-				return []byte("loaded"), time.Minute, nil
-			}
+			load, started, release := gatedLoad([]byte("loaded"), nil)
 			got := make(chan string)
 			go func() {
 				v, err := c.GetOrLoad(context.Background(), "k", load)
@@ -892,13 +899,7 @@ func TestGetOrLoadYieldsToWritesDuringLoad(t *testing.T) {
 // A negative result is not cached over a Set that came while the load ran.
 func TestGetOrLoadAbsenceYieldsToSetDuringLoad(t *testing.T) {
 	c, _ := newLoaderCache(t, Options{})
-	release := make(chan struct{})
-	started := make(chan struct{})
-	load := func(context.Context) ([]byte, time.Duration, error) {
-		close(started)
-		<-release
-		return nil, time.Minute, ErrNotFound
-	}
+	load, started, release := gatedLoad(nil, ErrNotFound)
 	errc := make(chan error)
 	go func() {
 		_, err := c.GetOrLoad(context.Background(), "k", load)
@@ -918,13 +919,7 @@ func TestGetOrLoadAbsenceYieldsToSetDuringLoad(t *testing.T) {
 // older than it.
 func TestGetOrLoadFailedLoadReturnsNewerWrite(t *testing.T) {
 	c, _ := newLoaderCache(t, Options{})
-	release := make(chan struct{})
-	started := make(chan struct{})
-	load := func(context.Context) ([]byte, time.Duration, error) {
-		close(started)
-		<-release
-		return nil, 0, errors.New("origin down")
-	}
+	load, started, release := gatedLoad(nil, errors.New("origin down"))
 	type result struct {
 		v   string
 		err error

@@ -569,7 +569,13 @@ type EntryInfo struct {
 // GetInfo appends key's value to dst, as AppendValue, and also returns the entry's
 // expiry and the TTL it was stored with.
 func (e *Engine) GetInfo(dst []byte, key string) ([]byte, EntryInfo, bool) {
-	v, at, ok := e.lookup(key, copyHold)
+	return e.appendInfo(dst, key, countRead)
+}
+
+// appendInfo is GetInfo, Peek and GetStale: it finds key's entry in mode
+// and appends its value to dst.
+func (e *Engine) appendInfo(dst []byte, key string, mode readMode) ([]byte, EntryInfo, bool) {
+	v, at, ok := e.find(key, mode, copyHold)
 	if !ok {
 		return dst, EntryInfo{}, false
 	}
@@ -594,14 +600,7 @@ func (e *Engine) Info(key string) (EntryInfo, bool) {
 // Peek is GetInfo without counting a hit or miss: for a second look
 // within one call that counted its first.
 func (e *Engine) Peek(dst []byte, key string) ([]byte, EntryInfo, bool) {
-	v, at, ok := e.find(key, quietRead, copyHold)
-	if !ok {
-		return dst, EntryInfo{}, false
-	}
-	dst = append(dst, v...)
-	info := EntryInfo{at.expireAt, at.seg.TTL(at.off), at.at}
-	e.leave(at)
-	return dst, info, true
+	return e.appendInfo(dst, key, quietRead)
 }
 
 // Closed reports whether Close was called.
@@ -722,14 +721,7 @@ func (e *Engine) SetAbsent(key string, ttl time.Duration) error {
 // is still kept (Config.KeepExpired), and returns its expiry and TTL; a
 // live entry, or none, is reported as not found. It counts no hit or miss.
 func (e *Engine) GetStale(dst []byte, key string) ([]byte, EntryInfo, bool) {
-	v, at, ok := e.find(key, staleRead, copyHold)
-	if !ok {
-		return dst, EntryInfo{}, false
-	}
-	dst = append(dst, v...)
-	info := EntryInfo{at.expireAt, at.seg.TTL(at.off), at.at}
-	e.leave(at)
-	return dst, info, true
+	return e.appendInfo(dst, key, staleRead)
 }
 
 // StaleInfo returns what GetStale would, without copying the value.

@@ -37,20 +37,13 @@ type watched struct {
 // longer that one (a write came between the read and the watch), or the
 // engine is closed. The caller ends the watch with SetWatched or Unwatch.
 func (e *Engine) Watch(key string, over EntryInfo) (Watch, bool) {
-	if e.closed.Load() || over.at == 0 {
+	if over.at == 0 {
 		return Watch{}, false
 	}
-	h := e.hashOf(key)
-	sh := e.shardOf(h)
-	if !sh.lockOpen() {
-		return Watch{}, false
-	}
-	defer sh.mu.Unlock()
-	l, ok := sh.index.load(h)
-	if !ok || l.place() != over.at {
-		return Watch{}, false
-	}
-	return sh.watch(h), true
+	return e.watchIf(key, func(sh *shard, h uint64) bool {
+		l, ok := sh.index.load(h)
+		return ok && l.place() == over.at
+	})
 }
 
 // WatchMiss starts watching key for a load after a lookup that found no
@@ -60,6 +53,20 @@ func (e *Engine) Watch(key string, over EntryInfo) (Watch, bool) {
 // value. The caller ends the watch with SetWatched, SetAbsentWatched or
 // Unwatch.
 func (e *Engine) WatchMiss(key string) (Watch, bool) {
+	return e.watchIf(key, func(sh *shard, h uint64) bool {
+		l, ok := sh.index.load(h)
+		if !ok {
+			return true
+		}
+		seg := sh.slots[l.slot()].Load()
+		exp, k, _ := seg.Entry(l.off())
+		return string(k) != key || exp <= e.clock.Now() || seg.Absent(l.off())
+	})
+}
+
+// watchIf starts a watch of key if the engine is open and ok, called
+// under the lock of key's shard, holds.
+func (e *Engine) watchIf(key string, ok func(sh *shard, h uint64) bool) (Watch, bool) {
 	if e.closed.Load() {
 		return Watch{}, false
 	}
@@ -69,12 +76,8 @@ func (e *Engine) WatchMiss(key string) (Watch, bool) {
 		return Watch{}, false
 	}
 	defer sh.mu.Unlock()
-	if l, ok := sh.index.load(h); ok {
-		seg := sh.slots[l.slot()].Load()
-		exp, k, _ := seg.Entry(l.off())
-		if string(k) == key && exp > e.clock.Now() && !seg.Absent(l.off()) {
-			return Watch{}, false
-		}
+	if !ok(sh, h) {
+		return Watch{}, false
 	}
 	return sh.watch(h), true
 }
