@@ -99,18 +99,19 @@ type Options struct {
 	// Not counted: the index (16-byte slots, built 3/5 full and grown at
 	// 3/4 full: 21 to 27 bytes per entry, up to 32 just before a rebuild,
 	// twice that while one runs, up to 64 after mass deletes until it
-	// shrinks at 1/4 full), the frequency sketch under MaxEntries (8 to 16
+	// shrinks, once under 1/4 full for as many inserts as it has slots), the frequency sketch under MaxEntries (8 to 16
 	// bytes per entry, growing with the entries up to MaxEntries), and the
 	// pool of released segments, up to a sixteenth of MaxBytes more (at
 	// least two segments per shard): a released segment is reused once no
 	// read that could hold it is still in progress, which the cache counts
 	// itself, without the garbage collector, so a steady stream of Sets
 	// over a steady set of keys allocates nothing and makes the collector
-	// no work. Where the number of keys swings (a sweep or Clear empties
-	// the index, or a sliding window of new keys and deletes fills it
-	// with tombstones), the index allocates new tables as it shrinks,
-	// grows back or rebuilds: about 50 to 120 bytes per Set in such
-	// streams. A [Cache.View]
+	// no work, TTL'd keys that the sweep removes and that come back
+	// included. Two streams do allocate, index tables: a Clear makes a new
+	// table of the old one's size (about 25 bytes per Set in cycles of
+	// 40,000 Sets and a Clear), and new keys with deletes of old ones leave
+	// tombstones that rebuilds clear into new tables (about 55 bytes per
+	// Set with 1,000 keys live). A [Cache.View]
 	// callback that runs long holds that reuse back; writes meanwhile
 	// allocate segments as ordinary garbage. Values too large to pack
 	// (above a quarter of a segment) get a segment each, which the

@@ -347,6 +347,17 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 					if _, err := checkStressValue(key, v); err != nil {
 						fail(fmt.Errorf("GetOrLoad, stale: %w", err))
 					}
+				case absent && errors.Is(err, ErrNotFound):
+					// Asked again at once, as a client retrying would: the
+					// absence is cached, unless eviction took it already
+					// (this cache evicts within milliseconds an entry
+					// nobody reads).
+					_, err := c.GetOrLoad(context.Background(), key, func(context.Context) ([]byte, time.Duration, error) {
+						return nil, time.Second, ErrNotFound
+					})
+					if !errors.Is(err, ErrNotFound) {
+						fail(fmt.Errorf("GetOrLoad(%q) again: %v, not ErrNotFound", key, err))
+					}
 				case errors.Is(err, errStressLoad), errors.As(err, &pe), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrNotFound):
 				default:
 					fail(fmt.Errorf("GetOrLoad(%q): %w", key, err))

@@ -78,6 +78,9 @@ type table struct {
 	_    [64]byte
 	live int // hashes present; writer only
 	used int // slots not empty (live + tombstones); writer only
+	// sparseInserts counts the inserts since the table last held a
+	// quarter of its slots' worth of hashes (see step). Writer only.
+	sparseInserts int
 
 	// Writer only: the table being filled to replace this one, nil when
 	// no migration runs, and how many of this table's slots have been
@@ -315,10 +318,25 @@ const slotsPerLine = 64 / 16
 // did, so the copy writes the new table in order, not all over it. A
 // sparse table that would keep its size is left alone: that rebuild
 // would clear nothing and allocate a table per insert.
+//
+// A sparse table shrinks only once it has stayed sparse for as many
+// inserts as it has slots: a sweep that removes a set of TTL'd keys, or a
+// run of deletes, is often followed by the same keys coming back, and a
+// table shrunk at once would then grow back through several sizes, each
+// a new table, the garbage a steady stream of Sets should not make. What
+// stays sparse that long is shrunk, at no more than one slot's worth of
+// copying per insert over the wait.
 func (x *index) step(t *table) {
 	if t.next == nil {
 		full := t.used > len(t.slots)/4*3
 		sparse := t.live < len(t.slots)/4 && len(t.slots) > minTable
+		if !sparse {
+			t.sparseInserts = 0
+		} else if !full {
+			if t.sparseInserts++; t.sparseInserts < len(t.slots) {
+				return
+			}
+		}
 		if !full && !sparse {
 			return
 		}
@@ -353,8 +371,17 @@ func (x *index) step(t *table) {
 
 func (x *index) size() int { return x.t.Load().live }
 
-// clear drops every entry, and any migration. Writer only.
-func (x *index) clear() { x.t.Store(newTable(minTable, rand.Uint64())) }
+// clear drops every entry, and any migration, into a new table of the
+// current one's size: a cache cleared is often filled again with as many
+// keys, and a table of minTable would grow back through several sizes.
+// (It shrinks, as step says, if it stays sparse.) Writer only.
+func (x *index) clear() {
+	n := minTable
+	if t := x.t.Load(); t != nil {
+		n = len(t.slots)
+	}
+	x.t.Store(newTable(n, rand.Uint64()))
+}
 
 // each calls f for every stored hash (after fixHash) and location. Writer
 // only; for walks under the shard's mutex and for tests.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -308,21 +309,23 @@ func TestIndexDensity(t *testing.T) {
 	}
 	t.Logf("while filling, the tables take %.1f bytes per hash on average", bytes/float64(samples))
 	require.Less(t, bytes/float64(samples), 30.0)
-	// Deletes down to 300,000 hashes: the table shrinks at the next
-	// insert.
+	// Deletes down to 300,000 hashes: the table shrinks once it has
+	// stayed sparse for as many inserts as it has slots (or tombstones
+	// fill it first).
 	for _, h := range hs[:len(hs)-300000] {
 		x.delete(h)
 	}
 	hs = hs[len(hs)-300000:]
-	// Churn: the oldest hash goes for each new one. (Its first 300,000
-	// inserts are left out: the shrink takes some.)
+	wait := len(x.t.Load().slots) + 300000 // the shrink's own inserts too
+	// Churn: the oldest hash goes for each new one. (The inserts before
+	// the shrink are left out.)
 	lo, hi := 1.0, 0.0
-	for i := 0; i < 3000000; i++ {
+	for i := 0; i < wait+3000000; i++ {
 		x.delete(hs[i])
 		h := rng.Uint64()
 		hs = append(hs, h)
 		x.store(h, loc(i))
-		if tb := x.t.Load(); i >= 300000 && i%1000 == 0 {
+		if tb := x.t.Load(); i >= wait && i%1000 == 0 {
 			fill := float64(tb.live) / float64(len(tb.slots))
 			lo, hi = min(lo, fill), max(hi, fill)
 		}
@@ -351,4 +354,42 @@ func TestIndexSparseSmallTable(t *testing.T) {
 		x.store(5000, 1)
 	})
 	require.Zero(t, allocs, "table of %d slots, %d live", len(x.t.Load().slots), x.size())
+}
+
+// A set of TTL'd keys that the sweep removes and that comes back, over
+// and over (sessions, API responses), makes no new index tables: the
+// emptied table waits for the keys instead of shrinking at once and
+// growing back through several sizes.
+func TestSweptKeysComeBackWithoutNewTables(t *testing.T) {
+	e, clk := newTestEngine(t, Config{MaxBytes: 32 << 20, Shards: 4})
+	keys := make([]string, 20000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("session:%08d", i)
+	}
+	value := make([]byte, 100)
+	cycle := func() {
+		for _, k := range keys {
+			require.NoError(t, e.Set(k, value, time.Second))
+		}
+		clk.Advance(2 * time.Second)
+		e.sweepExpired()
+		require.Zero(t, e.Len())
+	}
+	tables := func() []*table {
+		var ts []*table
+		for i := range e.shards {
+			sh := &e.shards[i]
+			sh.mu.Lock()
+			ts = append(ts, sh.index.t.Load())
+			sh.mu.Unlock()
+		}
+		return ts
+	}
+	cycle() // the tables grow to the keys
+	cycle() // and are rebuilt once to clear the sweep's tombstones
+	before := tables()
+	for range 5 {
+		cycle()
+	}
+	require.Equal(t, before, tables(), "new index tables")
 }
