@@ -91,16 +91,18 @@ var (
 // cache keeps the write. An invalidating Delete during a load is not
 // undone by the load's older value. If load fails, callers get the value
 // such a write left in the cache, if it is still there, rather than the
-// error. If load panics, the panic is
-// recovered and returned to them as a *PanicError, which wraps
-// [ErrLoaderPanicked] and holds the stack; it is not re-raised, since it
-// happened in load's goroutine, not the callers'. A negative TTL is returned
-// as an error wrapping [ErrInvalidTTL]. A value the cache cannot store
-// ([ErrTooLarge], or the cache closed meanwhile) is still returned with a nil
-// error, only not cached; a value too large is counted in [Stats.Rejected],
-// so that a loader whose values never fit shows there. GetOrLoad returns
-// an error for a nil load, and [ErrClosed] after Close; a load cancelled by
-// Close returns an error that wraps [ErrClosed] and load's own.
+// error.
+//
+// If load panics, the panic is recovered and returned to its callers as
+// a *PanicError, which wraps [ErrLoaderPanicked] and holds the stack; it
+// is not re-raised, since it happened in load's goroutine, not the
+// callers'. A negative TTL is returned as an error wrapping
+// [ErrInvalidTTL]. A value the cache cannot store ([ErrTooLarge], or the
+// cache closed meanwhile) is still returned with a nil error, only not
+// cached; a value too large is counted in [Stats.Rejected], so that a
+// loader whose values never fit shows there. GetOrLoad returns an error
+// for a nil load, and [ErrClosed] after Close; a load cancelled by Close
+// returns an error that wraps [ErrClosed] and load's own.
 //
 // A load function may call GetOrLoad, for other keys. A call that would
 // wait for a load that is (directly or through other loads) waiting for
@@ -120,8 +122,8 @@ var (
 // it passes (counted in [Stats.NegativeHits]). A cached absence takes an
 // entry with an empty value in the cache's budget, and is evicted like
 // one; a Set of key replaces it, a Delete removes it; Get, Has, All,
-// Keys, SaveTo and OnRemove never see it. With a TTL of 0, nothing is cached, as for any
-// other error.
+// Keys, SaveTo and OnRemove never see it. With a TTL of 0, nothing is
+// cached, as for any other error.
 //
 // Stale-if-error: with [Options.StaleIfError] set, a miss on a key whose
 // entry expired less than that long ago still loads, but if the load
