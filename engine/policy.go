@@ -91,12 +91,16 @@ const smallShare = 5
 // (Yang et al., SOSP'23) with TinyLFU admission (Einziger et al., 2017) on
 // velo's log: a new key enters a small queue, a key stored again the main
 // queue. While the small queue holds more than smallShare of the entries,
-// its CLOCK hand runs: an entry read since it was written moves to the
-// main queue (in place: only its location's queue bit changes). One not
-// read is a candidate for the main queue: it gets in if the main queue has
-// room, or if the sketch has seen its key more often than the key of the
-// main queue's next victim, which it then replaces; otherwise it is
-// evicted, and the victim stays first in line. Otherwise the main queue's
+// its CLOCK hand runs: each entry it passes is a candidate for the main
+// queue (the sketch counting a read since it was written, whose
+// frequency is reset). It gets in if the main queue has room (in place:
+// only its location's queue bit changes), or if the sketch has seen its
+// key more often than the key of the main queue's next victim, which it
+// then replaces; otherwise it is evicted, and the victim stays first in
+// line. A read in the small queue is thus no pass into the main queue:
+// keys that an attacker has set and read once each do not push out keys
+// read again and again, as they would if every read entry went in.
+// Otherwise the main queue's
 // hand runs, a CLOCK over 2-bit frequencies: a read entry loses one and
 // stays, the first at 0 is evicted. One-hit wonders and scans thus pass
 // through the small queue without pushing out the main queue, and on a
@@ -163,14 +167,15 @@ func (sh *shard) evictOne(now int64) {
 		f := seg.Freq(off)
 		if q == smallQueue {
 			mainLen := int(sh.count.Load()) - sh.small
-			switch {
-			case f > 0 && step < limit:
-				// Read in the small queue: it joins the main queue
-				// with its frequency reset, so that it has to be read
-				// there too to outlive the main queue's next turn.
+			if f > 0 && step < limit {
+				// Read in the small queue: the sketch counts the read,
+				// and the frequency is reset, so that in the main
+				// queue it has to be read again to outlive the hand's
+				// next turn.
 				sh.sketch.add(h)
 				seg.SetFreq(off, 0)
-				sh.toMain(h, l)
+			}
+			switch {
 			case mainLen < capacity-quota:
 				sh.toMain(h, l) // the main queue has room
 			case mainLen > 0:
