@@ -99,8 +99,9 @@ type Options struct {
 	// Not counted: the index (16-byte slots, built 3/5 full and grown at
 	// 3/4 full: 21 to 27 bytes per entry, up to 32 just before a rebuild,
 	// twice that while one runs, up to 64 after mass deletes until it
-	// shrinks, once under 1/4 full for as many inserts as it has slots), the frequency sketch under MaxEntries (8 to 16
-	// bytes per entry, growing with the entries up to MaxEntries), and the
+	// shrinks, once under 1/4 full for as many inserts as it has slots),
+	// the frequency sketch under MaxEntries (8 to 16 bytes per entry,
+	// growing with the entries up to MaxEntries), and the
 	// pool of released segments, up to a sixteenth of MaxBytes more (at
 	// least two segments per shard): a released segment is reused once no
 	// read that could hold it is still in progress, which the cache counts
@@ -397,8 +398,9 @@ type Stats struct {
 
 	// HeldBytes is the memory of the segments that hold the entries, at
 	// most [Options.MaxBytes] (as sized: the allocator's rounding of large
-	// entries' segments is not counted; see Options.MaxBytes); HeldBytes - Bytes is room not yet reclaimed
-	// from overwritten, deleted and expired entries.
+	// entries' segments is not counted; see Options.MaxBytes); HeldBytes -
+	// Bytes is room not yet reclaimed from overwritten, deleted and
+	// expired entries.
 	HeldBytes int64
 	// SetBytes counts the bytes of the entries that Sets counts;
 	// MovedBytes, those the cache copied again to keep them while it

@@ -517,12 +517,10 @@ func (sh *shard) reinsertRoom() int {
 }
 
 // maxReinsertCredit is the most reinsertion credit a shard saves, the
-// most one burst of reinsertions copies: four segments. Enough to keep a
+// most one burst of reinsertions copies: four segments, enough to keep a
 // working set written in one go through its first eviction
-// (TestReadKeysOutliveUnreadStream); a credit of a quarter of the shard's
-// share kept more of it there, but on the CloudPhysics trace at 1.5 GiB
-// the long bursts took velo from 56.96% to 45.03%, CLOCK's figure
-// (design.md, "Retire").
+// (TestReadKeysOutliveUnreadStream). Longer bursts, which reset what they
+// move to frequency 0, cost hit ratio (design.md, "Retire").
 func (sh *shard) maxReinsertCredit() int {
 	return 4 * sh.e.segBytes
 }

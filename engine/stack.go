@@ -6,10 +6,10 @@ import (
 )
 
 // OnStack reports whether the calling goroutine is running the function
-// fn: whether a frame of fn is on its stack. velo's Close uses it to tell
-// whether it was called from a load's goroutine, which it would otherwise
-// wait for, and so wait for itself. It walks the whole stack, a few
-// microseconds: for Close, not for hot paths.
+// fn: whether a frame of fn is on its stack. velo uses it to tell whether
+// the caller runs a load, where its stack is too deep for a look at the
+// bottom frames alone. It walks the whole stack, a few microseconds: not
+// for hot paths.
 func OnStack(fn any) bool {
 	name := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name()
 	pcs := make([]uintptr, 64)
