@@ -580,9 +580,12 @@ func TestMaxEntriesShardWithOnlyTheNewEntry(t *testing.T) {
 func TestMaxEntriesClockPrefersRead(t *testing.T) {
 	// Plenty of bytes: only the entry bound evicts.
 	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1, MaxEntries: 100})
-	// Written twice, every k key is in the main queue and counted twice.
+	// Every k key is in the main queue and counted twice, as if read in
+	// the small queue and admitted.
 	fillKeys(t, e, "k", 100, 10)
-	fillKeys(t, e, "k", 100, 10)
+	for i := range 100 {
+		admit(e, fmt.Sprintf("k%05d", i))
+	}
 	for i := range 50 {
 		_, ok := e.AppendValue(nil, fmt.Sprintf("k%05d", i))
 		require.True(t, ok)
@@ -613,6 +616,20 @@ func TestMaxEntriesClockPrefersRead(t *testing.T) {
 		}
 	}
 	checkInvariants(t, e)
+}
+
+// admit moves key from the small queue to the main one and counts it once
+// more, as the small queue's hand does with an entry read there that wins
+// its place.
+func admit(e *Engine, key string) {
+	h := e.hashOf(key)
+	sh := e.shardOf(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if l, ok := sh.index.load(h); ok && !l.main() {
+		sh.sketch.add(h)
+		sh.toMain(h, l)
+	}
 }
 
 // A loop over more keys than the cache holds defeats recency: LRU or a

@@ -181,18 +181,18 @@ func (x *index) store(h uint64, l loc) (old loc, replaced bool) {
 }
 
 // storeNew is store for a new entry: if h was present, the new location
-// goes in the main queue whatever l says (a key stored before has been seen
-// before). One probe does it. Writer only.
+// stays in the old one's queue whatever l says. One probe does it. Writer
+// only.
 func (x *index) storeNew(h uint64, l loc) (old loc, replaced bool) {
-	return x.put(h, l, mainIfPresent)
+	return x.put(h, l, oldQueue)
 }
 
 func (x *index) put(h uint64, l loc, mode putMode) (old loc, replaced bool) {
 	h = fixHash(h)
 	t := x.t.Load()
 	old, replaced = t.put(h, l, mode)
-	if replaced && mode == mainIfPresent {
-		l |= mainBit
+	if replaced && mode == oldQueue {
+		l = l.inQueueOf(old)
 	}
 	if t.next != nil {
 		t.next.put(h, l, exactLoc)
@@ -203,17 +203,17 @@ func (x *index) put(h uint64, l loc, mode putMode) (old loc, replaced bool) {
 	return old, replaced
 }
 
-// A putMode says whether a put stores its location as given, or adds the
-// main queue's bit when the hash was present (storeNew).
+// A putMode says whether a put stores its location as given, or in the
+// queue of the location it replaces, if any (storeNew).
 type putMode uint8
 
 const (
 	exactLoc putMode = iota
-	mainIfPresent
+	oldQueue
 )
 
-// put sets h's location in t to l (with the main bit added if h was present
-// and mode is mainIfPresent) and returns the previous location.
+// put sets h's location in t to l (in the old location's queue if h was
+// present and mode is oldQueue) and returns the previous location.
 func (t *table) put(h uint64, l loc, mode putMode) (old loc, replaced bool) {
 	slots := t.slots
 	free := -1
@@ -227,8 +227,8 @@ probe:
 			case h:
 				s := &slots[i]
 				old = loc(s.loc.Load())
-				if mode == mainIfPresent {
-					l |= mainBit
+				if mode == oldQueue {
+					l = l.inQueueOf(old)
 				}
 				s.loc.Store(uint64(l))
 				return old, true

@@ -73,6 +73,9 @@ func (l loc) gen() uint32 { return uint32(l>>genShift) & genMask }
 func (l loc) off() int    { return int(l>>offShift&offMask) * 8 }
 func (l loc) main() bool  { return l&mainBit != 0 }
 
+// inQueueOf is l in the queue of o.
+func (l loc) inQueueOf(o loc) loc { return l&^mainBit | o&mainBit }
+
 // place is l without its queue and size: where the entry is, which no
 // other entry ever shares (a slot's generations only grow).
 func (l loc) place() loc { return l &^ (mainBit | sizeMask) }

@@ -212,8 +212,11 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 		sh.sets++
 		sh.setBytes += int64(n)
 	}
-	// A key already stored goes to the main queue; a new key starts in the
-	// small one, and the sketch counts it. The old entry, if any, is read
+	// A new key starts in the small queue, and the sketch counts it. A key
+	// already stored stays in its queue: in the small one, the write
+	// counts as a read, which earns no place in the main queue of its own
+	// (see evictOne), so keys an attacker sets twice each do not push out
+	// keys read again and again. The old entry, if any, is read
 	// only for the callback: an overwrite costs no cache miss on the old
 	// bytes (reading them doubled the time of a Set of a Zipf-hot key in
 	// BenchmarkZipfWrite; the location carries the old entry's size). So
@@ -228,6 +231,12 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 			sh.noteReplaced(old, key, now)
 		} else if sh.meta[old.slot()].minExpire <= now {
 			sh.countExpired(old, now)
+		}
+		if !old.main() {
+			sh.joinSmall(slot)
+			if sh.maxEntries > 0 {
+				seg.SetFreq(off, 1) // bounded by bytes alone, only reads keep an entry
+			}
 		}
 		sh.vacate(old)
 	} else {
