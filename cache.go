@@ -136,10 +136,12 @@ type Options struct {
 	// Expired entries count until the sweep removes them (within
 	// ExpiryInterval), as they do in Len: a Set at the bound evicts in its
 	// own shard, which may take a live entry while another shard still
-	// holds expired ones, or, in a shard that holds no other entry (a
-	// bound below Shards, which the default Shards avoids), the new one.
-	// Concurrent Sets of new keys at the bound may each evict one, so the
-	// cache can hold a few entries fewer than the bound for a while. A
+	// holds expired ones. A Set into a shard that holds no other entry
+	// (with a bound of a few entries per shard, some shards are empty)
+	// evicts in another shard, and keeps the new key, unless every such
+	// shard is busy with a write at that moment. Concurrent Sets of new
+	// keys at the bound may each evict one, so the cache can hold a few
+	// entries fewer than the bound for a while. A
 	// bound above MaxBytes/16 (no entry is smaller than its 16-byte
 	// header) cannot bind, and is taken as MaxBytes/16: nothing is
 	// allocated in proportion to it beyond what MaxBytes can hold.

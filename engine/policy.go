@@ -207,6 +207,39 @@ func (sh *shard) evictOne(now int64) {
 	}
 }
 
+// evictForNewKey evicts one entry for the new key just stored, the engine
+// being over MaxEntries: by this shard's policy, or, if the new key is
+// this shard's only entry, by the policy of the other shard that holds
+// the most entries and whose lock is free, so that a Set at the bound
+// never evicts the key it stores. A bound of a few entries per shard
+// leaves shards empty by chance (at two per shard, one in eight), and the
+// key of a Set that landed in one went at once. If every such shard is
+// busy, the new key goes after all.
+func (sh *shard) evictForNewKey(now int64) {
+	if sh.count.Load() > 1 {
+		sh.evictOne(now)
+		return
+	}
+	evicted := false
+	sh.eachDonor(func(d *shard) (int64, bool) {
+		n := d.count.Load()
+		return -n, n > 0
+	}, func(d *shard) bool {
+		if d.mu.TryLock() {
+			if !d.closed && d.count.Load() > 0 {
+				d.evictOne(now)
+				sh.takeOver(d)
+				evicted = true
+			}
+			d.mu.Unlock()
+		}
+		return evicted
+	})
+	if !evicted {
+		sh.evictOne(now)
+	}
+}
+
 // toMain moves the small-queue entry h, at l, to the main queue in place.
 func (sh *shard) toMain(h uint64, l loc) {
 	sh.index.store(h, l|mainBit)

@@ -246,7 +246,7 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 		sh.sketch.add(h)
 		sh.joinSmall(slot)
 		if sh.e.maxEntries > 0 && sh.e.entries.Add(1) > sh.e.maxEntries {
-			sh.evictOne(now)
+			sh.evictForNewKey(now)
 		}
 	}
 	switch {
