@@ -106,7 +106,7 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 	fs.DurationVar(&cfg.Warmup, "warmup", 200*time.Millisecond, "unmeasured run before each measurement")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the key stream and the op mix")
 	fs.StringVar(&cfg.JSONPath, "json", "", "also write every cell and the machine metadata to this JSON file")
-	fs.StringVar(&cfg.CSVPath, "csv", "", "also write every cell, with the metadata, to this CSV file")
+	fs.StringVar(&cfg.CSVPath, "csv", "", "also write every cell, with the metadata, to this CSV file (with -count: mops_per_sec and the latencies are the runs' medians, with their min and max; ops, seconds, reads and read_hits their sums)")
 	fs.StringVar(&cfg.PlotPath, "plot", "", "also draw throughput against GOMAXPROCS (with -trace: hit ratio against capacity; with -gc: memory, GC work and Get latency against entries) to this .png or .svg file")
 	fs.StringVar(&cfg.CPUProf, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.StringVar(&cfg.ExecTrace, "exectrace", "", "write a runtime execution trace of the whole run to this file, for go tool trace (where each goroutine ran, waited for a lock or for a processor)")

@@ -46,7 +46,7 @@ type Gen struct {
 
 // addPlanFlags adds the capacity planning and -gen-log flags.
 func addPlanFlags(fs *flag.FlagSet, p *Plan, g *Gen) {
-	fs.Float64Var(&p.TargetHit, "target-hit", 0, "with -trace: report the smallest capacity of the sweep at which each cache reaches this hit ratio (0..1, e.g. 0.9); "+
+	fs.Float64Var(&p.TargetHit, "target-hit", 0, "with -trace: report the smallest capacity of the sweep at which each cache reaches this hit ratio (above 0 and below 1, e.g. 0.9: the first request for each key misses); "+
 		"with byte capacities, also print the planner's summary at velo's smallest one")
 	fs.IntVar(&p.Refine, "refine", 0, "with -target-hit: bisect this many times between the two capacities that bracket the target for velo, replaying velo at each midpoint")
 	fs.StringVar(&p.budget, "budget", "", "with -trace: velo's memory budget for the planner's summary, with a unit (256MiB, 1.5GiB, 1000000B); "+
@@ -175,7 +175,7 @@ func (cfg *Config) checkPlan() error {
 	case p.TargetHit != 0 && !trace:
 		return errors.New("-target-hit: needs -trace")
 	case !(p.TargetHit >= 0 && p.TargetHit < 1):
-		return fmt.Errorf("-target-hit %v: want a hit ratio between 0 and 1 (0.9 for 90%%)", p.TargetHit)
+		return fmt.Errorf("-target-hit %v: want a hit ratio above 0 and below 1 (0.9 for 90%%; the first request for each key misses, so no cache reaches 1)", p.TargetHit)
 	case p.Refine < 0 || p.Refine > 20:
 		return fmt.Errorf("-refine %d: want 0..20", p.Refine)
 	case p.Refine > 0 && p.TargetHit == 0:

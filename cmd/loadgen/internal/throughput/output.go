@@ -1,6 +1,7 @@
 package throughput
 
 import (
+	"cmp"
 	"encoding/csv"
 	"fmt"
 	"image/color"
@@ -18,7 +19,9 @@ import (
 )
 
 // writeCSV writes one row per cell, with the run's metadata repeated on
-// every row so that rows from several runs can be concatenated.
+// every row so that rows from several runs can be concatenated. Over -count
+// runs a cell's rate and latencies are the runs' medians, its counts their
+// sums (see cell), and count, mops_min and mops_max say so.
 func writeCSV(path string, rep *runReport) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -27,7 +30,7 @@ func writeCSV(path string, rep *runReport) error {
 	w := csv.NewWriter(f)
 	_ = w.Write([]string{"read_percent", "procs", "target", "goroutines", "ops", "seconds", "mops_per_sec",
 		"reads", "read_hits", "latency_samples", "p50_ns", "p99_ns", "p999_ns",
-		"go_version", "num_cpu", "cpu_model", "date"})
+		"count", "mops_min", "mops_max", "go_version", "num_cpu", "cpu_model", "date"})
 	m := rep.Meta
 	for _, c := range rep.Cells {
 		_ = w.Write([]string{
@@ -37,7 +40,8 @@ func writeCSV(path string, rep *runReport) error {
 			strconv.FormatUint(c.Reads, 10), strconv.FormatUint(c.ReadHits, 10),
 			strconv.FormatInt(c.Samples, 10), strconv.FormatInt(c.P50ns, 10),
 			strconv.FormatInt(c.P99ns, 10), strconv.FormatInt(c.P999ns, 10),
-			m.GoVersion, strconv.Itoa(m.NumCPU), m.CPUModel, m.Date,
+			strconv.Itoa(max(1, c.Count)), strconv.FormatFloat(cmp.Or(c.MopsMin, c.MopsPerSec), 'f', 3, 64),
+			strconv.FormatFloat(cmp.Or(c.MopsMax, c.MopsPerSec), 'f', 3, 64), m.GoVersion, strconv.Itoa(m.NumCPU), m.CPUModel, m.Date,
 		})
 	}
 	w.Flush()

@@ -1,7 +1,9 @@
 package throughput
 
 import (
+	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -170,6 +172,34 @@ func TestCountInterleaved(t *testing.T) {
 	for _, want := range []string{"velo/best peer", "run 3 times", "["} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	// The CSV says which runs its median came from.
+	path := filepath.Join(t.TempDir(), "out.csv")
+	if err := writeCSV(path, rep); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) != 1+len(rep.Cells) {
+		t.Fatalf("CSV: %d rows, %v", len(rows), err)
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	for i, c := range rep.Cells {
+		row := rows[1+i]
+		want := map[string]string{"count": "3", "mops_per_sec": fmt.Sprintf("%.3f", c.MopsPerSec),
+			"mops_min": fmt.Sprintf("%.3f", c.MopsMin), "mops_max": fmt.Sprintf("%.3f", c.MopsMax)}
+		for name, v := range want {
+			if j, ok := col[name]; !ok || row[j] != v {
+				t.Errorf("CSV row %d: %s is not %s: %v", i, name, v, row)
+			}
 		}
 	}
 
