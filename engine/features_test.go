@@ -602,6 +602,21 @@ func TestDisplacedAbsenceUncounted(t *testing.T) {
 	require.Empty(t, r.got)
 }
 
+// An expired entry that a Set of another key with the same hash displaces
+// is reported and counted as expired, as any expired entry a write finds.
+func TestDisplacedExpiredEntryExpired(t *testing.T) {
+	r := &recorder{}
+	e, clk := newTestEngine(t, Config{Shards: 1, OnRemove: r.onRemove, hash: func(string) uint64 { return 42 }})
+	require.NoError(t, e.Set("a", []byte("A"), time.Second))
+	clk.Advance(2 * time.Second)
+	require.NoError(t, e.Set("b", []byte("B"), 0))
+	s := e.Stats()
+	require.Zero(t, s.Evictions)
+	require.Equal(t, uint64(1), s.Expirations)
+	require.Len(t, r.got, 1)
+	require.Equal(t, Expired, r.got[0].reason)
+}
+
 // The engine's first expiry, which gates the look for expired entries in
 // other shards, stays at Never while no entry expires, falls with an
 // append that expires, and rises again once the sweep removed it.

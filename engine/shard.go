@@ -259,9 +259,10 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 }
 
 // noteReplaced reports the entry at old, whose location a Set of key just
-// replaced: normally an older entry of key, reported as Replaced (or
-// Expired, if it was); but if it was another key with the same 64-bit
-// hash, that key was displaced: it is reported and counted as evicted.
+// replaced: normally an older entry of key, reported as Replaced; but if
+// it was another key with the same 64-bit hash, that key was displaced: it
+// is reported and counted as evicted. Either is reported and counted as
+// expired if it had expired.
 // With the seeded hash no one can make that happen on purpose (see
 // Engine.hashOf), and by chance it happens about once in 2^65/n^2 caches
 // of n keys; without a callback it goes uncounted, since telling it apart
@@ -270,14 +271,14 @@ func (sh *shard) noteReplaced(old loc, key string, now int64) {
 	seg := sh.slots[old.slot()].Load()
 	exp, k, _ := seg.Entry(old.off())
 	switch {
+	case exp <= now:
+		sh.countExpired(old, now)
+		sh.noteRemoval(old, Expired)
 	case string(k) != key:
 		if !seg.Absent(old.off()) { // unreported and uncounted, as drop leaves it
 			sh.evictions++
 		}
 		sh.noteRemoval(old, Evicted)
-	case exp <= now:
-		sh.countExpired(old, now)
-		sh.noteRemoval(old, Expired)
 	default:
 		sh.noteRemoval(old, Replaced)
 	}
