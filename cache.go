@@ -115,19 +115,16 @@ type Options struct {
 	// Set with 1,000 keys live). A [Cache.View]
 	// callback that runs long holds that reuse back; writes meanwhile
 	// allocate segments as ordinary garbage. Values too large to pack
-	// (above a quarter of a segment) get a segment each, which the
+	// (above a quarter of a segment) get a segment each, counted as the
+	// Go allocator sizes it (its size class, or whole pages: up to a
+	// quarter more than the entry just above 32 KiB), which the
 	// collector frees; those waiting for it may take up to half of
 	// MaxBytes more (at least 4 MiB), and when they reach that and the
 	// program's own collections have not freed them, the cache runs one
 	// itself, spaced out in a program whose heap is large enough that they
 	// would take more than a quarter of the processor time.
-	// [Stats].ForcedGCs counts them. Two more things wait for a collection
-	// uncounted: free segments the pool drops to make room for large ones,
-	// and the Go allocator's rounding of a large segment up to its size
-	// class or page (up to about a quarter more for entries just over a
-	// quarter segment, which HeldBytes does not count). A mix of small and
-	// just-too-large values measured about 0.15x MaxBytes over the sum of
-	// the bounds above, between collections.
+	// [Stats].ForcedGCs counts them. Free segments that the pool drops to
+	// make room for large ones wait for a collection too, uncounted.
 	MaxBytes int64
 
 	// MaxEntries, if positive, also bounds the number of entries: N
@@ -399,10 +396,10 @@ type Stats struct {
 	Bytes       int64  // bytes of the entries stored now: key, value and a 16-byte header each, rounded up to 8
 
 	// HeldBytes is the memory of the segments that hold the entries, at
-	// most [Options.MaxBytes] (as sized: the allocator's rounding of large
-	// entries' segments is not counted; see Options.MaxBytes); HeldBytes -
+	// most [Options.MaxBytes] (a large entry's segment counted as the Go
+	// allocator sizes it: its size class, or whole pages); HeldBytes -
 	// Bytes is room not yet reclaimed from overwritten, deleted and
-	// expired entries.
+	// expired entries, and the allocator's rounding of large entries.
 	HeldBytes int64
 	// SetBytes counts the bytes of the entries that Sets counts;
 	// MovedBytes, those the cache copied again to keep them while it

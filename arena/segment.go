@@ -36,6 +36,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"slices"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -123,6 +124,24 @@ func NewSegment(size int, gen uint32) *Segment {
 	// aligned, as atomic operations need.
 	bits := (size + markUnit - 1) / markUnit
 	return &Segment{data: make([]byte, size), gen: gen, dead: make([]uint64, (bits+63)/64)}
+}
+
+// NewLargeSegment allocates a segment for one entry of size bytes (at
+// most MaxSegmentBytes) with every byte the Go allocator sets aside for
+// size: its size class, or whole pages above 32 KiB. Size then counts
+// the memory the entry takes, up to a quarter more than the entry just
+// above 32 KiB, not only the entry.
+func NewLargeSegment(size int, gen uint32) *Segment {
+	if size <= 0 || size > MaxSegmentBytes {
+		panic("arena: bad segment size")
+	}
+	// Grow allocates as append does, by the allocator's rounded size, and
+	// zeroes every byte it gives: the appended ones and the rest up to
+	// the capacity.
+	data := slices.Grow([]byte(nil), size)
+	data = data[:min(cap(data), MaxSegmentBytes)]
+	bits := (len(data) + markUnit - 1) / markUnit
+	return &Segment{data: data, gen: gen, dead: make([]uint64, (bits+63)/64)}
 }
 
 // Prefault faults in every page of a new segment's data, so that the page

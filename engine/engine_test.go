@@ -288,6 +288,22 @@ func TestKeyLimitInSmallBudget(t *testing.T) {
 	require.True(t, ok)
 }
 
+// A large entry's segment counts what the Go allocator gives it, not only
+// the entry: just above 32 KiB that is whole pages, a fifth more, and
+// HeldBytes would otherwise understate the memory by as much.
+func TestLargeSegmentCountsAllocatorRounding(t *testing.T) {
+	e, _ := newTestEngine(t, Config{MaxBytes: 4 << 20, Shards: 1, SegmentBytes: 64 << 10})
+	require.NoError(t, e.Set("small", []byte("v"), 0)) // the head
+	before := e.Stats().HeldBytes
+	v := make([]byte, 32<<10+8-arena.HeaderSize-len("k")) // an entry of 32 KiB + 8
+	require.Equal(t, 32<<10+8, arena.EntrySize(len("k"), len(v)))
+	require.NoError(t, e.Set("k", v, 0))
+	require.Equal(t, int64(40<<10), e.Stats().HeldBytes-before, "five pages")
+	require.True(t, e.Delete("k"))
+	require.Equal(t, before, e.Stats().HeldBytes)
+	checkInvariants(t, e)
+}
+
 func TestTooLarge(t *testing.T) {
 	// Segments larger than the longest key, so that the key limit is tested
 	// on its own.

@@ -78,7 +78,9 @@ func checkShard(e *Engine, i int) error {
 			return fmt.Errorf("fifo slot %d is nil", s)
 		case seg.Gen() != sh.gens[s]:
 			return fmt.Errorf("slot %d holds generation %d, gens says %d", s, seg.Gen(), sh.gens[s])
-		case sh.meta[s].kind == largeSeg && (seg.Size() <= e.largeFrom || seg.Used() != seg.Size() || seg.Next(0) != seg.Size()):
+		case sh.meta[s].kind == largeSeg && (seg.Used() <= e.largeFrom || seg.Next(0) != seg.Used() ||
+			seg.Size() != cap(slices.Grow([]byte(nil), seg.Used()))):
+			// One entry, and the bytes the allocator gives it.
 			return fmt.Errorf("slot %d: large segment of %d bytes, %d used, first entry ends at %d; large from %d",
 				s, seg.Size(), seg.Used(), seg.Next(0), e.largeFrom)
 		case sh.meta[s].kind != largeSeg && (seg.Size() != e.segBytes || seg.Used() > seg.Size()):

@@ -400,9 +400,10 @@ func (p *segPool) takeLarge(n int, gen uint32) (*arena.Segment, segKind) {
 	if !p.roomFor(n) && !p.awaitGC(func() bool { return p.roomFor(n) }) {
 		p.untracked.Add(1)
 	}
-	s := arena.NewSegment(n, gen)
-	p.large.Add(int64(n))
-	runtime.AddCleanup(s, collected, unpooled{p, int64(n), largeSeg})
+	s := arena.NewLargeSegment(n, gen)
+	size := int64(s.Size()) // n and the allocator's rounding of it
+	p.large.Add(size)
+	runtime.AddCleanup(s, collected, unpooled{p, size, largeSeg})
 	return s, largeSeg
 }
 
