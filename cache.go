@@ -157,17 +157,20 @@ type Options struct {
 
 	// Shards is the number of independently locked parts (a power of two,
 	// at most 4096). Writers to different shards never wait for each
-	// other; readers never wait at all. 0 picks 4 x GOMAXPROCS, reduced
-	// so that each shard keeps at least 256 KiB (and 256 entries under
-	// MaxEntries).
+	// other; readers never wait at all. 0 picks 4 x GOMAXPROCS (at most
+	// 256), raised for budgets above 2.6 GiB a shard (so that shards'
+	// segments stay at most 4 MiB), then reduced so that each shard keeps
+	// at least 256 KiB (and 256 entries under MaxEntries) but never below
+	// what the budget needs: a shard holds at most about 10.6 GiB.
 	Shards int
 
 	// SegmentBytes is the size of the segments entries are packed into.
 	// Entries (16 + len(key) + len(value), rounded up to a multiple of 8)
 	// larger than a quarter of it get a segment of their own. Each shard's
 	// share of MaxBytes must hold at least two segments. 0 picks a
-	// sixteenth of a shard's budget, between 4 KiB and 4 MiB; at most 16
-	// MiB. The cache keeps about 450 bytes of bookkeeping per segment of
+	// sixteenth of a shard's budget, between 4 KiB and 4 MiB, but at most
+	// half of it (a 4 KiB cache has 2 KiB segments), and doubled, up to
+	// 16 MiB, for a shard's budget above 682 segments. The cache keeps about 450 bytes of bookkeeping per segment of
 	// the budget, and one to ten kilobytes per shard: New refuses Shards
 	// and SegmentBytes so small for MaxBytes that these come to more than
 	// MaxBytes (or 1 MiB, in a smaller cache).
@@ -408,7 +411,7 @@ type Stats struct {
 	SetBytes, MovedBytes int64
 
 	Loads      uint64 // load functions GetOrLoad ran, refreshes included
-	LoadErrors uint64 // ... that returned an error, panicked or called runtime.Goexit
+	LoadErrors uint64 // ... that returned an error or a negative TTL, panicked or called runtime.Goexit
 	Refreshes  uint64 // background refreshes started (RefreshAhead)
 	// StaleServed counts GetOrLoad calls that returned a value past its
 	// expiry, with a *StaleError, because reloading it failed (see

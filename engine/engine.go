@@ -29,6 +29,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -279,7 +280,14 @@ func resolve(cfg *Config) error {
 		for cfg.MaxBytes/int64(n) > maxShardSegs*maxDefaultSegBytes && n < MaxShards {
 			n *= 2
 		}
-		for n > 1 && (cfg.MaxBytes/int64(n) < minShardBytes ||
+		// The fewest shards whose shares each fit in maxShardSegs
+		// segments, as large as segments may be: fewer entries than
+		// minShardEntries a shard are better than a budget refused.
+		fewest, largest := 1, int64(cmp.Or(cfg.SegmentBytes, maxPackedBytes))
+		for cfg.MaxBytes/int64(fewest) > maxShardSegs*largest && fewest < MaxShards {
+			fewest *= 2
+		}
+		for n > fewest && (cfg.MaxBytes/int64(n) < minShardBytes ||
 			cfg.MaxBytes/int64(n) < 2*int64(cfg.SegmentBytes) ||
 			cfg.MaxEntries > 0 && cfg.MaxEntries/n < minShardEntries) {
 			n /= 2
