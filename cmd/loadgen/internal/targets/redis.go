@@ -33,6 +33,9 @@ func init() {
 		about: "Redis at -redis-addr over TCP via go-redis v9 (pool 2 x max procs, min 10); " +
 			"writes user:NNNNNNNN keys into DB 0 and flushes nothing; -capacity does not apply (the server's maxmemory does)",
 		open: func(cfg Config) (Cache, error) { return openRedis(cfg.RedisAddr, redisPoolSize(cfg.Procs)) },
+		// Bounded by the server's maxmemory, if at all, never by the
+		// run's sizes: no bounded cache's peer.
+		unbounded: true,
 	})
 }
 

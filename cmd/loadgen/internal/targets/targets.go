@@ -79,7 +79,8 @@ func findTarget(name string) *target {
 }
 
 // Unbounded reports whether the target name keeps every key written,
-// whatever -capacity and -entries say (go-cache, the mutex map): it is no
+// whatever -capacity and -entries say (go-cache, the mutex map, Redis,
+// which only the server's maxmemory bounds): it is no
 // bounded cache's peer in a comparison where the others are sized alike.
 func Unbounded(name string) bool {
 	t := findTarget(name)

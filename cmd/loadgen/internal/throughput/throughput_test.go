@@ -232,6 +232,14 @@ func TestBestBoundedRow(t *testing.T) {
 			t.Errorf("rows lack %q:\n%s", want, out.String())
 		}
 	}
+	// Redis, which only the server's maxmemory bounds, is no bounded peer.
+	cfg.Targets = []string{"velo", "mutexmap", "redis"}
+	byKey[cellKey(100, 1, "redis")] = cell{Target: "redis", MopsPerSec: 0.1}
+	out.Reset()
+	printBestPeerRow(&out, cfg, 100, byKey)
+	if strings.Contains(out.String(), "bounded") {
+		t.Errorf("a bounded row without bounded peers:\n%s", out.String())
+	}
 	cfg.Targets = []string{"velo", "otter"}
 	out.Reset()
 	printBestPeerRow(&out, cfg, 100, byKey)
