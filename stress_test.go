@@ -97,6 +97,9 @@ func TestStress(t *testing.T) {
 		// hold a few entries: the CLOCK hands pass over large entries'
 		// segments, and a shard may hold only the entry just written.
 		{name: "large values, entries", opts: Options{MaxBytes: 4 << 20, MaxEntries: 40, Shards: 8, SegmentBytes: 16 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 600, maxSize: 12 << 10},
+		// Fewer entries than shards: most shards are empty, and a Set
+		// into one evicts in another, taking its lock only if free.
+		{name: "entries below shards", opts: Options{MaxBytes: 4 << 20, MaxEntries: 6, Shards: 16, ExpiryInterval: 2 * time.Millisecond}, keys: 200, maxSize: 200},
 		// Many shards of a few segments each, with large values: a shard
 		// whose segments are its heads and the entry just written
 		// reclaims in other shards (compacting or evicting there), and
