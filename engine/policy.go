@@ -37,8 +37,9 @@ func (sh *shard) queueLen(slot, q int) int {
 
 // restartHand starts a turn of hd at the oldest entry. The small queue's
 // hand has no turns: the entries it passes leave the small queue (moved to
-// the main one, or evicted), so none is ever behind it, and it only comes
-// back to the oldest entry if it ran past the head (which it should not).
+// the main one, or evicted), so none is behind it, until compaction moves
+// small-queue entries into the cold head, which is before the head in the
+// log; then it starts again at the oldest entry (see move).
 func (sh *shard) restartHand(hd *hand) {
 	first := sh.fifo[0]
 	end := -1
@@ -68,7 +69,13 @@ func (sh *shard) next(q int) (seg *arena.Segment, off int, ok bool) {
 	}
 	seg = sh.slots[hd.slot].Load()
 	if hd.off >= seg.Used() || hd.slot != hd.endSlot && sh.queueLen(hd.slot, q) == 0 {
+		// To the next segment, past those that hold no entry of q, in
+		// one look up of the fifo: a hand restarted at the oldest
+		// segment walks to the first that holds one in O(segments).
 		i := slices.Index(sh.fifo, hd.slot) + 1
+		for i < len(sh.fifo) && sh.fifo[i] != hd.endSlot && sh.queueLen(sh.fifo[i], q) == 0 {
+			i++
+		}
 		if i == len(sh.fifo) {
 			sh.restartHand(hd) // past the head: the turn's end was released
 			return nil, 0, false

@@ -475,6 +475,17 @@ func (sh *shard) move(h uint64, l loc, seg *arena.Segment, off int, how moveKind
 	sh.index.store(h, makeLoc(slot, to.Gen(), noff, main, size))
 	if !main {
 		sh.joinSmall(slot)
+		if into == coldHead {
+			// The cold head is before the head in the log, and may be
+			// behind the small queue's hand, which takes entries in
+			// the order they were written: it would come to this one
+			// only after every newer entry, taking the one just
+			// written as the next candidate for the main queue, which
+			// a key seen once loses. The hand starts again at the
+			// oldest entry (next skips segments without small-queue
+			// entries).
+			sh.hands[smallQueue].slot = -1
+		}
 	}
 	sh.vacate(l)
 }
