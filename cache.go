@@ -374,7 +374,8 @@ func (c *Cache) Delete(key string) bool { return c.e.Delete(key) }
 // Len returns the number of entries stored, including expired entries the
 // background sweep has not removed yet (or keeps for
 // [Options.StaleIfError]) and the absences [Cache.GetOrLoad] caches (see
-// [ErrNotFound]).
+// [ErrNotFound]). Under [Options.MaxEntries] it exceeds the bound, while
+// Sets run, by at most the Sets in progress.
 func (c *Cache) Len() int { return c.e.Len() }
 
 // MaxEntryBytes returns the largest entry the cache accepts: 16 bytes of
