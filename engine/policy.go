@@ -96,8 +96,9 @@ const smallShare = 5
 
 // evictOne removes one entry to honour MaxEntries. The policy is S3-FIFO
 // (Yang et al., SOSP'23) with TinyLFU admission (Einziger et al., 2017) on
-// velo's log: a new key enters a small queue, a key stored again the main
-// queue. While the small queue holds more than smallShare of the entries,
+// velo's log: a new key enters a small queue, and a key stored again
+// stays in its queue (in the small one, as if read). While the small
+// queue holds more than smallShare of the entries,
 // its CLOCK hand runs: each entry it passes is a candidate for the main
 // queue (the sketch counting a read since it was written, whose
 // frequency is reset). It gets in if the main queue has room (in place:
@@ -218,10 +219,10 @@ func (sh *shard) evictOne(now int64) {
 // being over MaxEntries: by this shard's policy, or, if the new key is
 // this shard's only entry, by the policy of the other shard that holds
 // the most entries and whose lock is free, so that a Set at the bound
-// never evicts the key it stores. A bound of a few entries per shard
-// leaves shards empty by chance (at two per shard, one in eight), and the
-// key of a Set that landed in one went at once. If every such shard is
-// busy, the new key goes after all.
+// never evicts the key it stores: with a bound of a few entries per
+// shard, some shards are empty by chance (at two per shard, one in
+// eight), and evicting at home would take the key just stored. If every
+// such shard is busy, the new key goes after all.
 func (sh *shard) evictForNewKey(now int64) {
 	if sh.count.Load() > 1 {
 		sh.evictOne(now)
