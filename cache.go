@@ -170,10 +170,11 @@ type Options struct {
 	// share of MaxBytes must hold at least two segments. 0 picks a
 	// sixteenth of a shard's budget, between 4 KiB and 4 MiB, but at most
 	// half of it (a 4 KiB cache has 2 KiB segments), and doubled, up to
-	// 16 MiB, for a shard's budget above 682 segments. The cache keeps about 450 bytes of bookkeeping per segment of
-	// the budget, and one to ten kilobytes per shard: New refuses Shards
-	// and SegmentBytes so small for MaxBytes that these come to more than
-	// MaxBytes (or 1 MiB, in a smaller cache).
+	// 16 MiB, for a shard's budget above 682 segments. The cache keeps
+	// about 450 bytes of bookkeeping per segment of the budget, and one to
+	// ten kilobytes per shard: New refuses Shards and SegmentBytes so small
+	// for MaxBytes that these come to more than MaxBytes (or 1 MiB, in a
+	// smaller cache).
 	SegmentBytes int
 
 	// MaxValueBytes is the longest value the cache accepts; longer ones

@@ -610,8 +610,8 @@ func TestMaxEntriesShardWithOnlyTheNewEntry(t *testing.T) {
 
 // TestMaxEntriesKeepsTheNewKey: with a bound of a few entries per shard,
 // some shards are empty by chance, and a Set into one at the bound evicts
-// in another: every key Set is there at once (before, 614 of 5,000 were
-// not, at 32 entries in 16 shards). Writers on several goroutines take
+// in another: every key Set is there at once (evicting at home would lose
+// about 600 of 5,000 at 32 entries in 16 shards). Writers on several goroutines take
 // other shards' locks only when free, so they never wait for each other.
 func TestMaxEntriesKeepsTheNewKey(t *testing.T) {
 	for _, maxEntries := range []int{4, 32} {
@@ -682,9 +682,9 @@ func TestMaxEntriesClockPrefersRead(t *testing.T) {
 // TestNewKeyKeptWhileCompacting: with MaxEntries and MaxBytes both
 // binding, compaction moves small-queue entries into the cold head, which
 // is before the head in the log and may be behind the small queue's hand.
-// The hand must go back to them: taking the entry just written as the next
-// candidate for the main queue, it evicted about half the new keys at
-// once (9,142 of 20,000 in 16 shards, 8,259 in 64).
+// The hand must go back to them: a hand that took the entry just written
+// as the next candidate for the main queue would evict about half the new
+// keys at once (about 9,000 of 20,000 in 16 shards).
 func TestNewKeyKeptWhileCompacting(t *testing.T) {
 	for _, shards := range []int{16, 64} {
 		e, _ := newTestEngine(t, Config{MaxBytes: 256 << 10, MaxEntries: 1000, Shards: shards})
