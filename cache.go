@@ -160,8 +160,9 @@ type Options struct {
 	// other; readers never wait at all. 0 picks 4 x GOMAXPROCS (at most
 	// 256), raised for budgets above 2.6 GiB a shard (so that shards'
 	// segments stay at most 4 MiB), then reduced so that each shard keeps
-	// at least 256 KiB (and 256 entries under MaxEntries) but never below
-	// what the budget needs: a shard holds at most about 10.6 GiB.
+	// at least 256 KiB (1 MiB / GOMAXPROCS above 4, at least 64 KiB; and
+	// 256 entries under MaxEntries) but never below what the budget
+	// needs: a shard holds at most about 10.6 GiB.
 	Shards int
 
 	// SegmentBytes is the size of the segments entries are packed into.

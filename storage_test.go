@@ -38,10 +38,16 @@ func TestOverwritesKeepLiveKeys(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		overwrites = 100_000
 	}
-	for _, shards := range []int{0, 1} {
-		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	// Default sharding here, a shard, and default sharding for 16
+	// processors: 64 shards of 70 KiB.
+	for _, tc := range []struct{ procs, shards int }{{0, 0}, {0, 1}, {16, 0}} {
+		t.Run(fmt.Sprintf("GOMAXPROCS=%d/shards=%d", tc.procs, tc.shards), func(t *testing.T) {
+			if tc.procs > 0 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(tc.procs))
+			}
 			const keys, maxBytes = 10_922, 4_587_520
-			c, err := New(Options{MaxBytes: maxBytes, Shards: shards})
+			c, err := New(Options{MaxBytes: maxBytes, Shards: tc.shards})
 			require.NoError(t, err)
 			defer c.Close()
 			key := func(i int) string { return fmt.Sprintf("session:%08d", i) } // 16 bytes
@@ -77,11 +83,18 @@ func TestOverwritesKeepLiveKeys(t *testing.T) {
 // overwrite share and value sizes, eviction waits until the live data,
 // not the dead versions, fill the budget.
 func TestUtilisationBeforeEviction(t *testing.T) {
-	for _, overwritePct := range []int{0, 50, 90} {
-		for _, sizes := range []string{"fixed", "mixed"} {
-			t.Run(fmt.Sprintf("overwrites=%d%%/%s", overwritePct, sizes), func(t *testing.T) {
-				testUtilisation(t, overwritePct, sizes)
-			})
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	// Default sharding here, and for 16 processors (64 shards of 64 KiB).
+	for _, procs := range []int{0, 16} {
+		for _, overwritePct := range []int{0, 50, 90} {
+			for _, sizes := range []string{"fixed", "mixed"} {
+				t.Run(fmt.Sprintf("GOMAXPROCS=%d/overwrites=%d%%/%s", procs, overwritePct, sizes), func(t *testing.T) {
+					if procs > 0 {
+						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+					}
+					testUtilisation(t, overwritePct, sizes)
+				})
+			}
 		}
 	}
 }

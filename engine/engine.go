@@ -75,9 +75,8 @@ const (
 	maxSegments = 1 << 20
 
 	maxDefaultShards = 256
-	minShardBytes    = 256 << 10 // default sharding keeps shards at least this big
-	minShardEntries  = 256       // ... and, with MaxEntries, this many entries each
-	segmentsPerShard = 16        // default segment size is a shard's budget / this
+	minShardEntries  = 256 // default sharding keeps, with MaxEntries, this many entries a shard
+	segmentsPerShard = 16  // default segment size is a shard's budget / this
 	// maxDefaultSegBytes caps the default segment size. Larger segments
 	// mean fewer heap objects, so a GC cycle that costs less with many
 	// entries (each segment is a span the collector visits); smaller ones
@@ -86,6 +85,19 @@ const (
 	maxDefaultSegBytes = 4 << 20
 	minDefaultSegBytes = 4 << 10
 )
+
+// minShardBytes is the smallest share of the budget that default sharding
+// gives a shard on procs processors: 256 KiB up to 4 processors, 1 MiB /
+// procs above, but at least 64 KiB (from 16 on). Small shards cost a Set
+// on few cores: each shard appends to a head of its own, and the more
+// heads take writes in turn, the fewer of the lines they append to the
+// processor has prefetched. On many cores the cost that dominates is that
+// of writes waiting for a shard's lock and for the lines its last writer
+// touched, and a small budget split into more shards spreads the hot keys
+// over more locks (docs/benchmarks.md, "On 16 cores").
+func minShardBytes(procs int) int64 {
+	return min(max(1<<20/int64(procs), 64<<10), 256<<10)
+}
 
 // Config says what an Engine holds. Zero fields take defaults; negative
 // ones are errors.
@@ -287,7 +299,8 @@ func resolve(cfg *Config) error {
 		for cfg.MaxBytes/int64(fewest) > maxShardSegs*largest && fewest < MaxShards {
 			fewest *= 2
 		}
-		for n > fewest && (cfg.MaxBytes/int64(n) < minShardBytes ||
+		floor := minShardBytes(runtime.GOMAXPROCS(0))
+		for n > fewest && (cfg.MaxBytes/int64(n) < floor ||
 			cfg.MaxBytes/int64(n) < 2*int64(cfg.SegmentBytes) ||
 			cfg.MaxEntries > 0 && cfg.MaxEntries/n < minShardEntries) {
 			n /= 2

@@ -435,6 +435,33 @@ func TestResolveDefaults(t *testing.T) {
 	}
 }
 
+func TestResolveShardsByProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	tests := []struct {
+		procs      int
+		maxBytes   int64
+		maxEntries int
+		shards     int
+	}{
+		// otter's benchmark: 2^15 entries in 4 MiB
+		{1, 4 << 20, 1 << 15, 4},
+		{2, 4 << 20, 1 << 15, 8},
+		{4, 4 << 20, 1 << 15, 16},  // 256 KiB each
+		{8, 4 << 20, 1 << 15, 32},  // 128 KiB each
+		{16, 4 << 20, 1 << 15, 64}, // 64 KiB each
+		{64, 4 << 20, 1 << 15, 64}, // no smaller than 64 KiB
+		{16, 1 << 20, 0, 16},
+		{16, 1 << 20, 2048, 8}, // 256 entries each
+		{16, 256 << 20, 0, 64},
+	}
+	for _, tt := range tests {
+		runtime.GOMAXPROCS(tt.procs)
+		cfg := Config{MaxBytes: tt.maxBytes, MaxEntries: tt.maxEntries}
+		require.NoError(t, resolve(&cfg))
+		require.Equal(t, tt.shards, cfg.Shards, "GOMAXPROCS %d, MaxBytes %d, MaxEntries %d", tt.procs, tt.maxBytes, tt.maxEntries)
+	}
+}
+
 func TestNewDerivedSizes(t *testing.T) {
 	e, _ := newTestEngine(t, Config{MaxBytes: 64 << 10, Shards: 4, SegmentBytes: 4096, MaxEntries: 10})
 	require.Len(t, e.shards, 4)
