@@ -433,3 +433,52 @@ func BenchmarkSetParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHitRatioShards replays a Zipf read-through (a Get, and a Set
+// on a miss) of 64-byte values into small budgets split into more and
+// more shards, and reports the hit ratio of the second half of the
+// requests: what default sharding on many cores (64 KiB a shard at
+// least) costs in hits. It measures hits, not time:
+//
+//	go test -run '^$' -bench HitRatioShards -benchtime 1x
+func BenchmarkHitRatioShards(b *testing.B) {
+	for _, budget := range []int64{1 << 20, 4 << 20} {
+		for _, keys := range []uint64{50_000, 200_000} {
+			for _, shards := range []int{4, 16, 64} {
+				b.Run(fmt.Sprintf("budget=%dKiB/keys=%d/shards=%d", budget>>10, keys, shards), func(b *testing.B) {
+					var ratio float64
+					for range b.N {
+						ratio = readThroughHits(b, budget, shards, keys, 2_000_000)
+					}
+					b.ReportMetric(100*ratio, "hit%")
+					b.ReportMetric(float64(budget/int64(shards))/1024, "KiB/shard")
+				})
+			}
+		}
+	}
+}
+
+// readThroughHits returns the hit ratio of the second half of n Zipf
+// (s=1.01) requests over keys keys, read through a cache of the given
+// budget and shards.
+func readThroughHits(b *testing.B, budget int64, shards int, keys uint64, n int) float64 {
+	c, err := New(Options{MaxBytes: budget, Shards: shards})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.01, 1, keys-1)
+	value := make([]byte, 64)
+	hits := 0
+	for i := range n {
+		k := fmt.Sprint("k", z.Uint64())
+		if _, ok := c.Get(k); !ok {
+			if err := c.Set(k, value, 0); err != nil {
+				b.Fatal(err)
+			}
+		} else if i >= n/2 {
+			hits++
+		}
+	}
+	return float64(hits) / float64(n-n/2)
+}
