@@ -38,7 +38,6 @@ func TestOverwritesKeepLiveKeys(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		overwrites = 100_000
 	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	// Default sharding here, a shard, and default sharding for 16
 	// processors: 64 shards of 70 KiB.
 	for _, tc := range []struct{ procs, shards int }{{0, 0}, {0, 1}, {16, 0}} {
@@ -83,7 +82,6 @@ func TestOverwritesKeepLiveKeys(t *testing.T) {
 // overwrite share and value sizes, eviction waits until the live data,
 // not the dead versions, fill the budget.
 func TestUtilisationBeforeEviction(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	// Default sharding here, and for 16 processors (64 shards of 64 KiB).
 	for _, procs := range []int{0, 16} {
 		for _, overwritePct := range []int{0, 50, 90} {

@@ -285,8 +285,9 @@ func resolve(cfg *Config) error {
 	// frequency sketch) would allocate for entries that cannot exist.
 	cfg.MaxEntries = int(min(int64(cfg.MaxEntries), cfg.MaxBytes/arena.HeaderSize))
 	if cfg.Shards == 0 {
+		procs := runtime.GOMAXPROCS(0)
 		n := 1
-		for n < 4*runtime.GOMAXPROCS(0) && n < maxDefaultShards {
+		for n < 4*procs && n < maxDefaultShards {
 			n *= 2
 		}
 		for cfg.MaxBytes/int64(n) > maxShardSegs*maxDefaultSegBytes && n < MaxShards {
@@ -299,7 +300,7 @@ func resolve(cfg *Config) error {
 		for cfg.MaxBytes/int64(fewest) > maxShardSegs*largest && fewest < MaxShards {
 			fewest *= 2
 		}
-		floor := minShardBytes(runtime.GOMAXPROCS(0))
+		floor := minShardBytes(procs)
 		for n > fewest && (cfg.MaxBytes/int64(n) < floor ||
 			cfg.MaxBytes/int64(n) < 2*int64(cfg.SegmentBytes) ||
 			cfg.MaxEntries > 0 && cfg.MaxEntries/n < minShardEntries) {
