@@ -128,21 +128,48 @@ func NewSegment(size int, gen uint32) *Segment {
 
 // NewLargeSegment allocates a segment for one entry of size bytes (at
 // most MaxSegmentBytes) with every byte the Go allocator sets aside for
-// size: its size class, or whole pages above 32 KiB. Size then counts
-// the memory the entry takes, up to a quarter more than the entry just
-// above 32 KiB, not only the entry.
+// size: its Size is LargeSegmentBytes(size), the memory the entry takes,
+// up to a quarter more than the entry just above 32 KiB, not only the
+// entry.
 func NewLargeSegment(size int, gen uint32) *Segment {
 	if size <= 0 || size > MaxSegmentBytes {
 		panic("arena: bad segment size")
 	}
-	// Grow allocates as append does, by the allocator's rounded size, and
-	// zeroes every byte it gives: the appended ones and the rest up to
-	// the capacity.
-	data := slices.Grow([]byte(nil), size)
-	data = data[:min(cap(data), MaxSegmentBytes)]
+	data := make([]byte, LargeSegmentBytes(size))
 	bits := (len(data) + markUnit - 1) / markUnit
 	return &Segment{data: data, gen: gen, dead: make([]uint64, (bits+63)/64)}
 }
+
+// LargeSegmentBytes returns the Size of NewLargeSegment(size) without
+// allocating it, so that a caller can count the bytes against a limit
+// before it allocates them: the Go allocator's size class of size, or
+// size in whole pages above 32 KiB (at most MaxSegmentBytes).
+func LargeSegmentBytes(size int) int {
+	if size > maxSmallAlloc {
+		return min((size+allocPage-1)&^(allocPage-1), MaxSegmentBytes)
+	}
+	i, _ := slices.BinarySearch(allocClasses, size)
+	return allocClasses[i]
+}
+
+const (
+	maxSmallAlloc = 32 << 10 // the largest size class; larger objects get whole pages
+	allocPage     = 8 << 10  // the allocator's page
+)
+
+// allocClasses are the Go allocator's size classes up to maxSmallAlloc,
+// ascending, as it reports them: the capacity append gives a byte slice
+// of each size is that size's class. (TestLargeSegmentBytes checks the
+// page rounding above them the same way.)
+var allocClasses = func() []int {
+	var classes []int
+	for size := 1; size <= maxSmallAlloc; {
+		class := cap(slices.Grow([]byte(nil), size))
+		classes = append(classes, class)
+		size = class + 1
+	}
+	return classes
+}()
 
 // Prefault faults in every page of a new segment's data, so that the page
 // faults of its first touch are taken now, by the caller, not by the

@@ -296,3 +296,19 @@ func TestPrefault(t *testing.T) {
 		require.Equal(t, "value", string(v))
 	}
 }
+
+// LargeSegmentBytes says what the allocator gives: the capacity append
+// gets for a byte slice of that size, in every size class and in pages
+// above them.
+func TestLargeSegmentBytes(t *testing.T) {
+	sizes := []int{1, 7, 8, 9, 500, 1000, 4095, 4096, 4097, 32<<10 - 1, 32 << 10, 32<<10 + 1, 40 << 10, 204824, 1<<20 + 1, 16 << 20}
+	for size := 1; size <= 64<<10; size += 97 {
+		sizes = append(sizes, size)
+	}
+	for _, size := range sizes {
+		want := cap(slices.Grow([]byte(nil), size))
+		require.Equal(t, want, LargeSegmentBytes(size), "size %d", size)
+		require.Equal(t, want, NewLargeSegment(size, 1).Size(), "size %d", size)
+	}
+	require.Equal(t, MaxSegmentBytes, LargeSegmentBytes(MaxSegmentBytes), "no more than a segment may hold")
+}

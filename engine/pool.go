@@ -397,12 +397,12 @@ func (p *segPool) prefaultOne() (more bool) {
 // generation gen, once the pool's limit has room for it (or after
 // poolWait).
 func (p *segPool) takeLarge(n int, gen uint32) (*arena.Segment, segKind) {
-	if !p.roomFor(n) && !p.awaitGC(func() bool { return p.roomFor(n) }) {
+	size := int64(arena.LargeSegmentBytes(n)) // n and the allocator's rounding of it
+	if !p.reserveLarge(size) && !p.awaitGC(func() bool { return p.reserveLarge(size) }) {
 		p.untracked.Add(1)
+		p.large.Add(size)
 	}
 	s := arena.NewLargeSegment(n, gen)
-	size := int64(s.Size()) // n and the allocator's rounding of it
-	p.large.Add(size)
 	runtime.AddCleanup(s, collected, unpooled{p, size, largeSeg})
 	return s, largeSeg
 }
@@ -417,13 +417,16 @@ func (p *segPool) awaitGC(ready func() bool) bool {
 	return p.await(ready)
 }
 
-// roomFor reports whether n more bytes of large segments fit in the
-// pool's limit, letting free packed segments go (to the collector) to make
-// room: they count against the limit while they wait in the pool.
-func (p *segPool) roomFor(n int) bool {
+// reserveLarge counts n more bytes of large segments against the pool's
+// limit if they fit, letting free packed segments go (to the collector) to
+// make room: they count against the limit while they wait in the pool.
+// It reports whether they fit. The bytes are counted under mu, before
+// they are allocated, so that the background goroutine (prefaultOne)
+// cannot make a packed segment meanwhile for the same room.
+func (p *segPool) reserveLarge(n int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	over := func() bool { return int64(p.made)*int64(p.size)+p.large.Load()+int64(n) > p.maxBytes }
+	over := func() bool { return int64(p.made)*int64(p.size)+p.large.Load()+n > p.maxBytes }
 	for over() && len(p.free) > 0 {
 		p.free[len(p.free)-1] = nil
 		p.free = p.free[:len(p.free)-1]
@@ -434,7 +437,11 @@ func (p *segPool) roomFor(n int) bool {
 		p.fresh = p.fresh[:len(p.fresh)-1]
 		p.made--
 	}
-	return !over()
+	if over() {
+		return false
+	}
+	p.large.Add(n)
+	return true
 }
 
 // A segKind says where a segment came from, and so where it goes once

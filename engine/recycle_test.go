@@ -81,7 +81,7 @@ func TestLargeSegmentsShareThePoolLimit(t *testing.T) {
 			continue
 		}
 		require.NoError(t, e.Set(fmt.Sprint("l", i%40), large, 0))
-		bound := p.maxBytes + int64(p.untracked.Load())*int64(arena.EntrySize(8, n))
+		bound := p.maxBytes + int64(p.untracked.Load())*int64(arena.LargeSegmentBytes(arena.EntrySize(8, n)))
 		require.LessOrEqual(t, held(), bound, "after Set %d", i)
 	}
 	checkInvariants(t, e)
