@@ -52,14 +52,14 @@ func (sh *shard) headOf(k headKind) (int, *arena.Segment) {
 	if k == coldHead {
 		return sh.coldSlot, sh.cold
 	}
-	return sh.headSlot, sh.head
+	return int(sh.headSlot), sh.head
 }
 
 // isHead reports whether slot holds the head or the cold head: segments
 // that are appended to, which are not retired for their dead bytes and
 // not released when empty.
 func (sh *shard) isHead(slot int) bool {
-	return slot == sh.headSlot || sh.cold != nil && slot == sh.coldSlot
+	return slot == int(sh.headSlot) || sh.cold != nil && slot == sh.coldSlot
 }
 
 // coldFree returns the bytes free in the cold head (0 without one).

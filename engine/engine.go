@@ -683,8 +683,10 @@ func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
 	// the call with five arguments costs a few percent of it.
 	h := e.hashOf(key)
 	sh := e.shardOf(h)
-	// lockOpen and unlock, written out (they do not inline).
-	sh.mu.Lock()
+	if !sh.mu.TryLock() {
+		return sh.setWaiting(h, key, value, ttl) // see combine.go
+	}
+	// lockOpen and unlock, written out (unlock does not inline).
 	if sh.closed {
 		sh.mu.Unlock()
 		return ErrClosed
@@ -695,13 +697,18 @@ func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
 		ttl = 0 // a TTL too long to count is no TTL
 	}
 	sh.set(h, key, value, expireAt, ttl, now, storedValue)
-	if sh.pending == nil {
-		sh.mu.Unlock()
-		return nil
+	var removed []removal
+	if sh.pending != nil {
+		removed = sh.takeRemovals()
 	}
-	removed := sh.takeRemovals()
+	if sh.waiting.Load() != nil {
+		sh.serveWaiting()
+	}
 	sh.mu.Unlock()
-	e.report(removed)
+	sh.serveLate()
+	if removed != nil {
+		e.report(removed)
+	}
 	return nil
 }
 

@@ -13,7 +13,7 @@ func TestShardLayout(t *testing.T) {
 	readers := unsafe.Offsetof(s.index)
 	readersEnd := unsafe.Offsetof(s.slots) + unsafe.Sizeof(s.slots)
 	hot := unsafe.Offsetof(s.mu)
-	hotEnd := unsafe.Offsetof(s.closed) + unsafe.Sizeof(s.closed)
+	hotEnd := unsafe.Offsetof(s.setBytes) + unsafe.Sizeof(s.setBytes)
 	if readers/line != (readersEnd-1)/line {
 		t.Errorf("the readers' fields [%d, %d) straddle two cache lines", readers, readersEnd)
 	}
@@ -25,6 +25,9 @@ func TestShardLayout(t *testing.T) {
 	}
 	if unsafe.Offsetof(s.e)/line == hot/line {
 		t.Errorf("the Set path's line is shared with the cold fields")
+	}
+	if w := unsafe.Offsetof(s.waiting); w/line == hot/line || w/line == unsafe.Offsetof(s.e)/line {
+		t.Errorf("the waiting list at %d shares a line with the Set path's or the cold fields", w)
 	}
 }
 

@@ -44,7 +44,7 @@ func (sh *shard) restartHand(hd *hand) {
 	first := sh.fifo[0]
 	end := -1
 	if hd == &sh.hands[mainQueue] {
-		end = sh.headSlot
+		end = int(sh.headSlot)
 	}
 	*hd = hand{
 		slot: first, gen: sh.gens[first],
@@ -134,7 +134,7 @@ func (sh *shard) evictOne(now int64) {
 	// A safety net: if the queue counts were ever wrong, a hand could
 	// look for an entry that is not there. After walking the log four
 	// times over, take any live entry.
-	visits, anyQueue := 0, 4*sh.appended+64
+	visits, anyQueue := 0, 4*sh.appendedHeld()+64
 	// cand is an unread small-queue entry waiting for the main queue's
 	// victim, to be compared with it.
 	var cand struct {
@@ -253,4 +253,14 @@ func (sh *shard) toMain(h uint64, l loc) {
 	sh.index.store(h, l|mainBit)
 	sh.small--
 	sh.meta[l.slot()].small--
+}
+
+// appendedHeld returns the entries, live or dead, in the segments held:
+// what a hand may walk past.
+func (sh *shard) appendedHeld() int {
+	n := 0
+	for _, slot := range sh.fifo {
+		n += sh.meta[slot].appended
+	}
+	return n
 }

@@ -168,7 +168,7 @@ func (sh *shard) sparsest(room, keep int, minDead int64) int {
 // -1 if there is none.
 func (sh *shard) oldestVictim(keep int) int {
 	for _, slot := range sh.fifo {
-		if slot != sh.headSlot && slot != keep {
+		if slot != int(sh.headSlot) && slot != keep {
 			return slot
 		}
 	}

@@ -64,16 +64,22 @@ func (sh *shard) lockOpen() bool {
 	return true
 }
 
-// unlock releases the shard's lock, then reports the removals made while
-// it was held (see Engine.report): callbacks never run under the lock.
+// unlock serves the Sets waiting for the shard's lock (see combine.go),
+// releases it, then reports the removals its holder made (see
+// Engine.report): callbacks never run under the lock.
 func (sh *shard) unlock() {
-	if sh.pending == nil {
-		sh.mu.Unlock()
-		return
+	var removed []removal
+	if sh.pending != nil {
+		removed = sh.takeRemovals()
 	}
-	removed := sh.takeRemovals()
+	if sh.waiting.Load() != nil {
+		sh.serveWaiting()
+	}
 	sh.mu.Unlock()
-	sh.e.report(removed)
+	sh.serveLate()
+	if removed != nil {
+		sh.e.report(removed)
+	}
 }
 
 // takeRemovals hands over the removals collected so far. Caller holds mu.

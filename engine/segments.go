@@ -28,7 +28,6 @@ func (sh *shard) noteAppend(slot, size int, expireAt int64) {
 	m.appended++
 	m.liveBytes += int64(size)
 	sh.live += int64(size)
-	sh.appended++
 	m.minExpire = min(m.minExpire, expireAt)
 	if expireAt < sh.firstExpire {
 		sh.firstExpire = expireAt
@@ -101,8 +100,8 @@ func (sh *shard) rotate(need int, now int64) {
 		sh.freeSlot(now)
 	}
 	slot, seg := sh.install(sh.e.pool.take, false)
-	oldHead, hadHead := sh.headSlot, sh.head != nil
-	sh.head, sh.headSlot = seg, slot
+	oldHead, hadHead := int(sh.headSlot), sh.head != nil
+	sh.head, sh.headSlot = seg, int32(slot)
 	sh.reinsertCredit = min(sh.reinsertCredit+sh.e.segBytes/2, sh.maxReinsertCredit())
 	if hadHead && sh.meta[oldHead].live == 0 {
 		// Every entry of the old head was overwritten or deleted while it
@@ -171,7 +170,6 @@ func (sh *shard) release(slot int) {
 	sh.free = append(sh.free, slot)
 	sh.held -= size
 	sh.e.held.Add(-size)
-	sh.appended -= sh.meta[slot].appended
 	sh.meta[slot] = segMeta{}
 	if sh.drain.slot == slot {
 		sh.drain.seg = nil

@@ -72,15 +72,20 @@ type shard struct {
 	// written too, on lines of their own.)
 	mu       sync.Mutex
 	head     *arena.Segment
-	headSlot int
+	headSlot int32 // int32 to leave room on the line
+	closed   bool
+	watching bool         // watches holds a watch (see Watch)
 	count    atomic.Int64 // live entries; written under mu, read by Len
 	small    int          // live entries in the small queue (see policy.go)
 	live     int64        // bytes (arena.EntrySize) of the live entries
 	sets     uint64
-	closed   bool
-	watching bool // watches holds a watch (see Watch)
+	setBytes int64
 
-	_ [64]byte
+	// waiting holds the Sets that found mu taken, for its holder to make
+	// (see combine.go). Not guarded by mu: written by the waiters, so it
+	// has a line of its own; a Set reads it after its write.
+	waiting atomic.Pointer[setRequest]
+	_       [56]byte
 
 	e *Engine
 	// cold is the cold head, where compaction moves the entries it keeps
@@ -97,7 +102,6 @@ type shard struct {
 	// last published before it publishes again (see vacate).
 	liveStep int64
 
-	appended int // entries, live or dead, in the segments held: what a hand may walk past
 	// firstExpire is at most every segment's minExpire: no live entry of
 	// the shard expires before it (arena.Never if none expires).
 	firstExpire int64
@@ -105,7 +109,6 @@ type shard struct {
 	// into the head: no new cold head may take them instead.
 	shrinking      bool
 	reinsertCredit int // bytes reinsertion may still move into heads (see reinsertRoom)
-	setBytes       int64
 	movedBytes     int64
 
 	maxEntries int // MaxEntries / shards, rounded up; 0: no entry bound
@@ -142,7 +145,7 @@ type shard struct {
 		firstExpire atomic.Int64
 	}
 
-	_ [8]byte // rounds the size up to a multiple of 64 (TestShardLayout)
+	_ [24]byte // rounds the size up to a multiple of 64 (TestShardLayout)
 }
 
 func (sh *shard) init(e *Engine, share int64, slots, maxEntries int) {
@@ -201,7 +204,7 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 		if sh.head == nil || sh.head.Free() < n {
 			sh.rotate(n, now)
 		}
-		slot, seg = sh.headSlot, sh.head
+		slot, seg = int(sh.headSlot), sh.head
 	}
 	off, _ := seg.Append(key, value, expireAt, ttl)
 	if kind == storedAbsence {
@@ -253,7 +256,7 @@ func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl tim
 	case n > sh.e.largeFrom:
 		sh.reclaim(0, slot, now) // once the old entry left (see addLarge)
 		sh.publish()
-	case slot == sh.headSlot:
+	case slot == int(sh.headSlot):
 		sh.drainStep(n, now)
 	}
 }
@@ -419,7 +422,7 @@ func (sh *shard) reset() {
 		sh.e.entries.Add(-sh.count.Load())
 	}
 	sh.count.Store(0)
-	sh.small, sh.appended, sh.live = 0, 0, 0
+	sh.small, sh.live = 0, 0
 	sh.reinsertCredit = sh.maxReinsertCredit()
 	sh.noteFirstExpire()
 	sh.hands[smallQueue] = hand{slot: -1}
