@@ -110,20 +110,20 @@ func TestWaitingSetsServeThemselves(t *testing.T) {
 }
 
 // Many goroutines writing a few keys of one shard: most Sets are made by
-// another goroutine than their caller. Each key's last value is the one
-// its writer wrote last.
+// another goroutine than their caller. Each goroutine's Sets still take
+// effect in its order: a key's value at the end is the last one some
+// writer of it wrote.
 func TestCombinedSetsKeepEachWritersOrder(t *testing.T) {
 	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1})
-	writers := max(4, 2*runtime.GOMAXPROCS(0))
-	const sets = 2000
+	writers := max(8, 4*runtime.GOMAXPROCS(0))
+	const keys, sets = 4, 2000
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			key := fmt.Sprint("key-", w%4, "-", w)
 			for i := range sets {
-				if err := e.Set(key, []byte(fmt.Sprint(i)), time.Hour); err != nil {
+				if err := e.Set(fmt.Sprint("key-", w%keys), []byte(fmt.Sprint(w, "/", i)), time.Hour); err != nil {
 					t.Error(err)
 					return
 				}
@@ -131,10 +131,15 @@ func TestCombinedSetsKeepEachWritersOrder(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	for w := range writers {
-		v, ok := e.Get(fmt.Sprint("key-", w%4, "-", w))
+	for k := range keys {
+		v, ok := e.Get(fmt.Sprint("key-", k))
 		require.True(t, ok)
-		assert.Equal(t, fmt.Sprint(sets-1), string(v))
+		var w, i int
+		_, err := fmt.Sscanf(string(v), "%d/%d", &w, &i)
+		require.NoError(t, err)
+		assert.Equal(t, k, w%keys, "key-%d holds a value of another key's writer", k)
+		assert.Equal(t, sets-1, i, "key-%d holds writer %d's Set %d, not its last", k, w, i)
 	}
 	assert.Nil(t, e.shards[0].waiting.Load())
+	assert.Equal(t, uint64(writers*sets), e.Stats().Sets)
 }
