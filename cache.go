@@ -2,7 +2,10 @@
 // a memory budget, built for services where the cache sits on the hot path.
 //
 // A Get takes no lock: readers on many cores proceed in parallel while
-// writers work on other shards, or on the same one. Keys and values are
+// writers work on other shards, or on the same one. Writers to one shard
+// take turns under its lock; a Set that finds the lock taken hands its
+// write to the goroutine holding it, which makes it before letting go,
+// and returns once it is made. Keys and values are
 // copied into large byte segments rather than kept as separate heap
 // objects, so the garbage collector has few pointers to walk however many
 // entries the cache holds. Time is read from a coarse clock (one atomic

@@ -54,9 +54,10 @@ var setRequests = sync.Pool{New: func() any { return new(setRequest) }}
 // yields the processor between tries, and after yieldTries yields it
 // blocks on the lock. It tries the lock late and seldom because trying
 // reads the lock's line, which the holder is writing: each try while the
-// lock is held costs the holder a cache miss. A Set's holder serves the
-// list before and after it releases the lock (Engine.Set), so the tries
-// matter only when another operation held the lock.
+// lock is held costs the holder a cache miss. The holders of Sets and
+// Deletes serve the list before and after they release the lock
+// (Engine.Set, shard.unlock), so the tries matter only when another
+// operation held the lock.
 const (
 	spinChecks = 1024
 	spinTries  = 4
