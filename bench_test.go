@@ -444,7 +444,7 @@ func BenchmarkSetParallel(b *testing.B) {
 func BenchmarkHitRatioShards(b *testing.B) {
 	for _, budget := range []int64{1 << 20, 4 << 20} {
 		for _, keys := range []uint64{50_000, 200_000} {
-			for _, shards := range []int{4, 16, 64} {
+			for _, shards := range []int{4, 16, 32, 64, 128} {
 				b.Run(fmt.Sprintf("budget=%dKiB/keys=%d/shards=%d", budget>>10, keys, shards), func(b *testing.B) {
 					var ratio float64
 					for range b.N {
