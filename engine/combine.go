@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,19 +48,22 @@ type setRequest struct {
 var setRequests = sync.Pool{New: func() any { return new(setRequest) }}
 
 // The waiter's schedule. It looks at its own request, a line that only
-// the holder writes, spinChecks times before it first tries the lock, and
-// twice as many times before each of its next spinTries tries; then it
-// yields the processor between tries, and after yieldTries yields it
-// blocks on the lock. It tries the lock late and seldom because trying
-// reads the lock's line, which the holder is writing: each try while the
-// lock is held costs the holder a cache miss. The holders of Sets and
-// Deletes serve the list before and after they release the lock
-// (Engine.Set, shard.unlock), so the tries matter only when another
-// operation held the lock.
+// the holder writes, spinChecks times, then tries the lock, then looks
+// twice as many times before each of its next tries, spinTries in all,
+// and after that blocks on the lock (a few microseconds after it came).
+// It tries the lock seldom because trying reads the lock's line, which
+// the holder is writing: each try while the lock is held costs the holder
+// a cache miss. The holders of Sets and Deletes serve the list before and
+// after they release the lock (Engine.Set, shard.unlock), so the tries
+// matter only when another operation held the lock. It stops spinning
+// soon because spinning helps only while the holder runs: where there are
+// more goroutines than processors, or the holder's thread waits for a
+// core, a waiter that kept spinning would take the time the holder
+// needs. Blocked in Lock, it parks; the holder serves it meanwhile, and
+// once it gets the lock it serves whatever is left.
 const (
 	spinChecks = 1024
-	spinTries  = 4
-	yieldTries = 64
+	spinTries  = 2
 )
 
 // maxServeRounds bounds how many times the holder empties the waiting
@@ -102,23 +104,19 @@ func (sh *shard) await(r *setRequest) {
 				return
 			}
 		}
-		switch {
-		case tries < spinTries+yieldTries:
-			if !sh.mu.TryLock() {
-				if tries < spinTries {
-					checks *= 2
-				} else {
-					runtime.Gosched()
-				}
-				continue
-			}
-		default:
-			sh.mu.Lock()
+		if tries == spinTries {
+			break
 		}
-		sh.serveWaiting()
-		sh.mu.Unlock()
-		return // r was on the list this lock's holder served, or done before
+		if sh.mu.TryLock() {
+			sh.serveWaiting()
+			sh.mu.Unlock()
+			return // r was on the list this lock's holder served, or done before
+		}
+		checks *= 2
 	}
+	sh.mu.Lock()
+	sh.serveWaiting()
+	sh.mu.Unlock()
 }
 
 // serveWaiting makes the Sets on the waiting list. Caller holds mu, and
