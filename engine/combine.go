@@ -4,8 +4,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/velocache/velo/arena"
 )
 
 // Combining: a Set that finds its shard's lock taken does not queue on
@@ -18,9 +16,8 @@ import (
 // on another core) and a walk of the shard's lines from the last writer's
 // cache.
 //
-// Progress does not depend on the holder: a waiter keeps trying the lock
-// itself (TryLock, then, after a long wait, Lock), and whoever gets it
-// serves the whole list. A request is taken off the list only by a swap
+// Progress does not depend on the holder: a waiter tries the lock itself
+// (TryLock twice, then Lock), and whoever gets it serves the whole list. A request is taken off the list only by a swap
 // under the lock, and every request taken is served before that lock is
 // released; so once a waiter holds the lock and has served the list, its
 // own request is done.
@@ -139,9 +136,9 @@ func (sh *shard) serveWaiting() {
 // serveLate serves the Sets that were left on the waiting list after the
 // caller, which has just released the lock, last looked at it, if the
 // lock is free. Without it they would wait for their own next try of the
-// lock (see await).
+// lock (see await). Callers look at the list first (it does not inline).
 func (sh *shard) serveLate() {
-	if sh.waiting.Load() != nil && sh.mu.TryLock() {
+	if sh.mu.TryLock() {
 		sh.serveWaiting()
 		sh.mu.Unlock()
 	}
@@ -154,12 +151,7 @@ func (sh *shard) serve(r *setRequest) {
 		r.err = ErrClosed
 	} else {
 		now := sh.e.clock.Now()
-		ttl := r.ttl
-		expireAt := expiry(now, ttl)
-		if expireAt == arena.Never {
-			ttl = 0 // a TTL too long to count is no TTL
-		}
-		sh.set(r.h, r.key, r.value, expireAt, ttl, now, storedValue)
+		sh.set(r.h, r.key, r.value, expiry(now, r.ttl), r.ttl, now, storedValue)
 		if sh.pending != nil {
 			r.removed = sh.takeRemovals()
 		}

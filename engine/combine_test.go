@@ -90,7 +90,8 @@ func TestWaitingSetsReportTheirRemovals(t *testing.T) {
 }
 
 // When the holder leaves without serving the list (any holder other than
-// a Set's, here Close's), the waiters take the lock themselves; on a
+// a Set's or a Delete's, here one like Close's), the waiters take the
+// lock themselves; on a
 // closed shard their Sets fail with ErrClosed.
 func TestWaitingSetsServeThemselves(t *testing.T) {
 	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1})

@@ -692,11 +692,7 @@ func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
 		return ErrClosed
 	}
 	now := e.clock.Now()
-	expireAt := expiry(now, ttl)
-	if expireAt == arena.Never {
-		ttl = 0 // a TTL too long to count is no TTL
-	}
-	sh.set(h, key, value, expireAt, ttl, now, storedValue)
+	sh.set(h, key, value, expiry(now, ttl), ttl, now, storedValue)
 	var removed []removal
 	if sh.pending != nil {
 		removed = sh.takeRemovals()
@@ -705,7 +701,9 @@ func (e *Engine) Set(key string, value []byte, ttl time.Duration) error {
 		sh.serveWaiting()
 	}
 	sh.mu.Unlock()
-	sh.serveLate()
+	if sh.waiting.Load() != nil {
+		sh.serveLate()
+	}
 	if removed != nil {
 		e.report(removed)
 	}
@@ -849,9 +847,6 @@ func (e *Engine) store(key string, value []byte, ttl time.Duration, expireAt int
 	}
 	if expireAt == fromNow {
 		expireAt = expiry(now, ttl)
-	}
-	if expireAt == arena.Never {
-		ttl = 0 // a TTL too long to count is no TTL
 	}
 	sh.set(h, key, value, expireAt, ttl, now, kind)
 	sh.unlock()

@@ -133,8 +133,11 @@ func (sh *shard) evictOne(now int64) {
 	quota := max(1, capacity*smallShare/100)
 	// A safety net: if the queue counts were ever wrong, a hand could
 	// look for an entry that is not there. After walking the log four
-	// times over, take any live entry.
-	visits, anyQueue := 0, 4*sh.appendedHeld()+64
+	// times over, take any live entry. The walk's length is summed from
+	// the segments' bookkeeping only once a walk is that long (64 visits
+	// and more), rather than on every eviction.
+	const shortWalk = 64
+	visits, anyQueue := 0, shortWalk
 	// cand is an unread small-queue entry waiting for the main queue's
 	// victim, to be compared with it.
 	var cand struct {
@@ -156,6 +159,9 @@ func (sh *shard) evictOne(now int64) {
 			continue
 		}
 		visits++
+		if visits == shortWalk {
+			anyQueue = 4*sh.appendedHeld() + shortWalk
+		}
 		if seg.Dead(off) {
 			continue // passed by its mark, without hashing its key
 		}

@@ -76,7 +76,9 @@ func (sh *shard) unlock() {
 		sh.serveWaiting()
 	}
 	sh.mu.Unlock()
-	sh.serveLate()
+	if sh.waiting.Load() != nil {
+		sh.serveLate()
+	}
 	if removed != nil {
 		sh.e.report(removed)
 	}

@@ -190,8 +190,12 @@ const (
 )
 
 // set appends the entry and points the index at it. The caller has checked
-// its size (Engine.check).
+// its size (Engine.check). An entry that never expires (expireAt
+// arena.Never, which a TTL too long to count gives too) records no TTL.
 func (sh *shard) set(h uint64, key string, value []byte, expireAt int64, ttl time.Duration, now int64, kind valueKind) {
+	if expireAt == arena.Never {
+		ttl = 0
+	}
 	if sh.watching {
 		sh.written(h)
 	}
