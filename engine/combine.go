@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,10 +18,10 @@ import (
 // cache.
 //
 // Progress does not depend on the holder: a waiter tries the lock itself
-// (TryLock twice, then Lock), and whoever gets it serves the whole list. A request is taken off the list only by a swap
-// under the lock, and every request taken is served before that lock is
-// released; so once a waiter holds the lock and has served the list, its
-// own request is done.
+// (TryLock, and at last Lock), and whoever gets it serves the whole list.
+// A request is taken off the list only by a swap under the lock, and every
+// request taken is served before that lock is released; so once a waiter
+// holds the lock and has served the list, its own request is done.
 //
 // Memory order: the waiter writes its request before publishing it with
 // the list's CompareAndSwap, which the holder's Swap observes; the holder
@@ -44,24 +45,51 @@ type setRequest struct {
 
 var setRequests = sync.Pool{New: func() any { return new(setRequest) }}
 
-// The waiter's schedule. It looks at its own request, a line that only
-// the holder writes, spinChecks times, then tries the lock, then looks
-// twice as many times before each of its next tries, spinTries in all,
-// and after that blocks on the lock (a few microseconds after it came).
-// It tries the lock seldom because trying reads the lock's line, which
-// the holder is writing: each try while the lock is held costs the holder
-// a cache miss. The holders of Sets and Deletes serve the list before and
+// A waitSchedule is how a waiting Set spends the time until its request
+// is done (see await). It looks at its own request, a line that only the
+// holder writes, spinChecks times before its first try of the lock and
+// twice as many times before each next one, for spinTries tries; then it
+// makes yieldTries more tries, each after spinChecks << spinTries looks,
+// yielding the processor after each; and after as many looks again it
+// blocks on the lock.
+//
+// It tries the lock seldom because trying reads the lock's line, which the
+// holder is writing: each try while the lock is held costs the holder a
+// cache miss. The holders of Sets and Deletes serve the list before and
 // after they release the lock (Engine.Set, shard.unlock), so the tries
-// matter only when another operation held the lock. It stops spinning
-// soon because spinning helps only while the holder runs: where there are
-// more goroutines than processors, or the holder's thread waits for a
-// core, a waiter that kept spinning would take the time the holder
-// needs. Blocked in Lock, it parks; the holder serves it meanwhile, and
-// once it gets the lock it serves whatever is left.
-const (
-	spinChecks = 1024
-	spinTries  = 2
+// matter only when another operation held the lock. It blocks late
+// because a blocked waiter costs more than its own wait: the holder's
+// Unlock then wakes it, on the critical path of every Set of the shard,
+// and once woken it still queues for the lock, though its Set was made
+// long before.
+type waitSchedule struct {
+	spinTries, yieldTries int
+}
+
+const spinChecks = 1024
+
+var (
+	// spinWait is the schedule where each processor (GOMAXPROCS) can have
+	// a CPU of its own. On 16 cores, blocking sooner (shortWait) cost the
+	// mixes with writes 8% to 27% of their throughput, and blocking at
+	// once (the plain lock) 20% to 31% (docs/benchmarks.md, "The waiter's
+	// schedule").
+	spinWait = waitSchedule{spinTries: 4, yieldTries: 64}
+	// shortWait, about 7,000 looks and two tries, is the schedule where
+	// there are more processors than CPUs. The holder's thread may then
+	// be waiting for a CPU that spinning waiters hold, and a waiter that
+	// blocks gives it back.
+	shortWait = waitSchedule{spinTries: 2}
 )
+
+// waitScheduleFor returns the schedule of an engine made when GOMAXPROCS
+// was procs on a process allowed cpus CPUs.
+func waitScheduleFor(procs, cpus int) waitSchedule {
+	if procs > cpus {
+		return shortWait
+	}
+	return spinWait
+}
 
 // maxServeRounds bounds how many times the holder empties the waiting
 // list before it releases the lock, so that waiters arriving all the time
@@ -92,8 +120,9 @@ func (sh *shard) setWaiting(h uint64, key string, value []byte, ttl time.Duratio
 	return err
 }
 
-// await returns once r is done.
+// await returns once r is done, following the engine's waitSchedule.
 func (sh *shard) await(r *setRequest) {
+	w := sh.e.wait
 	checks := spinChecks
 	for tries := 0; ; tries++ {
 		for range checks {
@@ -101,7 +130,7 @@ func (sh *shard) await(r *setRequest) {
 				return
 			}
 		}
-		if tries == spinTries {
+		if tries == w.spinTries+w.yieldTries {
 			break
 		}
 		if sh.mu.TryLock() {
@@ -109,7 +138,11 @@ func (sh *shard) await(r *setRequest) {
 			sh.mu.Unlock()
 			return // r was on the list this lock's holder served, or done before
 		}
-		checks *= 2
+		if tries < w.spinTries {
+			checks *= 2
+		} else {
+			runtime.Gosched()
+		}
 	}
 	sh.mu.Lock()
 	sh.serveWaiting()

@@ -91,23 +91,39 @@ func TestWaitingSetsReportTheirRemovals(t *testing.T) {
 
 // When the holder leaves without serving the list (any holder other than
 // a Set's or a Delete's, here one like Close's), the waiters take the
-// lock themselves; on a
-// closed shard their Sets fail with ErrClosed.
+// lock themselves, under either schedule; on a closed shard their Sets
+// fail with ErrClosed.
 func TestWaitingSetsServeThemselves(t *testing.T) {
-	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1})
-	errs := setWhileHeld(t, e, 8, func(sh *shard) { sh.mu.Unlock() })
-	for _, err := range errs {
-		require.NoError(t, err)
+	for name, w := range schedules {
+		t.Run(name, func(t *testing.T) {
+			e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1})
+			e.wait = w
+			errs := setWhileHeld(t, e, 8, func(sh *shard) { sh.mu.Unlock() })
+			for _, err := range errs {
+				require.NoError(t, err)
+			}
+			e2, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1})
+			defer e2.Close()
+			e2.wait = w
+			errs = setWhileHeld(t, e2, 8, func(sh *shard) {
+				sh.closed = true // as close does, under the lock
+				sh.mu.Unlock()
+			})
+			for _, err := range errs {
+				assert.ErrorIs(t, err, ErrClosed)
+			}
+		})
 	}
-	e2, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1})
-	defer e2.Close()
-	errs = setWhileHeld(t, e2, 8, func(sh *shard) {
-		sh.closed = true // as close does, under the lock
-		sh.mu.Unlock()
-	})
-	for _, err := range errs {
-		assert.ErrorIs(t, err, ErrClosed)
-	}
+}
+
+var schedules = map[string]waitSchedule{"spinWait": spinWait, "shortWait": shortWait}
+
+// An engine spins only where each processor can have a CPU.
+func TestWaitScheduleFollowsTheCPUs(t *testing.T) {
+	assert.Equal(t, spinWait, waitScheduleFor(1, 1))
+	assert.Equal(t, spinWait, waitScheduleFor(2, 16))
+	assert.Equal(t, spinWait, waitScheduleFor(16, 16))
+	assert.Equal(t, shortWait, waitScheduleFor(8, 2))
 }
 
 // Many goroutines writing a few keys of one shard: most Sets are made by
@@ -115,7 +131,14 @@ func TestWaitingSetsServeThemselves(t *testing.T) {
 // effect in its order: a key's value at the end is the last one some
 // writer of it wrote.
 func TestCombinedSetsKeepEachWritersOrder(t *testing.T) {
+	for name, w := range schedules {
+		t.Run(name, func(t *testing.T) { testCombinedSetsKeepEachWritersOrder(t, w) })
+	}
+}
+
+func testCombinedSetsKeepEachWritersOrder(t *testing.T, w waitSchedule) {
 	e, _ := newTestEngine(t, Config{MaxBytes: 1 << 20, Shards: 1})
+	e.wait = w
 	writers := max(8, 4*runtime.GOMAXPROCS(0))
 	const keys, sets = 4, 2000
 	var wg sync.WaitGroup

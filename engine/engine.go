@@ -152,6 +152,7 @@ type Engine struct {
 	hasher     keyHasher           // random per engine: see hashOf
 	testHash   func(string) uint64 // Config.hash; nil for the seeded hash
 	onRemove   func(string, []byte, Reason)
+	wait       waitSchedule // for Sets that find their shard's lock taken
 
 	// callbackPanics counts the panics of onRemove that report recovered;
 	// rejected, the writes check refused as too large.
@@ -223,6 +224,7 @@ func New(cfg Config) (*Engine, error) {
 		hasher:     newKeyHasher(),
 		testHash:   cfg.hash,
 		onRemove:   cfg.OnRemove,
+		wait:       waitScheduleFor(runtime.GOMAXPROCS(0), runtime.NumCPU()),
 		readers:    newReaders(counterStripes * runtime.GOMAXPROCS(0)),
 		misses:     newCounter(counterStripes * runtime.GOMAXPROCS(0)),
 		stop:       make(chan struct{}),
