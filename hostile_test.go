@@ -473,3 +473,57 @@ func workingSetUnderFlood(t *testing.T, value []byte, once func(c *Cache, key st
 	}
 	return float64(hits) / float64(reads)
 }
+
+// TestDeleteAndSetDoNotPump: a client that can Delete keys of its own
+// deletes and sets again, in turn, each key of a pool of 60% of a working
+// set's size, while it sets one new key a round that no one reads, in a
+// cache of twice the working set's entries (pool and working set fill
+// 80% of it). Each key set again after a Delete is a new key to the
+// cache; were it counted by the admission sketch each time, the pool's
+// keys would look more popular than the working set, read once per turn,
+// and push it out.
+func TestDeleteAndSetDoNotPump(t *testing.T) {
+	for _, tc := range []struct{ workingSet, shards int }{
+		{625, 1}, {2500, 1}, {5000, 2}, {5000, 16},
+	} {
+		t.Run(fmt.Sprintf("%d keys, %d shards", tc.workingSet, tc.shards), func(t *testing.T) {
+			ratio := pumpedWorkingSet(t, tc.workingSet, tc.shards)
+			t.Logf("hit ratio %.4f", ratio)
+			require.GreaterOrEqual(t, ratio, 0.95, "the working set's hit ratio in the second half")
+		})
+	}
+}
+
+// pumpedWorkingSet runs TestDeleteAndSetDoNotPump's rounds and returns the
+// working set's hit ratio over the second half of them.
+func pumpedWorkingSet(t *testing.T, workingSet, shards int) float64 {
+	c, err := New(Options{MaxEntries: 2 * workingSet, MaxBytes: 64 << 20, Shards: shards})
+	require.NoError(t, err)
+	defer c.Close()
+	pool := workingSet * 6 / 10
+	rounds := 16 * workingSet
+	attacker := []byte("attacker")
+	hits, reads := 0, 0
+	for round := range rounds {
+		i := round % workingSet
+		key := fmt.Sprintf("item:%05d", i)
+		v, ok := c.Get(key)
+		if ok && !bytes.Equal(v, valueFor(i)) {
+			t.Fatalf("%s got value %x, want %x", key, v, valueFor(i))
+		}
+		if !ok {
+			require.NoError(t, c.Set(key, valueFor(i), 0))
+		}
+		if round >= rounds/2 {
+			reads++
+			if ok {
+				hits++
+			}
+		}
+		require.NoError(t, c.Set(fmt.Sprintf("once:%08d", round), attacker, 0))
+		p := fmt.Sprintf("pool:%05d", round%pool)
+		c.Delete(p)
+		require.NoError(t, c.Set(p, attacker, 0))
+	}
+	return float64(hits) / float64(reads)
+}

@@ -491,9 +491,19 @@ func (sh *shard) move(h uint64, l loc, seg *arena.Segment, off int, how moveKind
 }
 
 // drop removes h, whose location is l, from the index, counts why, notes
-// the removal for the callback and vacates l.
+// the removal for the callback, gives back the sketch's count of a key
+// deleted or expired, and vacates l.
 func (sh *shard) drop(h uint64, l loc, reason Reason) {
 	sh.noteRemoval(l, reason)
+	if reason != Evicted {
+		// The Set that stored the key counted it in the sketch as a new
+		// key, and so will the next one: a key deleted or expired gives
+		// that count back, or a client could make its own keys look more
+		// popular than a working set's by deleting (or letting expire)
+		// and setting them again in turn. A key evicted keeps it: to come
+		// back after an eviction is what admission rewards.
+		sh.sketch.subtract(h)
+	}
 	sh.index.delete(h)
 	sh.count.Add(-1)
 	if sh.e.maxEntries > 0 {

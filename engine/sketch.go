@@ -85,3 +85,18 @@ func (s *sketch) add(h uint64) {
 		s.adds /= 2
 	}
 }
+
+// subtract takes back one sighting of h, as far as h's counters hold one:
+// a key deleted or expired gives back the count its Set added (see
+// shard.drop). A counter another key shares may lose a count of that key
+// instead, as halving takes counts from every key.
+func (s *sketch) subtract(h uint64) {
+	if s.table == nil {
+		return
+	}
+	for i := range 4 {
+		if w, sh := s.slot(h, i); *w>>sh&15 > 0 {
+			*w -= 1 << sh
+		}
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -54,4 +55,49 @@ func TestSketchGrowsWithEntries(t *testing.T) {
 	}
 	require.LessOrEqual(t, e.Len(), 100000)
 	require.Len(t, sh.sketch.table, 1<<17, "100000 rounded up to a power of two")
+}
+
+func TestSketchSubtract(t *testing.T) {
+	var s sketch
+	s.subtract(1) // no table: no MaxEntries
+	s.init(1000)
+	h := uint64(0x9e3779b97f4a7c15)
+	s.add(h)
+	s.add(h)
+	s.subtract(h)
+	require.Equal(t, 1, s.estimate(h))
+	s.subtract(h)
+	s.subtract(h) // counters stop at 0
+	require.Zero(t, s.estimate(h))
+	s.add(h)
+	require.Equal(t, 1, s.estimate(h))
+}
+
+// A key counts in the sketch once per stay: deleted or expired, it gives
+// back the count its Set added, so setting it again in turn does not make
+// it look popular; evicted, it keeps it.
+func TestSketchCountsAStayOnce(t *testing.T) {
+	e, clk := newTestEngine(t, Config{MaxBytes: 1 << 20, MaxEntries: 1000, Shards: 1})
+	sh := &e.shards[0]
+	count := func(key string) int { return sh.sketch.estimate(e.hashOf(key)) }
+	for range 5 {
+		require.NoError(t, e.Set("deleted", []byte("v"), 0))
+		require.True(t, e.Delete("deleted"))
+	}
+	require.Zero(t, count("deleted"))
+	for range 5 {
+		require.NoError(t, e.Set("expired", []byte("v"), time.Second))
+		clk.Advance(2 * time.Second)
+		require.False(t, e.Delete("expired"), "expired: Delete finds no value")
+	}
+	require.Zero(t, count("expired"))
+	require.NoError(t, e.Set("stays", []byte("v"), 0))
+	require.NoError(t, e.Set("stays", []byte("w"), 0)) // an overwrite is no new key
+	require.Equal(t, 1, count("stays"))
+	sh.mu.Lock()
+	l, ok := sh.index.load(e.hashOf("stays"))
+	require.True(t, ok)
+	sh.evict(e.hashOf("stays"), l)
+	sh.mu.Unlock()
+	require.Equal(t, 1, count("stays"), "an evicted key keeps its count")
 }
