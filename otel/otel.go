@@ -95,7 +95,12 @@ func sat(v uint64) int64 {
 //
 // attrs are added to every observation; to report several caches through
 // one meter, give each distinct attributes, such as
-// attribute.String("cache", "sessions"). Call Unregister on the returned
+// attribute.String("cache", "sessions"). Caches registered with the same
+// attributes are reported as one: the SDK adds up the observations of
+// one attribute set in a collection, so each instrument reports their
+// sum, which suits caches that share one job (a cache per shard of a
+// service, say), and hides one cache's figures behind another's
+// otherwise. Call Unregister on the returned
 // [metric.Registration] to stop reporting c, for example before closing it.
 func Register(meter metric.Meter, c *velo.Cache, attrs ...attribute.KeyValue) (metric.Registration, error) {
 	insts := make([]metric.Int64Observable, len(instruments))

@@ -254,6 +254,37 @@ func TestRegisterTwoCaches(t *testing.T) {
 	check(t, got, sb, attrsB)
 }
 
+// Two caches registered with the same attributes are reported as one data
+// point per instrument: the SDK adds up the observations of one attribute
+// set in a collection, so each is the two caches' sum.
+func TestRegisterSameAttributesSums(t *testing.T) {
+	a, b := newCache(t), newCache(t)
+	exercise(t, a)
+	if err := b.Set("k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	r, mp := newReader(t)
+	meter := mp.Meter("test")
+	attrs := attribute.NewSet(attribute.String("cache", "pool"))
+	for _, c := range []*velo.Cache{a, b} {
+		if _, err := velootel.Register(meter, c, attrs.ToSlice()...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := collect(t, r)
+	for name, m := range got {
+		if n := len(m.Data.(metricdata.Sum[int64]).DataPoints); n != 1 {
+			t.Errorf("%s: %d data points, want 1", name, n)
+		}
+	}
+	sets := got["velo.cache.sets"].Data.(metricdata.Sum[int64]).DataPoints[0].Value
+	entries := got["velo.cache.entries"].Data.(metricdata.Sum[int64]).DataPoints[0].Value
+	sa, sb := a.Stats(), b.Stats()
+	if sets != int64(sa.Sets+sb.Sets) || entries != int64(sa.Entries+sb.Entries) {
+		t.Fatalf("sets = %d, entries = %d; want the sums %d and %d", sets, entries, sa.Sets+sb.Sets, sa.Entries+sb.Entries)
+	}
+}
+
 // After Unregister, a collection has no data points for the cache, while
 // a cache still registered on the same meter goes on being reported; once
 // both are unregistered, it has no velo instruments at all.
