@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -66,6 +67,10 @@ type stressConfig struct {
 	// (moving live entries to the cold heads while readers read them)
 	// rather than evicts; the run must see entries moved, not evicted.
 	fits bool
+	// oversubscribed: GOMAXPROCS is twice the CPUs while the cache is
+	// made and run, so that Sets that find the lock taken block on it
+	// soon after they spin (engine's shortWait) rather than late.
+	oversubscribed bool
 }
 
 func TestStress(t *testing.T) {
@@ -115,6 +120,7 @@ func TestStress(t *testing.T) {
 		// with the caller's value, which the caller scribbles on once
 		// Set returns.
 		{name: "hot keys", opts: Options{MaxBytes: 64 << 10, Shards: 1, SegmentBytes: 4 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 64, maxSize: 200, fits: true},
+		{name: "hot keys, more processors than CPUs", opts: Options{MaxBytes: 64 << 10, Shards: 1, SegmentBytes: 4 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 64, maxSize: 200, fits: true, oversubscribed: true},
 		{name: "many shards, compacting", opts: Options{MaxBytes: 1 << 20, Shards: 64, SegmentBytes: 8 << 10, ExpiryInterval: 2 * time.Millisecond}, keys: 300, maxSize: 2 << 10, fits: true},
 	}
 	for _, cfg := range configs {
@@ -177,6 +183,9 @@ func runStress(t *testing.T, cfg stressConfig, d time.Duration) {
 			fail(fmt.Errorf("OnRemove(%v): %w", reason, err))
 		}
 		removals.Add(1)
+	}
+	if cfg.oversubscribed {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2 * runtime.NumCPU()))
 	}
 	c, err := New(opts)
 	require.NoError(t, err)
