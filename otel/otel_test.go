@@ -222,15 +222,50 @@ func TestRegisterIsLive(t *testing.T) {
 // Two caches registered on one meter with distinct attributes are
 // reported as two data points of each instrument, one per cache.
 func TestRegisterTwoCaches(t *testing.T) {
-	a, b := newCache(t), newCache(t)
+	a, b := twoCaches(t)
+	attrsA := attribute.NewSet(attribute.String("cache", "a"))
+	attrsB := attribute.NewSet(attribute.String("cache", "b"))
+	got := collectBoth(t, a, b, attrsA, attrsB)
+	wantPoints(t, got, 2)
+	check(t, got, a.Stats(), attrsA)
+	check(t, got, b.Stats(), attrsB)
+}
+
+// Two caches registered with the same attributes are reported as one data
+// point per instrument: the SDK adds up the observations of one attribute
+// set in a collection, so each is the two caches' sum.
+func TestRegisterSameAttributesSums(t *testing.T) {
+	a, b := twoCaches(t)
+	attrs := attribute.NewSet(attribute.String("cache", "pool"))
+	got := collectBoth(t, a, b, attrs, attrs)
+	wantPoints(t, got, 1)
+	sets := got["velo.cache.sets"].Data.(metricdata.Sum[int64]).DataPoints[0].Value
+	entries := got["velo.cache.entries"].Data.(metricdata.Sum[int64]).DataPoints[0].Value
+	sa, sb := a.Stats(), b.Stats()
+	if sets != int64(sa.Sets+sb.Sets) || entries != int64(sa.Entries+sb.Entries) {
+		t.Fatalf("sets = %d, entries = %d; want the sums %d and %d", sets, entries, sa.Sets+sb.Sets, sa.Entries+sb.Entries)
+	}
+}
+
+// twoCaches returns two caches: a after exercise, b holding one key.
+func twoCaches(t *testing.T) (a, b *velo.Cache) {
+	a, b = newCache(t), newCache(t)
 	exercise(t, a)
 	if err := b.Set("k", []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
+	if sa, sb := a.Stats(), b.Stats(); sa.Sets != 3 || sb.Sets != 1 {
+		t.Fatalf("Sets = %d and %d, want 3 and 1", sa.Sets, sb.Sets)
+	}
+	return a, b
+}
+
+// collectBoth registers a with attrsA and b with attrsB on one meter and
+// returns one collection.
+func collectBoth(t *testing.T, a, b *velo.Cache, attrsA, attrsB attribute.Set) map[string]metricdata.Metrics {
+	t.Helper()
 	r, mp := newReader(t)
 	meter := mp.Meter("test")
-	attrsA := attribute.NewSet(attribute.String("cache", "a"))
-	attrsB := attribute.NewSet(attribute.String("cache", "b"))
 	if _, err := velootel.Register(meter, a, attrsA.ToSlice()...); err != nil {
 		t.Fatal(err)
 	}
@@ -241,47 +276,16 @@ func TestRegisterTwoCaches(t *testing.T) {
 	if n := len(got); n != 19 {
 		t.Errorf("collected %d instruments, want 19: each is created once per meter", n)
 	}
-	for name, m := range got {
-		if n := len(m.Data.(metricdata.Sum[int64]).DataPoints); n != 2 {
-			t.Errorf("%s: %d data points, want 2", name, n)
-		}
-	}
-	sa, sb := a.Stats(), b.Stats()
-	if sa.Sets != 3 || sb.Sets != 1 {
-		t.Fatalf("Sets = %d and %d, want 3 and 1", sa.Sets, sb.Sets)
-	}
-	check(t, got, sa, attrsA)
-	check(t, got, sb, attrsB)
+	return got
 }
 
-// Two caches registered with the same attributes are reported as one data
-// point per instrument: the SDK adds up the observations of one attribute
-// set in a collection, so each is the two caches' sum.
-func TestRegisterSameAttributesSums(t *testing.T) {
-	a, b := newCache(t), newCache(t)
-	exercise(t, a)
-	if err := b.Set("k", []byte("v"), 0); err != nil {
-		t.Fatal(err)
-	}
-	r, mp := newReader(t)
-	meter := mp.Meter("test")
-	attrs := attribute.NewSet(attribute.String("cache", "pool"))
-	for _, c := range []*velo.Cache{a, b} {
-		if _, err := velootel.Register(meter, c, attrs.ToSlice()...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got := collect(t, r)
+// wantPoints checks that every instrument collected has n data points.
+func wantPoints(t *testing.T, got map[string]metricdata.Metrics, n int) {
+	t.Helper()
 	for name, m := range got {
-		if n := len(m.Data.(metricdata.Sum[int64]).DataPoints); n != 1 {
-			t.Errorf("%s: %d data points, want 1", name, n)
+		if k := len(m.Data.(metricdata.Sum[int64]).DataPoints); k != n {
+			t.Errorf("%s: %d data points, want %d", name, k, n)
 		}
-	}
-	sets := got["velo.cache.sets"].Data.(metricdata.Sum[int64]).DataPoints[0].Value
-	entries := got["velo.cache.entries"].Data.(metricdata.Sum[int64]).DataPoints[0].Value
-	sa, sb := a.Stats(), b.Stats()
-	if sets != int64(sa.Sets+sb.Sets) || entries != int64(sa.Entries+sb.Entries) {
-		t.Fatalf("sets = %d, entries = %d; want the sums %d and %d", sets, entries, sa.Sets+sb.Sets, sa.Entries+sb.Entries)
 	}
 }
 
