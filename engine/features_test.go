@@ -454,7 +454,18 @@ func TestSweepAllocatesNothing(t *testing.T) {
 		require.NoError(t, e.Set(fmt.Sprint(i), []byte("value"), time.Hour))
 	}
 	e.sweepExpired()
-	require.Zero(t, testing.AllocsPerRun(10, e.sweepExpired))
+	// AllocsPerRun counts every goroutine's allocations, and the pool's
+	// goroutine may still be making the fresh segments the Sets asked for
+	// (a few, then it stops): on a busy machine they can land in a
+	// measurement. An allocation of the sweep's own would show in every
+	// one.
+	allocs := 1.0
+	for range 20 {
+		if allocs = testing.AllocsPerRun(10, e.sweepExpired); allocs == 0 {
+			break
+		}
+	}
+	require.Zero(t, allocs)
 }
 
 // TestAbsenceSurvivesCompaction: an absence moved by compaction is still
