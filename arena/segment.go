@@ -334,12 +334,13 @@ func (s *Segment) meta(off int) *atomic.Uint32 {
 }
 
 // Touch counts a read of the entry at off: its frequency goes up by one,
-// up to MaxFreq. It writes memory only when the count changes, so repeated
-// hits on a frequent entry stay read-only. A Touch that races with another
-// change to the word may be lost; the count is a hint.
-func (s *Segment) Touch(off int) {
+// up to limit (at most MaxFreq). It writes memory only when the count
+// changes, so repeated hits on an entry at its limit stay read-only. A
+// Touch that races with another change to the word may be lost; the count
+// is a hint.
+func (s *Segment) Touch(off, limit int) {
 	m := s.meta(off)
-	if w := m.Load(); w&freqMask != freqMask {
+	if w := m.Load(); w&freqMask < uint32(limit)<<freqShift {
 		m.CompareAndSwap(w, w+1<<freqShift)
 	}
 }

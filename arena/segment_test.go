@@ -86,13 +86,14 @@ func TestFreq(t *testing.T) {
 		require.True(t, ok)
 		offs = append(offs, off)
 	}
+	limit := func(i int) int { return 1 + i%MaxFreq } // every limit, 1 to MaxFreq
 	for i, off := range offs {
 		for range i % 6 {
-			s.Touch(off)
+			s.Touch(off, limit(i))
 		}
 	}
 	for i, off := range offs {
-		require.Equal(t, min(i%6, MaxFreq), s.Freq(off), "entry %d", i)
+		require.Equal(t, min(i%6, limit(i)), s.Freq(off), "entry %d", i)
 		require.Equal(t, i%6 != 0, s.Hot(off), "entry %d", i)
 		checkTTL(t, time.Hour, s.TTL(off)) // counting never spills into the TTL
 		_, k, _ := s.Entry(off)
@@ -137,7 +138,7 @@ func FuzzEntries(f *testing.F) {
 				break
 			}
 			if i%2 == 0 {
-				s.Touch(off) // the frequency shares the word with the TTL
+				s.Touch(off, MaxFreq) // the frequency shares the word with the TTL
 			}
 			recs = append(recs, rec{off, key, string(value), exp + int64(i), ttl})
 		}
@@ -174,7 +175,7 @@ func TestTTLCode(t *testing.T) {
 		off, ok := s.Append("k", []byte("v"), Never, d)
 		require.True(t, ok)
 		checkTTL(t, d, s.TTL(off))
-		s.Touch(off)
+		s.Touch(off, MaxFreq)
 		checkTTL(t, d, s.TTL(off))
 		require.True(t, s.Hot(off))
 		s.SetFreq(off, 0)

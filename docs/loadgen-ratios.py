@@ -11,23 +11,48 @@ Options, before the file:
     --velo NAME   the target to compare (default velo), e.g. a probe build's
     --best        one row per mix: the target's median and its ratio to the
                   best of the other targets named (or of every target not
-                  named velo*) in that cell"""
+                  named velo*) in that cell
+    --paired      one row per cell: the ratio of the target's runs to the
+                  one other target named, run by run (the runs of a cell
+                  were made in turn, so each pair saw the machine in about
+                  the same state): their median and range, and how many
+                  of the runs the target won. For A/B probes in one
+                  binary on a noisy machine."""
 import json
+import statistics
 import sys
+
+
+def paired(d, velo, other):
+    runs = {(c["read_percent"], c["procs"], c["target"]): c["runs_mops_per_sec"] for c in d["cells"]}
+    print(f"| read % | GOMAXPROCS | {velo}/{other}, median of runs [range] | runs won |")
+    print("|---:|---:|---|---|")
+    for m, p, t in sorted(runs, key=lambda k: (k[1], -k[0])):
+        if t != velo or (m, p, other) not in runs:
+            continue
+        r = [a / b for a, b in zip(runs[(m, p, velo)], runs[(m, p, other)])]
+        print(f"| {m} | {p} | {statistics.median(r):.3f}x [{min(r):.2f}-{max(r):.2f}] | {sum(x > 1 for x in r)}/{len(r)} |")
 
 
 def main():
     args = sys.argv[1:]
-    velo, best = "velo", False
+    velo, best, pair = "velo", False, False
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--velo":
             velo = args.pop(0)
         elif opt == "--best":
             best = True
+        elif opt == "--paired":
+            pair = True
         else:
             sys.exit(f"unknown option {opt}")
     d = json.load(open(args[0]))
+    if pair:
+        if len(args) != 2:
+            sys.exit("--paired needs one other target")
+        paired(d, velo, args[1])
+        return
     cells = {(c["read_percent"], c["procs"], c["target"]): c["mops_per_sec"] for c in d["cells"]}
     mixes = sorted({m for m, _, _ in cells}, reverse=True)
     procs = sorted({p for _, p, _ in cells})

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/velocache/velo/arena"
 )
 
 // replayHits replays a read-through trace against an entry-bounded engine
@@ -57,4 +58,52 @@ func TestClockHandIndependentOfSegmentSize(t *testing.T) {
 	for _, r := range ratios[1:] {
 		require.InDelta(t, ratios[0], r, 0.01, "hit ratio must not depend on the segment size")
 	}
+}
+
+// TestReadsCountUpToTheirQueuesLimit: reads raise the frequency of an
+// entry in the small queue to 1, the most its hand looks at, and of an
+// entry in the main queue up to arena.MaxFreq, one for each of the
+// main hand's passes.
+func TestReadsCountUpToTheirQueuesLimit(t *testing.T) {
+	e, _ := newTestEngine(t, Config{MaxEntries: 16, MaxBytes: 1 << 20, Shards: 1})
+	freq := func(key string) (f int, main bool) {
+		h := e.hashOf(key)
+		sh := e.shardOf(h)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		l, ok := sh.index.load(h)
+		require.True(t, ok, key)
+		return sh.slots[l.slot()].Load().Freq(l.off()), l.main()
+	}
+	read := func(key string, n int) {
+		for range n {
+			_, ok := e.Get(key)
+			require.True(t, ok, key)
+		}
+	}
+	require.NoError(t, e.Set("a", []byte("v"), 0))
+	f, main := freq("a")
+	require.Equal(t, 0, f, "a new key is unread")
+	require.False(t, main)
+	read("a", 5)
+	f, _ = freq("a")
+	require.Equal(t, 1, f, "the small queue counts whether its entries were read")
+	require.NoError(t, e.Set("a", []byte("w"), 0))
+	f, _ = freq("a")
+	require.Equal(t, 1, f, "a key stored again in the small queue counts as read")
+
+	// New keys past MaxEntries: the small queue's hand passes "a", read,
+	// into the main queue (at frequency 0).
+	for i := range 16 {
+		require.NoError(t, e.Set(strconv.Itoa(i), []byte("v"), 0))
+	}
+	f, main = freq("a")
+	require.True(t, main, "a read key enters the main queue")
+	require.Equal(t, 0, f)
+	for want := 1; want <= 5; want++ {
+		read("a", 1)
+		f, _ = freq("a")
+		require.Equal(t, min(want, arena.MaxFreq), f)
+	}
+	checkInvariants(t, e)
 }

@@ -498,13 +498,13 @@ func (e *Engine) find(key string, mode readMode, hold readHold) (v []byte, at en
 			break // another key with the same hash, or not what mode looks for
 		}
 		if mode == countRead {
-			seg.Touch(l.off())
+			seg.Touch(l.off(), l.useLimit())
 			return v, entryRef{seg, l.off(), exp, l.place(), p, hold, true}, true
 		} else if mode != quietRead {
 			if mode == staleRead && e.gone(exp, now) {
 				break
 			}
-			seg.Touch(l.off()) // a use, for the eviction policy
+			seg.Touch(l.off(), l.useLimit()) // a use, for the eviction policy
 		}
 		return v, entryRef{seg, l.off(), exp, l.place(), p, hold, false}, true
 	}
@@ -548,7 +548,7 @@ func (e *Engine) findValue(key string) (v []byte, p pin, ok bool) {
 		if !ok {
 			break // another key with the same hash, expired, or an absence
 		}
-		seg.Touch(l.off())
+		seg.Touch(l.off(), l.useLimit())
 		return v, p, true
 	}
 	if pinned {

@@ -73,6 +73,24 @@ func (l loc) gen() uint32 { return uint32(l>>genShift) & genMask }
 func (l loc) off() int    { return int(l>>offShift&offMask) * 8 }
 func (l loc) main() bool  { return l&mainBit != 0 }
 
+// useLimit is the frequency up to which reads of the entry at l count
+// (Segment.Touch). In the main queue it is MaxFreq: its CLOCK hand takes
+// one each time it passes, and a read entry stays while it has any left.
+// In the small queue it is 1: its hand asks only whether the entry was
+// read since it was written (see evictOne), and sets the frequency to 0
+// as the entry enters the main queue, so a count above 1 would tell it
+// nothing. There a hot key's reads write its entry once per Set at most
+// (with MaxEntries, a Set of a key in the small queue starts it at 1, and
+// its reads write nothing), where they wrote it up to three times: each
+// write makes the reader wait for the line the writer just filled, and
+// takes it from every other core that reads it.
+func (l loc) useLimit() int {
+	if l.main() {
+		return arena.MaxFreq
+	}
+	return 1
+}
+
 // inQueueOf is l in the queue of o.
 func (l loc) inQueueOf(o loc) loc { return l&^mainBit | o&mainBit }
 
