@@ -239,11 +239,17 @@ step_capacity() {
     -plot "$d/cloudphysics.svg" -json "$d/cloudphysics.json" > "$d/cloudphysics.txt"
 }
 
-step_16core() {
+# sixteen_cpus says whether this machine has the 16 CPUs that step $1
+# needs, and why it is skipped if not.
+sixteen_cpus() {
   if [ "$(nproc)" -lt 16 ]; then
-    echo "$(nproc) CPUs: skipping the 16-core sweep (it needs 16)" >&2
-    return 0
+    echo "$(nproc) CPUs: skipping $1 (it needs 16)" >&2
+    return 1
   fi
+}
+
+step_16core() {
+  sixteen_cpus 16core || return 0
   echo "== 16core: every in-process target, GOMAXPROCS 1 to 16; -gc up to 50M entries" >&2
   d="$out/device-16core"
   mkdir -p "$d"
@@ -257,10 +263,7 @@ step_16core() {
 }
 
 step_otter16() {
-  if [ "$(nproc)" -lt 16 ]; then
-    echo "$(nproc) CPUs: skipping otter's method on 16 cores (it needs 16)" >&2
-    return 0
-  fi
+  sixteen_cpus otter16 || return 0
   echo "== otter16: otter's method at GOMAXPROCS 4, 8, 16, then 1 and 2 on two CPUs" >&2
   d="$out/device-16core/otter-preset"
   mkdir -p "$d"
