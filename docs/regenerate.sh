@@ -267,7 +267,7 @@ step_otter16() {
   echo "== otter16: otter's method at GOMAXPROCS 4, 8, 16, then 1 and 2 on two CPUs" >&2
   d="$out/device-16core/otter-preset"
   mkdir -p "$d"
-  { lscpu; free -g; uname -a; } > "$d/machine.txt"
+  { lscpu; free -g; uname -a; } > "$d/otter16-machine.txt" # machine.txt is runs 1 to 10's
   local bounded=velo,otter,theine,ristretto,fastcache,freecache,bigcache
   "$lg" -preset otter -count 5 -duration 300ms -warmup 100ms -procs 4,8,16 \
     -target "$bounded" -json "$d/procs4-8-16.json" > "$d/procs4-8-16.txt"

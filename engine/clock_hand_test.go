@@ -91,6 +91,13 @@ func TestReadsCountUpToTheirQueuesLimit(t *testing.T) {
 	require.NoError(t, e.Set("a", []byte("w"), 0))
 	f, _ = freq("a")
 	require.Equal(t, 1, f, "a key stored again in the small queue counts as read")
+	require.NoError(t, e.Set("b", []byte("v"), 0))
+	require.NoError(t, e.Set("b", []byte("w"), 0))
+	f, _ = freq("b")
+	require.Equal(t, 1, f, "a key stored twice, never read, counts as read once")
+	read("b", 3)
+	f, _ = freq("b")
+	require.Equal(t, 1, f)
 
 	// New keys past MaxEntries: the small queue's hand passes "a", read,
 	// into the main queue (at frequency 0).

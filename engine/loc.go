@@ -79,11 +79,10 @@ func (l loc) main() bool  { return l&mainBit != 0 }
 // In the small queue it is 1: its hand asks only whether the entry was
 // read since it was written (see evictOne), and sets the frequency to 0
 // as the entry enters the main queue, so a count above 1 would tell it
-// nothing. There a hot key's reads write its entry once per Set at most
-// (with MaxEntries, a Set of a key in the small queue starts it at 1, and
-// its reads write nothing), where they wrote it up to three times: each
-// write makes the reader wait for the line the writer just filled, and
-// takes it from every other core that reads it.
+// nothing. So a hot key's reads there write its entry at most once per
+// Set (with MaxEntries, none: a Set of a key in the small queue starts it
+// at 1). Each such write makes the reader wait for the line the writer
+// just filled, and takes it from every other core that reads it.
 func (l loc) useLimit() int {
 	if l.main() {
 		return arena.MaxFreq
