@@ -17,7 +17,15 @@ Options, before the file:
                   were made in turn, so each pair saw the machine in about
                   the same state): their median and range, and how many
                   of the runs the target won. For A/B probes in one
-                  binary on a noisy machine."""
+                  binary on a noisy machine.
+    --across      several files, each a run of the same cells: per cell,
+                  the target's ratio to the best of the others named (as
+                  --best) in each file, then the median of those ratios,
+                  their range, and in how many files the ratio reached
+                  1.2x. Each ratio is taken within one run, so runs made
+                  in different states of a noisy machine are comparable:
+
+    python3 docs/loadgen-ratios.py --across run1.json run2.json -- otter fastcache"""
 import json
 import statistics
 import sys
@@ -34,9 +42,38 @@ def paired(d, velo, other):
         print(f"| {m} | {p} | {statistics.median(r):.3f}x [{min(r):.2f}-{max(r):.2f}] | {sum(x > 1 for x in r)}/{len(r)} |")
 
 
+def best_ratio(cells, velo, others, m, p):
+    """velo's ratio to the best of others in cell (m, p), and that target."""
+    b, t = max((cells[(m, p, t)], t) for t in others if (m, p, t) in cells)
+    return cells[(m, p, velo)] / b, t
+
+
+def medians(d):
+    return {(c["read_percent"], c["procs"], c["target"]): c["mops_per_sec"] for c in d["cells"]}
+
+
+def across(files, velo, named):
+    runs = [medians(json.load(open(f))) for f in files]
+    mixes = sorted({m for m, _, _ in runs[0]}, reverse=True)
+    procs = sorted({p for _, p, _ in runs[0]})
+    print(f"{len(files)} runs; per cell: the median of the runs' ratios of {velo} to the best other target [range], runs at 1.2x or more")
+    print()
+    print("| read % | " + " | ".join(f"{p} P" for p in procs) + " |")
+    print("|---:|" + "---|" * len(procs))
+    for m in mixes:
+        row = []
+        for p in procs:
+            r = []
+            for cells in runs:
+                others = named or sorted({t for _, _, t in cells if not t.startswith("velo")})
+                r.append(best_ratio(cells, velo, others, m, p)[0])
+            row.append(f"{statistics.median(r):.2f}x [{min(r):.2f}-{max(r):.2f}], {sum(x >= 1.2 for x in r)} of {len(r)}")
+        print(f"| {m} | " + " | ".join(row) + " |")
+
+
 def main():
     args = sys.argv[1:]
-    velo, best, pair = "velo", False, False
+    velo, best, pair, spread = "velo", False, False, False
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--velo":
@@ -45,15 +82,24 @@ def main():
             best = True
         elif opt == "--paired":
             pair = True
+        elif opt == "--across":
+            spread = True
         else:
             sys.exit(f"unknown option {opt}")
+    if spread:
+        files, named = args, []
+        if "--" in args:
+            i = args.index("--")
+            files, named = args[:i], args[i + 1:]
+        across(files, velo, named)
+        return
     d = json.load(open(args[0]))
     if pair:
         if len(args) != 2:
             sys.exit("--paired needs one other target")
         paired(d, velo, args[1])
         return
-    cells = {(c["read_percent"], c["procs"], c["target"]): c["mops_per_sec"] for c in d["cells"]}
+    cells = medians(d)
     mixes = sorted({m for m, _, _ in cells}, reverse=True)
     procs = sorted({p for _, p, _ in cells})
     others = args[1:] or sorted({t for _, _, t in cells if not t.startswith("velo")})
@@ -63,9 +109,8 @@ def main():
         for m in mixes:
             row = []
             for p in procs:
-                v = cells[(m, p, velo)]
-                b, t = max((cells[(m, p, t)], t) for t in others if (m, p, t) in cells)
-                row.append(f"{v:.1f}: {v / b:.2f}x {t}")
+                r, t = best_ratio(cells, velo, others, m, p)
+                row.append(f"{cells[(m, p, velo)]:.1f}: {r:.2f}x {t}")
             print(f"| {m} | " + " | ".join(row) + " |")
         return
     print("| read % | | " + " | ".join(f"{p} P" for p in procs) + " |")
