@@ -31,8 +31,13 @@ import statistics
 import sys
 
 
+def by_cell(d, field="mops_per_sec"):
+    """field of each cell of a loadgen -json file, by (read %, procs, target)."""
+    return {(c["read_percent"], c["procs"], c["target"]): c[field] for c in d["cells"]}
+
+
 def paired(d, velo, other):
-    runs = {(c["read_percent"], c["procs"], c["target"]): c["runs_mops_per_sec"] for c in d["cells"]}
+    runs = by_cell(d, "runs_mops_per_sec")
     print(f"| read % | GOMAXPROCS | {velo}/{other}, median of runs [range] | runs won |")
     print("|---:|---:|---|---|")
     for m, p, t in sorted(runs, key=lambda k: (k[1], -k[0])):
@@ -48,12 +53,8 @@ def best_ratio(cells, velo, others, m, p):
     return cells[(m, p, velo)] / b, t
 
 
-def medians(d):
-    return {(c["read_percent"], c["procs"], c["target"]): c["mops_per_sec"] for c in d["cells"]}
-
-
 def across(files, velo, named):
-    runs = [medians(json.load(open(f))) for f in files]
+    runs = [by_cell(json.load(open(f))) for f in files]
     mixes = sorted({m for m, _, _ in runs[0]}, reverse=True)
     procs = sorted({p for _, p, _ in runs[0]})
     print(f"{len(files)} runs; per cell: the median of the runs' ratios of {velo} to the best other target [range], runs at 1.2x or more")
@@ -99,7 +100,7 @@ def main():
             sys.exit("--paired needs one other target")
         paired(d, velo, args[1])
         return
-    cells = medians(d)
+    cells = by_cell(d)
     mixes = sorted({m for m, _, _ in cells}, reverse=True)
     procs = sorted({p for _, p, _ in cells})
     others = args[1:] or sorted({t for _, _, t in cells if not t.startswith("velo")})
